@@ -1,0 +1,55 @@
+"""Where the test suite finds a server: MONGODB_URI, a Docker replica set, or mongolet."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import mongolet
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _docker_replica_set() -> Iterator[str]:
+    """A one-member MongoDB 7 replica set in a container (needs testcontainers)."""
+    from pymongo import MongoClient
+    from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]
+    from testcontainers.core.waiting_utils import wait_for_logs  # type: ignore[import-not-found]
+
+    container = DockerContainer("mongo:7.0").with_command("--replSet rs0 --bind_ip_all")
+    container.with_exposed_ports(27017)
+    with container:
+        wait_for_logs(container, "Waiting for connections")
+        host = container.get_container_host_ip()
+        port = int(container.get_exposed_port(27017))
+        with MongoClient(host, port, directConnection=True) as c:
+            c.admin.command(
+                "replSetInitiate",
+                {"_id": "rs0", "members": [{"_id": 0, "host": f"{host}:{port}"}]},
+            )
+        yield f"mongodb://{host}:{port}/?directConnection=true"
+
+
+@contextlib.contextmanager
+def server_uri(**serve_options: object) -> Iterator[str]:
+    """Yield a connection string to a server that can run transactions."""
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    if os.environ.get("MONGOLET_USE_DOCKER") == "1" and _docker_answers():
+        with _docker_replica_set() as docker_uri:
+            yield docker_uri
+        return
+    with mongolet.serve(**serve_options) as server:  # type: ignore[arg-type]
+        yield server.uri
