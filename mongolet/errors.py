@@ -171,3 +171,8 @@ def duplicate_key(ns: str, index_name: str, key_pattern: dict[str, Any],
         f"E11000 duplicate key error collection: {ns} index: {index_name} dup key: {{ {shown} }}",
         extra={"keyPattern": dict(key_pattern), "keyValue": dict(key_value)},
     )
+
+
+class CloseConnection(Exception):
+    """Raised by a command handler to drop the client's connection without an answer
+    (a fail point's ``closeConnection``: the driver then sees a network error)."""

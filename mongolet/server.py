@@ -1,0 +1,301 @@
+"""The network side of mongolet: an asyncio server on loopback, and ``serve()``.
+
+Each connection is one task that reads a message, hands its command to the
+``Dispatcher`` and writes the answer. All commands run on one event loop in one thread, so
+each command is atomic unless it awaits: the command layer relies on this.
+
+    >>> with serve() as server:                         # doctest: +SKIP
+    ...     client = MongoClient(server.uri)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions
+from mongolet.errors import CloseConnection, MongoError
+from mongolet.wire import (
+    HEADER_SIZE,
+    FramingError,
+    Request,
+    decode_request,
+    encode_error_reply,
+    encode_reply,
+    parse_header,
+)
+
+DEFAULT_REPLICA_SET = "mongolet"
+Mode = Literal["thread", "process"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``: addresses no other machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_address(host: str, allow_remote: bool) -> None:
+    """mongolet has no authentication: refuse to listen beyond loopback unless asked to."""
+    if not allow_remote and not is_loopback(host):
+        raise ValueError(
+            f"refusing to bind {host!r}: mongolet has no authentication and listens on loopback "
+            "only; pass allow_remote=True (--allow-remote) to expose it on another address"
+        )
+
+
+def connection_uri(host: str, port: int, replica_set: str | None) -> str:
+    """The URI a driver uses to reach the server as a replica set primary (or directly)."""
+    shown = f"[{host}]" if ":" in host else host
+    if replica_set:
+        return f"mongodb://{shown}:{port}/?replicaSet={replica_set}"
+    return f"mongodb://{shown}:{port}/?directConnection=true"
+
+
+class MongoletServer:
+    """One listening socket and its connections, on the running event loop."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        replica_set: str = DEFAULT_REPLICA_SET,
+        enable_test_commands: bool = False,
+        allow_remote: bool = False,
+    ) -> None:
+        check_bind_address(host, allow_remote)
+        self.host = "127.0.0.1" if host == "localhost" else host
+        self.port = port
+        self.replica_set = replica_set
+        self.enable_test_commands = enable_test_commands
+        self.dispatcher: Dispatcher | None = None
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._connection_ids = itertools.count(1)
+        self._reply_ids = itertools.count(1)
+
+    @property
+    def uri(self) -> str:
+        return connection_uri(self.host, self.port, self.replica_set)
+
+    async def start(self) -> None:
+        """Bind (a free port when ``port`` is 0), then build the dispatcher for that address."""
+        self._server = await asyncio.start_server(self._serve_connection, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.dispatcher = Dispatcher(
+            ServerOptions(
+                host=self.host,
+                port=self.port,
+                replica_set=self.replica_set,
+                enable_test_commands=self.enable_test_commands,
+            )
+        )
+
+    async def close(self) -> None:
+        """Stop listening, drop every connection, and let the dispatcher clean up."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=2)
+        if self.dispatcher is not None:
+            self.dispatcher.close()
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        conn = ConnectionInfo(id=next(self._connection_ids), client=f"{peer[0]}:{peer[1]}")
+        self._writers.add(writer)
+        dispatcher = self.dispatcher
+        assert dispatcher is not None, "start() binds before accepting"
+        try:
+            while True:
+                header = parse_header(await reader.readexactly(HEADER_SIZE))
+                payload = await reader.readexactly(header.length - HEADER_SIZE)
+                try:
+                    request = decode_request(header, payload)
+                except MongoError as error:
+                    # Well framed but unreadable: answer it and keep the connection.
+                    writer.write(encode_error_reply(
+                        header.request_id, header.op_code, error, next(self._reply_ids)))
+                    await writer.drain()
+                    continue
+                reply = await dispatcher.handle(request.body, conn)
+                if request.more_to_come:
+                    continue
+                writer.write(self._frame(request, reply))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, FramingError, CloseConnection):
+            pass  # the client went away, sent garbage framing, or a fail point dropped it
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._writers.discard(writer)
+            dispatcher.connection_closed(conn)
+            writer.close()
+
+    def _frame(self, request: Request, reply: dict[str, object]) -> bytes:
+        try:
+            return encode_reply(request, reply, next(self._reply_ids))
+        except Exception as exc:  # e.g. a reply over 16 MiB, or a value BSON cannot hold
+            error = MongoError(10334 if "too large" in str(exc) else 1,
+                               f"cannot encode reply: {exc}")
+            return encode_reply(request, error.to_reply(), next(self._reply_ids))
+
+
+@dataclass
+class Server:
+    """A running mongolet, as ``serve()`` yields it."""
+
+    host: str
+    port: int
+    replica_set: str = DEFAULT_REPLICA_SET
+    _stop: list[object] = field(default_factory=list, repr=False)
+
+    @property
+    def uri(self) -> str:
+        """Connect as to the primary of a one-member replica set (transactions allowed)."""
+        return connection_uri(self.host, self.port, self.replica_set)
+
+    @property
+    def direct_uri(self) -> str:
+        """Connect directly, without replica set discovery (transactions still work)."""
+        return connection_uri(self.host, self.port, None)
+
+    def stop(self) -> None:
+        while self._stop:
+            stopper = self._stop.pop()
+            stopper()  # type: ignore[operator]
+
+
+class _ServerThread(threading.Thread):
+    """Runs a MongoletServer's event loop in a daemon thread."""
+
+    def __init__(self, server: MongoletServer) -> None:
+        super().__init__(name=f"mongolet-{server.port or 'new'}", daemon=True)
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.startup_error: BaseException | None = None
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as exc:
+            self.startup_error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            self.loop.run_until_complete(self.server.close())
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self.loop.close()
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.join(timeout=10)
+
+
+_LISTENING = re.compile(r"mongodb://\[?([^\]/]+?)\]?:(\d+)/")
+
+
+def _start_process(host: str, port: int, replica_set: str, enable_test_commands: bool,
+                   allow_remote: bool) -> tuple[subprocess.Popen[str], int]:
+    args = [sys.executable, "-m", "mongolet", "--host", host, "--port", str(port),
+            "--replica-set", replica_set, "--exit-with-stdin"]
+    if enable_test_commands:
+        args.append("--enable-test-commands")
+    if allow_remote:
+        args.append("--allow-remote")
+    # stdin stays open for the child's lifetime: when we die, it sees EOF and exits too.
+    process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = _LISTENING.search(line)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"mongolet did not start: {line.strip() or 'no output'}")
+    return process, int(match.group(2))
+
+
+def _stop_process(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+
+
+@contextlib.contextmanager
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    mode: Mode = "thread",
+    replica_set: str = DEFAULT_REPLICA_SET,
+    enable_test_commands: bool = False,
+    allow_remote: bool = False,
+) -> Iterator[Server]:
+    """Run mongolet in the background for the duration of a ``with`` block.
+
+    ``port=0`` picks a free port. ``mode="thread"`` runs the server's event loop in a daemon
+    thread of this process; ``mode="process"`` runs it in a child process (its own GIL, so a
+    busy client does not slow the server down). ``server.uri`` presents it as the primary of
+    a one-member replica set, so sessions and transactions work::
+
+        with mongolet.serve() as server:
+            client = MongoClient(server.uri)
+    """
+    check_bind_address(host, allow_remote)
+    if mode == "process":
+        process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
+                                             allow_remote)
+        handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set)
+        handle._stop.append(lambda: _stop_process(process))
+    elif mode == "thread":
+        server = MongoletServer(host, port, replica_set=replica_set,
+                                enable_test_commands=enable_test_commands,
+                                allow_remote=allow_remote)
+        thread = _ServerThread(server)
+        thread.start()
+        thread.ready.wait()
+        if thread.startup_error is not None:
+            raise thread.startup_error
+        handle = Server(server.host, server.port, replica_set)
+        handle._stop.append(thread.stop)
+    else:
+        raise ValueError(f"mode must be 'thread' or 'process', not {mode!r}")
+    try:
+        yield handle
+    finally:
+        handle.stop()
