@@ -61,7 +61,7 @@ async def test_async_client_connects() -> None:
 
 
 def test_refuses_non_loopback_address_unless_allowed() -> None:
-    with pytest.raises(ValueError, match="refusing to bind '0.0.0.0'"), mongolet.serve(host="0.0.0.0"):
+    with pytest.raises(ValueError, match=r"refusing to bind '0\.0\.0\.0'"), mongolet.serve(host="0.0.0.0"):
         pass
 
 
