@@ -1,0 +1,1 @@
+"""Runnable example applications (run them from the repository root)."""

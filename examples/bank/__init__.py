@@ -1,0 +1,1 @@
+"""The bank: money transfers in MongoDB transactions."""
