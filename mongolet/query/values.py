@@ -50,7 +50,7 @@ _BRACKET_BY_TYPE: dict[type, int] = {
 }
 
 NUMBER_TYPES = (int, float, Int64, Decimal128)
-_UTC = datetime.timezone.utc
+_UTC = datetime.UTC
 
 
 def bracket(value: Any) -> int:
@@ -94,7 +94,7 @@ def numeric(value: Any) -> int | float | Decimal:
     """A Python number that compares exactly with the others (Decimal128 -> Decimal)."""
     if isinstance(value, Decimal128):
         return value.to_decimal()
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _compare_numbers(a: Any, b: Any) -> int:
@@ -375,3 +375,32 @@ def is_missing_or_null(value: Any) -> bool:
     from mongolet.query.paths import MISSING
 
     return value is None or value is MISSING
+
+
+def render(value: Any) -> str:
+    """``value`` written the way mongod's messages show BSON (``{ a: 1 }``, ``[ 1, 2 ]``)."""
+    from mongolet.query.paths import MISSING
+
+    if value is MISSING:
+        return "missing"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{k}: {render(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[ " + ", ".join(render(v) for v in value) + " ]"
+    if isinstance(value, ObjectId):
+        return f"ObjectId('{value}')"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.1f}"
+    return str(value)
