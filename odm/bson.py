@@ -1,0 +1,257 @@
+"""BSON types as pydantic types: validation from Python and JSON, JSON serialisation.
+
+In Python (and in documents sent to MongoDB) the values stay BSON objects; in JSON they
+become strings (``ObjectId`` -> its hex string, ``Decimal128`` -> its decimal string) or
+numbers (``Int64``).
+
+Datetimes: MongoDB stores UTC milliseconds. Every ``datetime`` field of a model is
+normalised on validation to **naive UTC truncated to milliseconds**: an aware value is
+converted to UTC, a naive value is taken as UTC (PyMongo's convention). A value therefore
+compares equal before and after a round trip through the database, whether it was aware or
+naive, and whatever ``tz_aware`` setting the client has.
+
+``decimal.Decimal`` fields are stored as ``Decimal128`` and read back as ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import bson
+from pydantic import BeforeValidator, GetCoreSchemaHandler, PlainSerializer
+from pydantic_core import core_schema
+
+# The serialisation context that marks a dump as "a document for MongoDB".
+DOC_CONTEXT: dict[str, bool] = {"odm_doc": True}
+
+
+def is_doc_dump(info: core_schema.SerializationInfo) -> bool:
+    """True when a serializer runs for ``model_dump_doc`` (a BSON document)."""
+    context = info.context
+    return context is not None and context.get("odm_doc", False)
+
+
+def _bson_schema(
+    bson_type: type[Any],
+    convert: Callable[[Any], Any],
+    to_json: Callable[[Any], Any],
+    json_input: core_schema.CoreSchema,
+    json_convert: Callable[[Any], Any] | None = None,
+) -> core_schema.CoreSchema:
+    """Accept ``bson_type`` instances as they are (fast path) and convert other inputs."""
+    converter = core_schema.no_info_plain_validator_function(convert)
+    json_converter = core_schema.no_info_plain_validator_function(json_convert or convert)
+    return core_schema.json_or_python_schema(
+        json_schema=core_schema.chain_schema([json_input, json_converter]),
+        python_schema=core_schema.union_schema(
+            [core_schema.is_instance_schema(bson_type), converter],
+            mode="left_to_right",
+        ),
+        serialization=core_schema.plain_serializer_function_ser_schema(
+            to_json, when_used="json"
+        ),
+    )
+
+
+def _to_object_id(value: Any) -> bson.ObjectId:
+    if isinstance(value, bson.ObjectId):
+        return value
+    if isinstance(value, str | bytes) and bson.ObjectId.is_valid(value):
+        return bson.ObjectId(value)
+    raise ValueError(f"Invalid ObjectId {value!r}: expected an ObjectId or 24 hex characters")
+
+
+class ObjectId(bson.ObjectId):
+    """A MongoDB ObjectId field type; JSON: its 24-character hex string.
+
+    Validated values are ``bson.ObjectId`` instances (what PyMongo returns).
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return _bson_schema(bson.ObjectId, _to_object_id, str, core_schema.str_schema())
+
+
+def _to_int64(value: Any) -> bson.Int64:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return bson.Int64(value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return bson.Int64(int(value))
+    raise ValueError(f"Invalid Int64 {value!r}: expected an integer")
+
+
+class Int64(bson.Int64):
+    """A 64-bit integer stored as BSON ``long``; JSON: a number."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return _bson_schema(bson.Int64, _to_int64, int, core_schema.int_schema())
+
+
+def _to_decimal128(value: Any) -> bson.Decimal128:
+    if isinstance(value, bson.Decimal128):
+        return value
+    if isinstance(value, float | int | str | decimal.Decimal) and not isinstance(value, bool):
+        try:
+            return bson.Decimal128(decimal.Decimal(str(value)))
+        except (decimal.InvalidOperation, ValueError) as exc:
+            raise ValueError(f"Invalid Decimal128 {value!r}: {exc}") from None
+    raise ValueError(f"Invalid Decimal128 {value!r}: expected a decimal number")
+
+
+class Decimal128(bson.Decimal128):
+    """A BSON ``decimal128``; JSON: its decimal string."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return _bson_schema(
+            bson.Decimal128,
+            _to_decimal128,
+            lambda v: str(v.to_decimal()),
+            core_schema.union_schema([core_schema.str_schema(), core_schema.float_schema()]),
+        )
+
+
+def _to_binary(value: Any) -> bson.Binary:
+    if isinstance(value, bson.Binary):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bson.Binary(bytes(value))
+    raise ValueError(f"Invalid Binary {value!r}: expected bytes")
+
+
+def _binary_from_json(value: Any) -> bson.Binary:
+    if isinstance(value, str):
+        return bson.Binary(base64.b64decode(value))
+    return _to_binary(value)
+
+
+class Binary(bson.Binary):
+    """BSON binary data; JSON: base64 text."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return _bson_schema(
+            bson.Binary,
+            _to_binary,
+            lambda v: base64.b64encode(bytes(v)).decode("ascii"),
+            core_schema.str_schema(),
+            _binary_from_json,
+        )
+
+
+def _to_regex(value: Any) -> bson.Regex[Any]:
+    if isinstance(value, bson.Regex):
+        return value
+    if isinstance(value, re.Pattern):
+        return bson.Regex.from_native(value)
+    if isinstance(value, str):
+        return bson.Regex(value)
+    raise ValueError(f"Invalid Regex {value!r}: expected a pattern")
+
+
+class Regex(bson.Regex):
+    """A BSON regular expression; accepts ``re.Pattern`` or a pattern string.
+
+    JSON: the pattern string.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return _bson_schema(bson.Regex, _to_regex, lambda v: v.pattern, core_schema.str_schema())
+
+
+def _utc_millis(value: datetime.datetime) -> datetime.datetime:
+    """Naive UTC, truncated to milliseconds, as MongoDB stores and PyMongo returns it."""
+    if value.tzinfo is not None:
+        offset = value.utcoffset()
+        value = value.replace(tzinfo=None)
+        if offset:
+            value = value - offset
+    micro = value.microsecond
+    if micro % 1000:
+        value = value.replace(microsecond=micro - micro % 1000)
+    return value
+
+
+def _datetime_after(value: datetime.datetime) -> datetime.datetime:
+    # Fast path: PyMongo gives naive UTC datetimes already truncated to milliseconds.
+    if value.tzinfo is None and value.microsecond % 1000 == 0:
+        return value
+    return _utc_millis(value)
+
+
+class _DatetimeAsMongo:
+    """Annotation marker: normalise a datetime like MongoDB stores it."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_datetime_after, handler(source))
+
+
+MongoDatetime = Annotated[datetime.datetime, _DatetimeAsMongo]
+"""``datetime`` as MongoDB stores it: naive UTC, millisecond precision."""
+
+
+def _decimal_from_bson(value: Any) -> Any:
+    if isinstance(value, bson.Decimal128):
+        return value.to_decimal()
+    return value
+
+
+def _decimal_to_bson(value: decimal.Decimal, info: core_schema.SerializationInfo) -> Any:
+    if is_doc_dump(info):
+        return bson.Decimal128(value)
+    if info.mode_is_json():
+        return str(value)
+    return value
+
+
+BSONDecimal = Annotated[
+    decimal.Decimal,
+    BeforeValidator(_decimal_from_bson),
+    PlainSerializer(_decimal_to_bson, when_used="always"),
+]
+"""``decimal.Decimal`` stored as ``Decimal128`` and read back as ``Decimal``."""
+
+
+# Annotations replaced at model creation, so users can write the plain types.
+SUBSTITUTED_TYPES: dict[Any, Any] = {
+    bson.ObjectId: ObjectId,
+    bson.Int64: Int64,
+    bson.Decimal128: Decimal128,
+    bson.Binary: Binary,
+    bson.Regex: Regex,
+    decimal.Decimal: BSONDecimal,
+    datetime.datetime: MongoDatetime,
+}
+
+
+__all__ = [
+    "BSONDecimal",
+    "Binary",
+    "DOC_CONTEXT",
+    "Decimal128",
+    "Int64",
+    "MongoDatetime",
+    "ObjectId",
+    "Regex",
+    "SUBSTITUTED_TYPES",
+]

@@ -1,0 +1,482 @@
+"""``Model`` (a document in a collection) and ``EmbeddedModel`` (a sub-document).
+
+Models are plain pydantic v2 models: documents are read with ``model_validate`` and written
+with ``model_dump(by_alias=True)``, the stored key names being pydantic aliases. What odm adds
+is computed once per class at class creation:
+
+- ``__collection__`` (``model_config["collection"]`` or the snake-cased class name without a
+  trailing ``Model``), ``__primary_field__`` (``id`` stored as ``_id`` unless a field says
+  ``primary_field=True``), ``__odm_fields__`` and the class-level field proxies that build
+  queries (``User.name == "x"``, ``+User.name``, ``+User``);
+- annotations of BSON-specific types (``bson.ObjectId``, ``decimal.Decimal``, ``datetime``,
+  enums, UUIDs) are replaced by their odm counterparts, see :mod:`odm.bson`.
+
+Each instance loaded from (or saved to) the database keeps that raw document as its
+snapshot; ``engine.save`` sends only what differs from it (see :mod:`odm.tracking`).
+
+>>> from odm import Model, EmbeddedModel, Field
+>>> class Address(EmbeddedModel):
+...     city: str
+>>> class User(Model):
+...     name: str = Field(key_name="n")
+...     address: Address | None = None
+>>> +User, +User.name
+('user', 'n')
+>>> sorted(User(name="Ann").model_dump_doc())
+['_id', 'address', 'n']
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import sys
+import types
+import typing
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, ClassVar, Self
+
+import bson
+import pydantic
+import pymongo
+from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError, WrapSerializer
+from pydantic._internal._model_construction import ModelMetaclass
+from pydantic_core import PydanticUndefined, core_schema
+
+from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, is_doc_dump
+from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
+from odm.fields import FieldProxy, ODMField, ODMFieldInfo, ODMReferenceInfo, validate_key_name
+
+if typing.TYPE_CHECKING:
+    from pydantic.main import IncEx
+
+    from odm.index import Index
+
+
+class ODMConfigDict(ConfigDict, total=False):
+    """pydantic's ConfigDict plus odm's keys."""
+
+    collection: str
+    """The collection name (default: the snake-cased class name without ``Model``)."""
+    indexes: Callable[[], Iterable[Index | pymongo.IndexModel]]
+    """A callable returning the model's compound/custom indexes."""
+    parse_doc_with_default_factories: bool
+    """Fill fields missing from a stored document with their ``default_factory``
+    (default ``False``: such a document is a parsing error, as in ODMantic)."""
+
+
+# ---------------------------------------------------------------- type substitution
+
+
+def _enum_serializer(value: enum.Enum, info: core_schema.SerializationInfo) -> Any:
+    return value.value if is_doc_dump(info) or info.mode_is_json() else value
+
+
+def _uuid_from_bson(value: Any) -> Any:
+    if isinstance(value, bson.Binary) and value.subtype in (3, 4):
+        return value.as_uuid(value.subtype)
+    return value
+
+
+def _uuid_serializer(value: uuid.UUID, info: core_schema.SerializationInfo) -> Any:
+    if is_doc_dump(info):
+        return bson.Binary.from_uuid(value)
+    return str(value) if info.mode_is_json() else value
+
+
+def _substitute(annotation: Any) -> Any:
+    """Replace BSON-specific types (also inside Optional/list/dict...) by odm's."""
+    try:
+        substitute = SUBSTITUTED_TYPES.get(annotation)
+    except TypeError:  # unhashable annotation
+        substitute = None
+    if substitute is not None:
+        return substitute
+    if isinstance(annotation, type):
+        if issubclass(annotation, enum.Enum):
+            return Annotated[annotation, PlainSerializer(_enum_serializer, when_used="always")]
+        if annotation is uuid.UUID:
+            return Annotated[
+                uuid.UUID,
+                pydantic.BeforeValidator(_uuid_from_bson),
+                PlainSerializer(_uuid_serializer, when_used="always"),
+            ]
+        return annotation
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is None or not args or origin is typing.Literal or origin is ClassVar:
+        return annotation
+    if origin is Annotated:
+        inner = _substitute(args[0])
+        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
+    new_args = tuple(_substitute(arg) for arg in args)
+    if all(new is old for new, old in zip(new_args, args)):
+        return annotation
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[new_args]  # noqa: UP007
+    try:
+        return annotation.copy_with(new_args)  # typing generics (typing.List[...])
+    except AttributeError:
+        return origin[new_args]  # builtin generics (list[...])
+
+
+def _resolve(annotation: Any, module: str | None, namespace: dict[str, Any]) -> Any:
+    """Evaluate a string annotation when possible (``from __future__ import annotations``)."""
+    if not isinstance(annotation, str):
+        return annotation
+    module_globals = getattr(sys.modules.get(module or ""), "__dict__", {})
+    try:
+        return eval(annotation, dict(module_globals), dict(namespace))
+    except Exception:
+        return annotation  # a forward reference: pydantic resolves it later
+
+
+def _is_classvar(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.startswith(("ClassVar", "typing.ClassVar"))
+    return annotation is ClassVar or typing.get_origin(annotation) is ClassVar
+
+
+def _model_class(annotation: Any) -> type[Model] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, Model) else None
+
+
+def _reference_serializer(
+    value: Any, handler: core_schema.SerializerFunctionWrapHandler, info: core_schema.SerializationInfo
+) -> Any:
+    # In a stored document a reference is the referenced document's primary key.
+    if is_doc_dump(info):
+        return getattr(value, type(value).__primary_field__)
+    return handler(value)
+
+
+def _to_snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def _collection_name(name: str, namespace: dict[str, Any]) -> str:
+    config = namespace.get("model_config") or {}
+    collection = config.get("collection")
+    if collection is None:
+        base = name[:-5] if name.endswith("Model") and len(name) > 5 else name
+        collection = _to_snake_case(base)
+    if not isinstance(collection, str) or not collection or "$" in collection or (
+        collection.startswith("system.")
+    ):
+        raise TypeError(f"Invalid collection name for {name}: {collection!r}")
+    return collection
+
+
+# ---------------------------------------------------------------- class creation
+
+
+def _inherited_fields(bases: tuple[type, ...]) -> dict[str, ODMField]:
+    fields: dict[str, ODMField] = {}
+    for base in reversed(bases):
+        fields.update(getattr(base, "__odm_fields__", {}))
+    return fields
+
+
+def _declare_field(
+    cls_name: str, field_name: str, annotation: Any, namespace: dict[str, Any]
+) -> tuple[ODMField, Any]:
+    """Turn one declaration into (odm description, pydantic annotation); updates namespace."""
+    value = namespace.get(field_name, PydanticUndefined)
+    where = f"{cls_name}.{field_name}"
+    if isinstance(value, pydantic.fields.FieldInfo):
+        raise TypeError(f"{where}: please use odm.Field instead of pydantic.Field")
+    referenced = _model_class(annotation)
+    if isinstance(value, ODMReferenceInfo):
+        if referenced is None:
+            raise TypeError(f"{where}: Reference() needs a Model type annotation")
+        key_name = value.key_name or field_name
+        annotation = Annotated[annotation, WrapSerializer(_reference_serializer)]
+        if key_name != field_name:
+            namespace[field_name] = pydantic.Field(
+                validation_alias=key_name, serialization_alias=key_name
+            )
+        else:
+            del namespace[field_name]
+        return ODMField(field_name, key_name, reference=referenced), annotation
+    if referenced is not None:
+        raise TypeError(
+            f"cannot define a reference {field_name} (in {cls_name}) without a Reference "
+            "assigned to it"
+        )
+    if isinstance(value, ODMFieldInfo):
+        key_name = value.key_name or ("_id" if value.primary_field else field_name)
+        namespace[field_name] = value.to_pydantic(key_name if key_name != field_name else None)
+        field = ODMField(field_name, key_name, value.primary_field, value.index, value.unique)
+        return field, annotation
+    return ODMField(field_name, field_name), annotation
+
+
+def _prepare_namespace(
+    name: str, bases: tuple[type, ...], namespace: dict[str, Any], is_document: bool
+) -> None:
+    """Validate the declarations and rewrite them into a plain pydantic namespace."""
+    raw_annotations: dict[str, Any] = namespace.get("__annotations__", {})
+    module = namespace.get("__module__")
+    fields = _inherited_fields(bases)
+    annotations: dict[str, Any] = {}
+    for field_name, raw in raw_annotations.items():
+        if field_name.startswith("_") or _is_classvar(raw):
+            annotations[field_name] = raw
+            continue
+        resolved = _substitute(_resolve(raw, module, namespace))
+        field, annotation = _declare_field(name, field_name, resolved, namespace)
+        validate_key_name(field.key_name, f"{name}.{field_name}")
+        fields[field_name] = field
+        annotations[field_name] = annotation
+
+    primaries = [field.name for field in fields.values() if field.primary_field]
+    if not is_document and primaries:
+        raise TypeError(f"cannot define a primary field in {name} embedded document")
+    if len(primaries) > 1:
+        raise TypeError(f"{name} declares several primary fields: {', '.join(primaries)}")
+    if is_document and not primaries:
+        if "id" in fields:
+            raise TypeError(
+                f"{name}: can't automatically generate a primary field since an 'id' field "
+                "already exists (declare it with Field(primary_field=True))"
+            )
+        annotations = {"id": ObjectId, **annotations}
+        namespace["id"] = pydantic.Field(
+            default_factory=bson.ObjectId, validation_alias="_id", serialization_alias="_id"
+        )
+        fields = {"id": ODMField("id", "_id", primary_field=True), **fields}
+        primaries = ["id"]
+
+    seen: dict[str, str] = {}
+    for field in fields.values():
+        if field.key_name in seen:
+            raise TypeError(
+                f"Duplicated key_name: {field.key_name} in {name} "
+                f"({seen[field.key_name]} and {field.name})"
+            )
+        seen[field.key_name] = field.name
+
+    namespace["__annotations__"] = annotations
+    namespace["__odm_fields__"] = fields
+    if is_document:
+        namespace["__primary_field__"] = primaries[0]
+        namespace["__primary_key__"] = fields[primaries[0]].key_name
+        namespace["__collection__"] = _collection_name(name, namespace)
+
+
+class _ODMModelMetaclass(ModelMetaclass):
+    """Adds odm's per-class metadata and class-level field proxies to pydantic models."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        **kwargs: Any,
+    ) -> type:
+        is_base = namespace.pop("__odm_base__", False)
+        if not is_base:
+            is_document = any(getattr(base, "__odm_is_document__", False) for base in bases)
+            _prepare_namespace(name, bases, namespace, is_document)
+        cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        if not is_base:
+            _finish_class(cls)
+        return cls
+
+    def __getattr__(cls, name: str) -> Any:
+        proxies = cls.__dict__.get("__odm_proxies__")
+        if proxies is not None and name in proxies:
+            return proxies[name]
+        return super().__getattr__(name)  # type: ignore[misc]
+
+    def __pos__(cls) -> str:
+        collection = cls.__dict__.get("__collection__")
+        if collection is None:
+            raise TypeError(f"{cls.__name__} is not a Model: it has no collection")
+        return typing.cast(str, collection)
+
+
+def _finish_class(cls: Any) -> None:
+    """Precompute, once per class, what the hot paths need."""
+    fields: dict[str, ODMField] = cls.__odm_fields__
+    cls.__odm_proxies__ = {
+        name: FieldProxy(cls, field, field.key_name) for name, field in fields.items()
+    }
+    cls.__odm_references__ = tuple(field for field in fields.values() if field.reference)
+    factory_keys = frozenset(
+        fields[name].key_name
+        for name, info in cls.model_fields.items()
+        if name in fields and info.default_factory is not None
+    )
+    config = cls.model_config
+    cls.__odm_required_keys__ = (
+        frozenset() if config.get("parse_doc_with_default_factories") else factory_keys
+    )
+    cls.__odm_extra_allowed__ = config.get("extra") == "allow"
+
+
+# ---------------------------------------------------------------- base classes
+
+
+_BASE_CONFIG = ConfigDict(
+    validate_by_name=True,
+    validate_by_alias=True,
+    validate_assignment=True,
+)
+
+
+class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
+    """Shared by Model and EmbeddedModel; never instantiated directly."""
+
+    __odm_base__ = True
+    # The raw document this instance was loaded from or last saved as (see odm.tracking).
+    __slots__ = ("__odm_snapshot__",)
+    model_config = _BASE_CONFIG
+
+    if typing.TYPE_CHECKING:
+        __odm_fields__: ClassVar[dict[str, ODMField]]
+        __odm_proxies__: ClassVar[dict[str, FieldProxy]]
+        __odm_references__: ClassVar[tuple[ODMField, ...]]
+        __odm_required_keys__: ClassVar[frozenset[str]]
+        __odm_extra_allowed__: ClassVar[bool]
+
+    def model_update(
+        self,
+        patch_object: BaseModel | Mapping[str, Any] | None = None,
+        *,
+        include: IncEx | None = None,
+        exclude: IncEx | None = None,
+        exclude_unset: bool = True,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        **values: Any,
+    ) -> Self:
+        """Update fields from a pydantic model, a dict or keyword arguments; re-validates.
+
+        As in ODMantic, a pydantic ``patch_object`` applies only its explicitly set fields
+        (``exclude_unset=True``), and dict/keyword keys that are not fields of this model are
+        ignored. Changing the primary key raises :class:`PrimaryKeyChangeError`.
+        Returns the instance.
+
+        >>> from odm import Model
+        >>> class Account(Model):
+        ...     balance: float
+        >>> Account(balance=1).model_update(balance=5, unknown=1).balance
+        5.0
+        """
+        patch = self._patch_dict(
+            patch_object, values, include, exclude, exclude_unset, exclude_defaults, exclude_none
+        )
+        primary = getattr(type(self), "__primary_field__", None)
+        if primary in patch and patch[primary] != getattr(self, primary):
+            raise PrimaryKeyChangeError(
+                f"Cannot change the primary key {type(self).__name__}.{primary}; "
+                "create a new instance instead"
+            )
+        current = {name: getattr(self, name) for name in type(self).model_fields}
+        patched = type(self).model_validate({**current, **patch})
+        for name, new_value in patched.__dict__.items():
+            if self.__dict__.get(name) != new_value:
+                self.__dict__[name] = new_value
+                self.__pydantic_fields_set__.add(name)
+        return self
+
+    def _patch_dict(
+        self,
+        patch_object: BaseModel | Mapping[str, Any] | None,
+        values: dict[str, Any],
+        include: IncEx | None,
+        exclude: IncEx | None,
+        exclude_unset: bool,
+        exclude_defaults: bool,
+        exclude_none: bool,
+    ) -> dict[str, Any]:
+        if isinstance(patch_object, BaseModel):
+            patch: dict[str, Any] = patch_object.model_dump(
+                include=include,
+                exclude=exclude,
+                exclude_unset=exclude_unset,
+                exclude_defaults=exclude_defaults,
+                exclude_none=exclude_none,
+            )
+        elif patch_object is None or isinstance(patch_object, Mapping):
+            patch = {**(patch_object or {}), **values}
+            patch = {
+                key: value
+                for key, value in patch.items()
+                if (include is None or key in include) and (exclude is None or key not in exclude)
+            }
+        else:
+            raise TypeError(
+                f"model_update expects a pydantic model or a dict, got {type(patch_object).__name__}"
+            )
+        fields = type(self).model_fields
+        return {key: value for key, value in patch.items() if key in fields}
+
+    def model_dump_doc(self, include: IncEx | None = None) -> dict[str, Any]:
+        """The document stored for this instance: key names, BSON values, references as ids."""
+        return self.model_dump(by_alias=True, include=include, context=DOC_CONTEXT)
+
+    @classmethod
+    def model_validate_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
+        """Build an instance from a stored document.
+
+        Raises :class:`DocumentParsingError` naming the document and the failing field.
+        """
+        missing = cls.__odm_required_keys__.difference(raw_doc)
+        if missing:
+            raise DocumentParsingError(
+                cls,
+                raw_doc.get("_id", "<unknown>"),
+                min(missing),
+                "key not found in document (its field has a default_factory; set "
+                "model_config['parse_doc_with_default_factories'] = True to use it)",
+            )
+        try:
+            return cls.model_validate(raw_doc)
+        except ValidationError as error:
+            raise DocumentParsingError.from_validation_error(
+                cls, raw_doc.get("_id", "<unknown>"), error
+            ) from None
+
+
+class EmbeddedModel(_BaseODMModel):
+    """A model stored as a sub-document of a ``Model`` (no collection, no primary key)."""
+
+    __odm_base__ = True
+    __odm_is_document__ = False
+
+
+class Model(_BaseODMModel):
+    """A model stored in its own collection.
+
+    >>> from odm import Model, Field
+    >>> class Player(Model):
+    ...     name: str = Field(unique=True)
+    ...     level: int = 1
+    ...     model_config = {"collection": "players"}
+    >>> +Player
+    'players'
+    """
+
+    __odm_base__ = True
+    __odm_is_document__ = True
+
+    if typing.TYPE_CHECKING:
+        __collection__: ClassVar[str]
+        __primary_field__: ClassVar[str]
+        __primary_key__: ClassVar[str]
+        id: bson.ObjectId = pydantic.Field(default_factory=bson.ObjectId)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == type(self).__primary_field__:
+            raise PrimaryKeyChangeError(
+                f"Cannot change the primary key {type(self).__name__}.{name}; "
+                "create a new instance instead"
+            )
+        super().__setattr__(name, value)
+
+
+__all__ = ["EmbeddedModel", "Model", "ODMConfigDict"]
