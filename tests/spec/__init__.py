@@ -1,0 +1,1 @@
+"""MongoDB's unified-format driver specification tests, run against mongolet."""

@@ -1,0 +1,451 @@
+"""Runs one test of a unified-format file: set up data and entities, run the operations
+with their expectations, then check events and the collections' outcome.
+
+The runner talks to the server only through real PyMongo clients: the *internal* client
+(set-up, outcome, fail point clean-up) and the client entities the test creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import SON
+from pymongo import MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    NotPrimaryError,
+    OperationFailure,
+    PyMongoError,
+)
+from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
+from pymongo.results import BulkWriteResult
+from pymongo.synchronous.database import Database
+from pymongo.write_concern import WriteConcern
+
+from tests.spec.entities import EntityMap, concern_options
+from tests.spec.matching import Matcher, MatchError, equal_exactly, sequence_repr
+from tests.spec.operations import bulk_result, run_entity_operation
+
+SUPPORTED_SCHEMA = (1, 21)
+
+
+# --- runOnRequirements ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the server reports, as runOnRequirements sees it."""
+
+    version: tuple[int, ...]
+    topology: str  # "single", "replicaset", "sharded"
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def probe(cls, client: MongoClient) -> ServerInfo:
+        build = client.admin.command("buildInfo")
+        hello = client.admin.command("hello")
+        if hello.get("msg") == "isdbgrid":
+            topology = "sharded"
+        elif "setName" in hello:
+            topology = "replicaset"
+        else:
+            topology = "single"
+        try:
+            parameters = client.admin.command("getParameter", "*")
+        except OperationFailure:
+            parameters = {}
+        version = tuple(int(part) for part in build["versionArray"][:3])
+        return cls(version, topology, parameters)
+
+    def describe(self) -> str:
+        return f"{'.'.join(map(str, self.version))} {self.topology}"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = tuple(int(part) for part in text.split("."))
+    return parts + (0,) * (3 - len(parts))
+
+
+def unmet_requirement(requirement: Mapping[str, Any], server: ServerInfo) -> str | None:
+    """Why ``requirement`` does not hold for ``server`` (None when it holds)."""
+    if "minServerVersion" in requirement and server.version < _version(
+            requirement["minServerVersion"]):
+        return f"minServerVersion {requirement['minServerVersion']}"
+    if "maxServerVersion" in requirement and server.version > _version(
+            requirement["maxServerVersion"]):
+        return f"maxServerVersion {requirement['maxServerVersion']}"
+    topologies = requirement.get("topologies")
+    if topologies:
+        accepted = {"sharded" if t == "sharded-replicaset" else t for t in topologies}
+        if server.topology not in accepted:
+            return f"topologies {topologies}"
+    if requirement.get("serverless") == "require":
+        return "serverless: require"
+    if requirement.get("auth") is True:
+        return "auth: true (the server runs without authentication)"
+    if requirement.get("csfle") is True:
+        return "csfle: true (no client-side field level encryption here)"
+    for name, value in requirement.get("serverParameters", {}).items():
+        if server.parameters.get(name) != value:
+            return f"serverParameters {name}={value!r}"
+    return None
+
+
+def skip_reason(requirements: Sequence[Mapping[str, Any]] | None,
+                server: ServerInfo) -> str | None:
+    """A skip reason when none of ``requirements`` holds; None to run the test."""
+    if not requirements:
+        return None
+    unmet = [unmet_requirement(r, server) for r in requirements]
+    if any(reason is None for reason in unmet):
+        return None
+    return f"runOnRequirements not met by {server.describe()}: " + "; ".join(
+        str(reason) for reason in unmet)
+
+
+def check_schema_version(text: str) -> None:
+    version = tuple(int(part) for part in text.split("."))
+    if version[0] != SUPPORTED_SCHEMA[0] or version[:2] > SUPPORTED_SCHEMA:
+        raise ValueError(f"schemaVersion {text} is not supported (runner supports "
+                         f"{SUPPORTED_SCHEMA[0]}.0 to {SUPPORTED_SCHEMA[0]}.{SUPPORTED_SCHEMA[1]})")
+
+
+# --- errors -------------------------------------------------------------------------------
+
+def is_client_error(error: BaseException) -> bool:
+    """Errors raised by the driver itself (argument checks, network errors), not by a reply."""
+    if isinstance(error, NotPrimaryError):
+        return False
+    if isinstance(error, ConnectionFailure):
+        return True
+    return not isinstance(error, OperationFailure)
+
+
+def check_error(expected: Mapping[str, Any], error: BaseException, matcher: Matcher) -> None:
+    """Assert ``error`` is what ``expectError`` describes."""
+    details: Mapping[str, Any] = getattr(error, "details", None) or {}
+    for key, want in expected.items():
+        if key == "isError":
+            continue
+        if key == "isClientError":
+            if is_client_error(error) != want:
+                raise MatchError(f"expected a {'client' if want else 'server'} error, got "
+                                 f"{type(error).__name__}: {error}")
+        elif key == "errorContains":
+            message = str(details) if isinstance(error, BulkWriteError) else str(error)
+            if want.lower() not in message.lower():
+                raise MatchError(f"error message {message!r} does not contain {want!r}")
+        elif key == "errorCode":
+            code = details.get("code", getattr(error, "code", None))
+            if code != want:
+                raise MatchError(f"expected error code {want}, got {code}: {error}")
+        elif key == "errorCodeName":
+            name = details.get("codeName")
+            if not isinstance(name, str) or name.lower() != want.lower():
+                raise MatchError(f"expected codeName {want}, got {name}: {error}")
+        elif key in ("errorLabelsContain", "errorLabelsOmit"):
+            has_label = getattr(error, "has_error_label", lambda label: False)
+            for label in want:
+                if has_label(label) != (key == "errorLabelsContain"):
+                    raise MatchError(f"{key} {label}: error {type(error).__name__} "
+                                     f"{error} has labels {details.get('errorLabels')}")
+        elif key == "errorResponse":
+            matcher.match(want, dict(details))
+        elif key == "expectResult":
+            if not isinstance(error, BulkWriteError):
+                raise MatchError(f"expectError.expectResult needs a bulk write error, got "
+                                 f"{type(error).__name__}: {error}")
+            matcher.match(want, bulk_result(BulkWriteResult(dict(error.details), True)))
+        else:
+            raise ValueError(f"unsupported expectError field {key!r}")
+
+
+# --- a test -------------------------------------------------------------------------------
+
+@dataclass
+class SpecTest:
+    """One element of ``tests`` with the file that holds it."""
+
+    folder: str
+    file_name: str
+    file: Mapping[str, Any]
+    test: Mapping[str, Any]
+
+    @property
+    def id(self) -> str:
+        return f"{self.folder}/{self.file_name}::{self.test['description']}"
+
+    def skip_reason(self, server: ServerInfo) -> str | None:
+        return (skip_reason(self.file.get("runOnRequirements"), server)
+                or skip_reason(self.test.get("runOnRequirements"), server)
+                or self.test.get("skipReason"))
+
+
+class TestRun:
+    """The state of one running test: its entities, fail points and touched databases."""
+
+    def __init__(self, spec: SpecTest, internal: MongoClient, uri: str) -> None:
+        self.spec = spec
+        self.internal = internal
+        self.entities = EntityMap(uri)
+        self.matcher = Matcher(lsid_of=self.entities.lsid_of, entity=self.entities.get)
+        self.fail_points: list[str] = []
+        self.databases: set[str] = set()
+
+    def run(self) -> None:
+        check_schema_version(self.spec.file["schemaVersion"])
+        try:
+            self.entities.create(self.spec.file.get("createEntities", []))
+            self.databases.update(value.name for value in self.entities.entities.values()
+                                  if isinstance(value, Database))
+            self._initial_data(self.spec.file.get("initialData", []))
+            self.run_operations(self.spec.test["operations"])
+            for recorder in self.entities.recorders.values():
+                recorder.enabled = False
+            self._disable_fail_points()
+            for expected in self.spec.test.get("expectEvents", []):
+                self._check_events(expected)
+            self._check_outcome(self.spec.test.get("outcome", []))
+        finally:
+            self.clean_up()
+
+    def clean_up(self) -> None:
+        try:
+            self.entities.close()
+        finally:
+            self._disable_fail_points()
+            kill_all_sessions(self.internal)
+            for name in self.databases:
+                self.internal.drop_database(name)
+
+    # set-up and checks -------------------------------------------------------------------
+
+    def _initial_data(self, collections: Sequence[Mapping[str, Any]]) -> None:
+        for data in collections:
+            self.databases.add(data["databaseName"])
+            db = self.internal.get_database(data["databaseName"],
+                                            write_concern=WriteConcern(w="majority"))
+            db.drop_collection(data["collectionName"])
+            options = data.get("createOptions")
+            if options or not data["documents"]:
+                db.create_collection(data["collectionName"], check_exists=False,
+                                     **(options or {}))
+            if data["documents"]:
+                db[data["collectionName"]].insert_many(data["documents"])
+
+    def _check_outcome(self, collections: Sequence[Mapping[str, Any]]) -> None:
+        for data in collections:
+            self.databases.add(data["databaseName"])
+            collection = self.internal[data["databaseName"]].get_collection(
+                data["collectionName"], read_preference=ReadPreference.PRIMARY,
+                read_concern=ReadConcern("local"))
+            actual = list(collection.find({}, sort=[("_id", 1)]))
+            expected = data["documents"]
+            if not equal_exactly(expected, actual):
+                raise MatchError(
+                    f"outcome of {data['databaseName']}.{data['collectionName']}:\nexpected\n"
+                    f"{sequence_repr(expected)}\nactual\n{sequence_repr(actual)}")
+
+    def _check_events(self, expected: Mapping[str, Any]) -> None:
+        kind = expected.get("eventType", "command")
+        recorder = self.entities.recorder(expected["client"])
+        actual = [event for event in recorder.events if event.kind == kind]
+        wanted = expected["events"]
+        if expected.get("ignoreExtraEvents"):
+            actual = actual[:len(wanted)]
+        shown = "\nexpected:\n" + sequence_repr(wanted) + "\nactual:\n" + sequence_repr(
+            [(e.name, getattr(e.value, "command", getattr(e.value, "command_name", "")))
+             for e in actual])
+        if len(actual) != len(wanted):
+            raise MatchError(f"{expected['client']}: expected {len(wanted)} {kind} events, "
+                             f"got {len(actual)}{shown}")
+        for index, (want, got) in enumerate(zip(wanted, actual)):
+            (name, fields), = want.items()
+            if got.name != name:
+                raise MatchError(f"event {index}: expected {name}, got {got.name}{shown}")
+            try:
+                self._check_event_fields(fields, got.value)
+            except MatchError as error:
+                raise MatchError(f"event {index} ({name}): {error}{shown}") from None
+
+    def _check_event_fields(self, fields: Mapping[str, Any], event: Any) -> None:
+        for key, want in fields.items():
+            if key == "command":
+                self.matcher.match(want, event.command)
+            elif key == "reply":
+                self.matcher.match(want, event.reply)
+            elif key == "commandName":
+                if event.command_name != want:
+                    raise MatchError(f"commandName {event.command_name!r} != {want!r}")
+            elif key == "databaseName":
+                if event.database_name != want:
+                    raise MatchError(f"databaseName {event.database_name!r} != {want!r}")
+            elif key == "hasServiceId":
+                if (event.service_id is not None) != want:
+                    raise MatchError(f"hasServiceId: {event.service_id!r}")
+            elif key == "hasServerConnectionId":
+                if (event.server_connection_id is not None) != want:
+                    raise MatchError(f"hasServerConnectionId: {event.server_connection_id!r}")
+            else:
+                raise ValueError(f"unsupported event field {key!r}")
+
+    # operations ----------------------------------------------------------------------------
+
+    def run_operations(self, operations: Sequence[Mapping[str, Any]],
+                       in_callback: bool = False) -> None:
+        for operation in operations:
+            if operation["object"] == "testRunner":
+                self._special_operation(operation["name"], operation.get("arguments", {}))
+            else:
+                self._entity_operation(operation, in_callback)
+
+    def _entity_operation(self, operation: Mapping[str, Any], in_callback: bool) -> None:
+        name = operation["name"]
+        target = self.entities.get(operation["object"])
+        arguments = operation.get("arguments", {})
+        expect_error = operation.get("expectError")
+        try:
+            if name == "withTransaction":
+                result = self._with_transaction(target, dict(arguments))
+            else:
+                result = run_entity_operation(target, name, arguments, self.entities)
+        except (PyMongoError, ValueError, TypeError, KeyError) as error:
+            if isinstance(error, MatchError):
+                raise
+            if expect_error is not None:
+                check_error(expect_error, error, self.matcher)
+            elif not operation.get("ignoreResultAndError"):
+                raise
+            if in_callback:
+                raise  # with_transaction must see the error to decide on retrying
+            return
+        if expect_error is not None:
+            raise MatchError(f"{name} succeeded with {result!r}, expected error {expect_error}")
+        if "expectResult" in operation:
+            try:
+                self.matcher.match(operation["expectResult"], result)
+            except MatchError as error:
+                raise MatchError(f"{name} result: {error}") from None
+        if "saveResultAsEntity" in operation:
+            self.entities[operation["saveResultAsEntity"]] = result
+
+    def _with_transaction(self, session: Any, arguments: dict[str, Any]) -> Any:
+        if not isinstance(session, ClientSession):
+            raise TypeError("withTransaction runs on a session entity")
+        callback = arguments.pop("callback")
+        options = concern_options(arguments)
+        return session.with_transaction(
+            lambda _session: self.run_operations(callback, in_callback=True), **options)
+
+    def _special_operation(self, name: str, args: Mapping[str, Any]) -> None:
+        handler = getattr(self, f"_test_{name}", None)
+        if handler is None:
+            raise ValueError(f"unsupported testRunner operation {name!r}")
+        handler(**args)
+
+    def _configure_fail_point(self, client: MongoClient, command: Mapping[str, Any]) -> None:
+        client.admin.command(SON(command))
+        self.fail_points.append(command["configureFailPoint"])
+
+    def _disable_fail_points(self) -> None:
+        # One server: the internal client reaches every fail point the test configured.
+        while self.fail_points:
+            name = self.fail_points.pop()
+            self.internal.admin.command({"configureFailPoint": name, "mode": "off"})
+
+    def _test_failPoint(self, client: str, failPoint: Mapping[str, Any]) -> None:
+        self._configure_fail_point(self.entities.get(client, MongoClient), failPoint)
+
+    def _test_targetedFailPoint(self, session: str, failPoint: Mapping[str, Any]) -> None:
+        # One server: the session's client reaches the server it would be pinned to.
+        self._configure_fail_point(self.entities.get(session, ClientSession).client, failPoint)
+
+    def _session(self, name: str) -> Any:
+        return self.entities.get(name, ClientSession)
+
+    def _test_assertSessionTransactionState(self, session: str, state: str) -> None:
+        actual = self._session(session)._transaction.state.name.lower()
+        actual = "committed" if actual == "committed_empty" else actual
+        if actual != state:
+            raise MatchError(f"session {session} transaction state {actual}, expected {state}")
+
+    def _test_assertSessionPinned(self, session: str) -> None:
+        if self._session(session)._transaction.pinned_address is None:
+            raise MatchError(f"session {session} is not pinned")
+
+    def _test_assertSessionUnpinned(self, session: str) -> None:
+        if self._session(session)._transaction.pinned_address is not None:
+            raise MatchError(f"session {session} is pinned")
+
+    def _test_assertSessionDirty(self, session: str) -> None:
+        if not self._session(session)._server_session.dirty:
+            raise MatchError(f"session {session} is not dirty")
+
+    def _test_assertSessionNotDirty(self, session: str) -> None:
+        if self._session(session)._server_session.dirty:
+            raise MatchError(f"session {session} is dirty")
+
+    def _last_two_lsids(self, client: str) -> tuple[Any, Any]:
+        started = self.entities.recorder(client).started_commands
+        if len(started) < 2:
+            raise MatchError(f"{client} started {len(started)} commands, need 2")
+        return started[-1].command["lsid"], started[-2].command["lsid"]
+
+    def _test_assertSameLsidOnLastTwoCommands(self, client: str) -> None:
+        last, before = self._last_two_lsids(client)
+        if last != before:
+            raise MatchError(f"lsids differ: {before} then {last}")
+
+    def _test_assertDifferentLsidOnLastTwoCommands(self, client: str) -> None:
+        last, before = self._last_two_lsids(client)
+        if last == before:
+            raise MatchError(f"the last two commands share lsid {last}")
+
+    def _collection_names(self, databaseName: str) -> list[str]:
+        return self.internal[databaseName].list_collection_names()
+
+    def _test_assertCollectionExists(self, databaseName: str, collectionName: str) -> None:
+        if collectionName not in self._collection_names(databaseName):
+            raise MatchError(f"collection {databaseName}.{collectionName} does not exist")
+
+    def _test_assertCollectionNotExists(self, databaseName: str, collectionName: str) -> None:
+        if collectionName in self._collection_names(databaseName):
+            raise MatchError(f"collection {databaseName}.{collectionName} exists")
+
+    def _index_names(self, databaseName: str, collectionName: str) -> list[str]:
+        return [index["name"] for index in
+                self.internal[databaseName][collectionName].list_indexes()]
+
+    def _test_assertIndexExists(self, databaseName: str, collectionName: str,
+                                indexName: str) -> None:
+        if indexName not in self._index_names(databaseName, collectionName):
+            raise MatchError(f"index {indexName} does not exist on {collectionName}")
+
+    def _test_assertIndexNotExists(self, databaseName: str, collectionName: str,
+                                   indexName: str) -> None:
+        if indexName in self._index_names(databaseName, collectionName):
+            raise MatchError(f"index {indexName} exists on {collectionName}")
+
+    def _test_assertNumberConnectionsCheckedOut(self, client: str, connections: int) -> None:
+        # Loosely: our clients never hold a connection between operations.
+        self.entities.get(client, MongoClient)
+        if connections != 0:
+            raise MatchError(f"expected {connections} checked-out connections, runner sees 0")
+
+    def _test_createEntities(self, entities: list[Mapping[str, Any]]) -> None:
+        self.entities.create(entities)
+
+    def _test_wait(self, ms: int) -> None:
+        time.sleep(ms / 1000)
+
+
+def kill_all_sessions(client: MongoClient) -> None:
+    """End every open transaction on the server (ignoring, as the format allows, failures)."""
+    with contextlib.suppress(PyMongoError):
+        client.admin.command("killAllSessions", [])
