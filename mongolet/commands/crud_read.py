@@ -1,0 +1,200 @@
+"""Reads: find, count, distinct and aggregate (with ``$out`` / ``$merge`` as last stage)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
+from mongolet.commands.selection import select
+from mongolet.commands.writing import write_pipeline_output
+from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
+from mongolet.errors import MongoError
+from mongolet.query import aggregation, matcher, paths, projection, sorting, values
+
+
+def check_collation(body: dict[str, Any]) -> None:
+    """Only the simple collation is implemented: refuse others rather than answer wrongly."""
+    collation = body.get("collation")
+    if collation is not None and (not isinstance(collation, dict)
+                                  or collation.get("locale") not in ("simple", None)):
+        raise MongoError(2, "mongolet supports only the simple collation "
+                            f"(got {collation!r})")
+
+
+def open_cursor(ctx: CommandContext, ns: str, docs: Iterator[dict[str, Any]],
+                batch_size: int | None, single_batch: bool = False) -> dict[str, Any]:
+    """Answer with a first batch; keep a cursor for the rest unless it is exhausted."""
+    batch, rest = take_batch(docs, batch_size)
+    cursor_id = 0
+    if rest is not None and not single_batch:
+        cursor_id = ctx.state.cursors.open(ns, rest, ctx.session_id(), ctx.txn).id
+        if ctx.session is not None:
+            ctx.session.cursor_ids.add(cursor_id)
+    return cursor_reply(ns, cursor_id, batch, first=True)
+
+
+def first_batch_size(ctx: CommandContext, cursor_doc: dict[str, Any] | None = None) -> int:
+    source = cursor_doc if cursor_doc is not None else ctx.body
+    size = get_int(source, "batchSize")
+    if size is None:
+        return DEFAULT_FIRST_BATCH
+    if size < 0:
+        raise MongoError(51024, f"BSON field 'batchSize' value must be >= 0, actual value "
+                                f"'{size}'")
+    return size
+
+
+@command("find", in_transaction=True)
+async def find(ctx: CommandContext) -> dict[str, Any]:
+    body = ctx.body
+    name = ctx.collection_name()
+    ns = ctx.ns(name)
+    filter = get_doc(body, "filter")
+    sort = get_doc(body, "sort")
+    projection_spec = get_doc(body, "projection")
+    skip = get_int(body, "skip", 0) or 0
+    limit = get_int(body, "limit", 0) or 0
+    batch_size = first_batch_size(ctx)
+    single_batch = get_bool(body, "singleBatch")
+    if skip < 0:
+        raise MongoError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
+    if limit < 0:
+        # Legacy negative limit: one batch of at most |limit| documents.
+        limit, single_batch = -limit, True
+    if body.get("tailable"):
+        raise MongoError(2, "error processing query: tailable cursor requested on non capped "
+                            "collection")
+    check_collation(body)
+    coll = ctx.collection(name)
+    project = projection.compile_projection(projection_spec) if projection_spec else None
+    if coll is None:
+        if filter:
+            matcher.compile_filter(filter)  # bad filters fail even on missing collections
+        return cursor_reply(ns, 0, [], first=True)
+    docs: Iterator[dict[str, Any]] = (doc for _, doc in select(ctx.view, coll, filter))
+    if sort:
+        docs = iter(sorting.sort_documents(list(docs), sort))
+    if skip or limit:
+        docs = itertools.islice(docs, skip, skip + limit if limit else None)
+    if project is not None:
+        docs = map(project, docs)
+    if limit:
+        batch_size = min(batch_size, limit)
+    return open_cursor(ctx, ns, docs, batch_size, single_batch)
+
+
+@command("count")
+async def count(ctx: CommandContext) -> dict[str, Any]:
+    body = ctx.body
+    name = ctx.collection_name()
+    query = get_doc(body, "query")
+    skip = get_int(body, "skip", 0) or 0
+    limit = get_int(body, "limit", 0) or 0
+    if skip < 0:
+        raise MongoError(51024, "BSON field 'skip' value must be >= 0")
+    check_collation(body)
+    coll = ctx.collection(name)
+    if coll is None:
+        if query:
+            matcher.compile_filter(query)
+        return {"n": 0, "ok": 1.0}
+    if not query:
+        n = coll.count_latest()
+    else:
+        n = sum(1 for _ in select(ctx.view, coll, query))
+    n = max(n - skip, 0)
+    if limit:
+        n = min(n, abs(limit))
+    return {"n": n, "ok": 1.0}
+
+
+@command("distinct", in_transaction=True)
+async def distinct(ctx: CommandContext) -> dict[str, Any]:
+    body = ctx.body
+    name = ctx.collection_name()
+    key = body.get("key")
+    if not isinstance(key, str):
+        raise MongoError(14 if key is not None else 40414,
+                         "BSON field 'distinct.key' is missing but a required field"
+                         if key is None else "BSON field 'distinct.key' must be a string")
+    if not key:
+        raise MongoError(40352, "FieldPath cannot be constructed with empty string")
+    query = get_doc(body, "query")
+    check_collation(body)
+    coll = ctx.collection(name)
+    if coll is None:
+        if query:
+            matcher.compile_filter(query)
+        return {"values": [], "ok": 1.0}
+    seen: dict[Any, Any] = {}
+    for _, doc in select(ctx.view, coll, query):
+        for value in paths.path_values(doc, key):
+            items = value if isinstance(value, list) else [value]
+            for item in items:
+                seen.setdefault(values.canonical_key(item), item)
+    result = sorted(seen.values(), key=functools.cmp_to_key(values.compare))
+    return {"values": result, "ok": 1.0}
+
+
+class _PipelineSource:
+    """What ``$lookup`` and friends read: this command's view of other collections."""
+
+    def __init__(self, ctx: CommandContext) -> None:
+        self.ctx = ctx
+
+    def collection_documents(self, name: str) -> Iterable[dict[str, Any]]:
+        coll = self.ctx.collection(name)
+        if coll is None:
+            return []
+        return [doc for _, doc in self.ctx.view.documents(coll)]
+
+
+_OUTPUT_STAGES = ("$out", "$merge")
+
+
+@command("aggregate", in_transaction=True)
+async def aggregate(ctx: CommandContext) -> dict[str, Any]:
+    body = ctx.body
+    target = ctx.arg()
+    pipeline = body.get("pipeline")
+    if not isinstance(pipeline, list):
+        raise MongoError(14 if pipeline is not None else 40414,
+                         "BSON field 'aggregate.pipeline' is missing but a required field"
+                         if pipeline is None else
+                         "BSON field 'aggregate.pipeline' is the wrong type, expected type "
+                         "'array'")
+    if body.get("explain"):
+        raise MongoError(2, "mongolet does not support explain")
+    cursor_doc = get_doc(body, "cursor")
+    if cursor_doc is None:
+        raise MongoError(9, "The 'cursor' option is required, except for aggregate with the "
+                            "explain argument")
+    check_collation(body)
+    for i, stage in enumerate(pipeline):
+        if not isinstance(stage, dict) or len(stage) != 1:
+            raise MongoError(40323, "A pipeline stage specification object must contain "
+                                    "exactly one field.")
+        stage_name = next(iter(stage))
+        if stage_name in _OUTPUT_STAGES and i != len(pipeline) - 1:
+            raise MongoError(40601, f"{stage_name} can only be the final stage in the pipeline")
+    output = pipeline[-1] if pipeline and next(iter(pipeline[-1])) in _OUTPUT_STAGES else None
+    if output is not None and ctx.txn is not None:
+        raise MongoError(263, f"{next(iter(output))} cannot be used in a transaction")
+    stages = pipeline[:-1] if output is not None else pipeline
+    if target == 1 or target == 1.0:
+        ns = ctx.ns("$cmd.aggregate")
+        source: list[dict[str, Any]] = []
+    else:
+        name = ctx.collection_name()
+        ns = ctx.ns(name)
+        coll = ctx.collection(name)
+        source = [doc for _, doc in ctx.view.documents(coll)] if coll is not None else []
+    variables = get_doc(body, "let")
+    results = aggregation.run_pipeline(source, stages, _PipelineSource(ctx), variables=variables)
+    if output is not None:
+        await write_pipeline_output(ctx, results, output)
+        return cursor_reply(ns, 0, [], first=True)
+    return open_cursor(ctx, ns, iter(results), first_batch_size(ctx, cursor_doc))

@@ -1,0 +1,384 @@
+"""Writes: insert, update, delete and findAndModify.
+
+Each statement of a write command runs on its own (atomic per document, as on mongod);
+errors of a statement become ``writeErrors`` entries while WriteConflict, which aborts a
+transaction, is a top-level error. In a retryable write (``txnNumber`` outside a
+transaction) a statement already executed is answered from the session's memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import bson
+
+from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
+from mongolet.commands.selection import id_keys, select
+from mongolet.commands.writing import check_stored_document, prepare_insert
+from mongolet.errors import MongoError
+from mongolet.query import matcher, projection, sorting, updates
+from mongolet.storage import Collection, Record
+
+
+def _statements(ctx: CommandContext, field: str) -> list[Any]:
+    value = ctx.body.get(field)
+    if not isinstance(value, list):
+        raise MongoError(40414 if value is None else 14,
+                         f"BSON field '{ctx.name_key}.{field}' is missing but a required field"
+                         if value is None else
+                         f"BSON field '{ctx.name_key}.{field}' is the wrong type "
+                         f"'{type_name(value)}', expected type 'array'")
+    if not value:
+        raise MongoError(16, f"Write batch sizes must be between 1 and 100000. Got 0 "
+                             f"{field}.")
+    return value
+
+
+def _check_writable_namespace(ctx: CommandContext, name: str) -> None:
+    if name.startswith("system."):
+        raise MongoError(73, f"cannot write to '{ctx.ns(name)}'")
+
+
+def _predicate(filter: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
+    if not filter or (id_keys(filter) is not None and len(id_keys(filter) or ()) == 1):
+        return lambda doc: True  # records found by _id stay matched (_id is immutable)
+    return matcher.compile_filter(filter)
+
+
+def _stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
+    if error.code == 112:
+        raise error  # a conflict aborts the transaction: top-level error
+    return ctx.txn is not None  # any write error ends a transaction
+
+
+def _write_reply(n: int, errors: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = {"n": n, **extra}
+    if errors:
+        reply["writeErrors"] = errors
+    reply["ok"] = 1.0
+    return reply
+
+
+# -- insert -----------------------------------------------------------------------------------
+
+
+@command("insert", in_transaction=True, retryable_write=True)
+async def insert(ctx: CommandContext) -> dict[str, Any]:
+    name = ctx.collection_name()
+    _check_writable_namespace(ctx, name)
+    docs = _statements(ctx, "documents")
+    ordered = get_bool(ctx.body, "ordered", True)
+    view = ctx.view
+    coll = await view.writable_collection(ctx.db, name)
+    retry = ctx.retry
+    n = 0
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(docs):
+        if retry is not None and index in retry:
+            n += 1
+            continue
+        try:
+            await view.insert(coll, prepare_insert(raw))
+        except MongoError as error:
+            errors.append(error.to_write_error(index))
+            if ordered or _stop_after_error(ctx, error):
+                break
+            continue
+        n += 1
+        if retry is not None:
+            retry[index] = True
+    return _write_reply(n, errors)
+
+
+# -- update -----------------------------------------------------------------------------------
+
+
+def _is_replacement(update: Any) -> bool:
+    return isinstance(update, dict) and not any(k.startswith("$") for k in update)
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    # Python equality treats 1 == 1.0 == True; a type change is still a modification.
+    return new != old or bson.encode(new) != bson.encode(old)
+
+
+def _updater(update: Any, array_filters: Any, query: Mapping[str, Any]
+             ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The function turning a matched document into its updated version."""
+    if _is_replacement(update):
+        replacement = {k: v for k, v in update.items() if k != "_id"}
+        new_id = update.get("_id")
+
+        def replace(doc: dict[str, Any]) -> dict[str, Any]:
+            return {"_id": doc["_id"] if new_id is None else new_id, **replacement}
+
+        return replace
+
+    def apply(doc: dict[str, Any]) -> dict[str, Any]:
+        return updates.apply_update(doc, update, array_filters=array_filters, query=query)
+
+    return apply
+
+
+async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
+                         predicate: Callable[[Mapping[str, Any]], bool],
+                         apply: Callable[[dict[str, Any]], dict[str, Any]]
+                         ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Apply ``apply`` to the record if it still matches; (old, new) or None."""
+    view = ctx.view
+    while True:
+        current = await view.current(coll, record)
+        if current is None or not predicate(current):
+            return None
+        new = apply(current)
+        if not _changed(current, new):
+            return current, current
+        check_stored_document(new, current)
+        if await view.put(coll, record, new, current):
+            return current, new
+
+
+async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
+                  update: Any, array_filters: Any) -> dict[str, Any]:
+    seed = updates.upsert_seed(query)
+    if _is_replacement(update):
+        new = dict(update)
+        if "_id" not in new and "_id" in seed:
+            new = {"_id": seed["_id"], **new}
+    else:
+        new = updates.apply_update(seed, update, array_filters=array_filters, is_insert=True,
+                                   query=query)
+    new = prepare_insert(new)
+    await ctx.view.insert(coll, new)
+    return new
+
+
+async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
+                      ) -> tuple[int, int, Any]:
+    """One update statement: (matched, modified, upserted _id or None)."""
+    if not isinstance(stmt, dict):
+        raise MongoError(14, "update statement must be an object")
+    query = get_doc(stmt, "q") or {}
+    if "q" not in stmt or "u" not in stmt:
+        raise MongoError(40414, f"BSON field 'update.updates.{'q' if 'q' not in stmt else 'u'}'"
+                                " is missing but a required field")
+    update = stmt["u"]
+    if not isinstance(update, dict | list):
+        raise MongoError(14, "Update argument must be either an object or an array")
+    multi = get_bool(stmt, "multi")
+    upsert = get_bool(stmt, "upsert")
+    array_filters = stmt.get("arrayFilters")
+    if multi and _is_replacement(update) and update:
+        raise MongoError(9, "multi update is not supported for replacement-style update")
+    if stmt.get("collation") is not None:
+        from mongolet.commands.crud_read import check_collation
+        check_collation(stmt)
+    predicate = _predicate(query)
+    apply = _updater(update, array_filters, query)
+
+    matched = modified = 0
+    candidates = [record for record, _ in select(ctx.view, coll, query)]
+    if not multi:
+        candidates = candidates[:1]
+    for record in candidates:
+        result = await _update_record(ctx, coll, record, predicate, apply)
+        if result is None:
+            continue
+        matched += 1
+        if result[0] is not result[1]:
+            modified += 1
+    if matched == 0 and upsert:
+        new = await _upsert(ctx, coll, query, update, array_filters)
+        return 0, 0, new["_id"]
+    return matched, modified, None
+
+
+@command("update", in_transaction=True, retryable_write=True)
+async def update(ctx: CommandContext) -> dict[str, Any]:
+    name = ctx.collection_name()
+    _check_writable_namespace(ctx, name)
+    stmts = _statements(ctx, "updates")
+    ordered = get_bool(ctx.body, "ordered", True)
+    retry = ctx.retry
+    if retry is not None and any(isinstance(s, dict) and s.get("multi") for s in stmts):
+        raise MongoError(72, "Cannot use (or request) retryable writes with multi=true")
+    coll = await ctx.view.writable_collection(ctx.db, name)
+    n = modified = 0
+    upserted: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for index, stmt in enumerate(stmts):
+        if retry is not None and index in retry:
+            result = retry[index]
+        else:
+            try:
+                result = await _run_update(ctx, coll, stmt)
+            except MongoError as error:
+                errors.append(error.to_write_error(index))
+                if ordered or _stop_after_error(ctx, error):
+                    break
+                continue
+            if retry is not None:
+                retry[index] = result
+        matched, changed, upserted_id = result
+        if upserted_id is not None:
+            n += 1
+            upserted.append({"index": index, "_id": upserted_id})
+        n += matched
+        modified += changed
+    extra: dict[str, Any] = {"nModified": modified}
+    if upserted:
+        extra["upserted"] = upserted
+    return _write_reply(n, errors, **extra)
+
+
+# -- delete -----------------------------------------------------------------------------------
+
+
+async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any) -> int:
+    if not isinstance(stmt, dict):
+        raise MongoError(14, "delete statement must be an object")
+    if "q" not in stmt or "limit" not in stmt:
+        raise MongoError(40414, f"BSON field 'delete.deletes.{'q' if 'q' not in stmt else 'limit'}'"
+                                " is missing but a required field")
+    query = get_doc(stmt, "q") or {}
+    limit = stmt["limit"]
+    if limit not in (0, 1):
+        raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
+    if stmt.get("collation") is not None:
+        from mongolet.commands.crud_read import check_collation
+        check_collation(stmt)
+    if coll is None:
+        matcher.compile_filter(query)
+        return 0
+    predicate = _predicate(query)
+    view = ctx.view
+    removed = 0
+    for record, _ in list(select(view, coll, query)):
+        while True:
+            current = await view.current(coll, record)
+            if current is None or not predicate(current):
+                break
+            if await view.put(coll, record, None, current):
+                removed += 1
+                break
+        if limit == 1 and removed:
+            break
+    return removed
+
+
+@command("delete", in_transaction=True, retryable_write=True)
+async def delete(ctx: CommandContext) -> dict[str, Any]:
+    name = ctx.collection_name()
+    _check_writable_namespace(ctx, name)
+    stmts = _statements(ctx, "deletes")
+    ordered = get_bool(ctx.body, "ordered", True)
+    retry = ctx.retry
+    if retry is not None and any(isinstance(s, dict) and s.get("limit") == 0 for s in stmts):
+        raise MongoError(72, "Cannot use (or request) retryable writes with limit=0")
+    coll = ctx.collection(name)
+    n = 0
+    errors: list[dict[str, Any]] = []
+    for index, stmt in enumerate(stmts):
+        if retry is not None and index in retry:
+            n += retry[index]
+            continue
+        try:
+            removed = await _run_delete(ctx, coll, stmt)
+        except MongoError as error:
+            errors.append(error.to_write_error(index))
+            if ordered or _stop_after_error(ctx, error):
+                break
+            continue
+        if retry is not None:
+            retry[index] = removed
+        n += removed
+    return _write_reply(n, errors)
+
+
+# -- findAndModify ----------------------------------------------------------------------------
+
+
+@command("findAndModify", in_transaction=True, retryable_write=True)
+async def find_and_modify(ctx: CommandContext) -> dict[str, Any]:
+    retry = ctx.retry
+    if retry is not None and 0 in retry:
+        return dict(retry[0])
+    reply = await _find_and_modify(ctx)
+    if retry is not None:
+        retry[0] = reply
+    return reply
+
+
+async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
+    body = ctx.body
+    name = ctx.collection_name()
+    _check_writable_namespace(ctx, name)
+    query = get_doc(body, "query") or {}
+    sort = get_doc(body, "sort")
+    fields = get_doc(body, "fields")
+    remove = get_bool(body, "remove")
+    return_new = get_bool(body, "new")
+    upsert = get_bool(body, "upsert")
+    update = body.get("update")
+    array_filters = body.get("arrayFilters")
+    if remove and update is not None:
+        raise MongoError(9, "Cannot specify both an update and remove=true")
+    if not remove and update is None:
+        raise MongoError(9, "Either an update or remove=true must be specified")
+    if remove and return_new:
+        raise MongoError(9, "Cannot specify both new=true and remove=true; 'remove' always "
+                            "returns the deleted document")
+    if remove and upsert:
+        raise MongoError(9, "Cannot specify both upsert=true and remove=true")
+    if update is not None and not isinstance(update, dict | list):
+        raise MongoError(14, "Update argument must be either an object or an array")
+    from mongolet.commands.crud_read import check_collation
+    check_collation(body)
+    project = projection.compile_projection(fields) if fields else None
+    view = ctx.view
+    coll = await view.writable_collection(ctx.db, name) if not remove else ctx.collection(name)
+    predicate = _predicate(query)
+    apply = _updater(update, array_filters, query) if update is not None else None
+
+    def shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        return project(doc) if doc is not None and project is not None else doc
+
+    while True:
+        target: tuple[Record, dict[str, Any]] | None = None
+        if coll is not None:
+            if sort:
+                matches = list(select(view, coll, query))
+                docs = sorting.sort_documents([doc for _, doc in matches], sort)
+                if docs:
+                    by_id = {id(doc): record for record, doc in matches}
+                    target = (by_id[id(docs[0])], docs[0])
+            else:
+                target = next(iter(select(view, coll, query)), None)
+        if target is None:
+            break
+        record = target[0]
+        if remove:
+            current = await view.current(coll, record)  # type: ignore[arg-type]
+            if current is None or not predicate(current):
+                continue
+            if await view.put(coll, record, None, current):  # type: ignore[arg-type]
+                return {"lastErrorObject": {"n": 1}, "value": shown(current), "ok": 1.0}
+            continue
+        assert coll is not None and apply is not None
+        result = await _update_record(ctx, coll, record, predicate, apply)
+        if result is None:
+            continue
+        old, new = result
+        return {"lastErrorObject": {"n": 1, "updatedExisting": True},
+                "value": shown(new if return_new else old), "ok": 1.0}
+    if upsert and not remove:
+        assert coll is not None
+        new = await _upsert(ctx, coll, query, update, array_filters)
+        return {"lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
+                "value": shown(new) if return_new else None, "ok": 1.0}
+    last_error: dict[str, Any] = {"n": 0}
+    if not remove:
+        last_error["updatedExisting"] = False
+    return {"lastErrorObject": last_error, "value": None, "ok": 1.0}
+

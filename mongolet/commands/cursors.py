@@ -1,0 +1,54 @@
+"""getMore and killCursors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import Int64
+
+from mongolet.commands.registry import CommandContext, command, get_int
+from mongolet.cursors import cursor_reply, take_batch
+from mongolet.errors import MongoError
+
+
+@command("getMore", in_transaction=True)
+async def get_more(ctx: CommandContext) -> dict[str, Any]:
+    body = ctx.body
+    cursor_id = body["getMore"]
+    if isinstance(cursor_id, bool) or not isinstance(cursor_id, int):
+        raise MongoError(14, "BSON field 'getMore.getMore' is the wrong type, expected type "
+                             "'long'")
+    name = body.get("collection")
+    if not isinstance(name, str):
+        raise MongoError(40414, "BSON field 'getMore.collection' is missing but a required "
+                                "field")
+    batch_size = get_int(body, "batchSize")
+    if batch_size is not None and batch_size < 0:
+        raise MongoError(51024, f"BSON field 'batchSize' value must be >= 0, actual value "
+                                f"'{batch_size}'")
+    registry = ctx.state.cursors
+    cursor = registry.get(int(cursor_id), ctx.ns(name))
+    if cursor.session_id is not None and cursor.session_id != ctx.session_id():
+        raise MongoError(50737, f"Cannot run getMore on cursor {cursor_id}, which was created "
+                                "in a different session")
+    batch, rest = take_batch(cursor.docs, batch_size or None)
+    if rest is None:
+        registry.kill(cursor.id)
+        return cursor_reply(cursor.ns, 0, batch, first=False)
+    cursor.docs = rest
+    return cursor_reply(cursor.ns, cursor.id, batch, first=False)
+
+
+@command("killCursors", in_transaction=True)
+async def kill_cursors(ctx: CommandContext) -> dict[str, Any]:
+    ids = ctx.body.get("cursors")
+    if not isinstance(ids, list):
+        raise MongoError(40414, "BSON field 'killCursors.cursors' is missing but a required "
+                                "field")
+    killed: list[Int64] = []
+    not_found: list[Int64] = []
+    registry = ctx.state.cursors
+    for cursor_id in ids:
+        (killed if registry.kill(int(cursor_id)) else not_found).append(Int64(cursor_id))
+    return {"cursorsKilled": killed, "cursorsNotFound": not_found, "cursorsAlive": [],
+            "cursorsUnknown": [], "ok": 1.0}

@@ -1,0 +1,224 @@
+"""Multi-version storage: databases -> collections -> records -> committed versions.
+
+Every committed write gets a timestamp from one logical clock. A record keeps a short chain
+of ``(commit_ts, document | None)`` versions (``None`` is a deletion), so a transaction can
+read the newest version at or before its snapshot while others keep writing. Versions that
+no open snapshot can see any more are trimmed as new ones arrive.
+
+Records live in a dict keyed by ``values.canonical_key(_id)``; the dict's insertion order is
+the natural order a find without sort returns, as on mongod.
+
+A record being written by an open transaction is *locked* by it (``locked_by``): other
+transactions then get WriteConflict, non-transactional writers wait for it to end. That
+policy lives in ``mongolet.transactions``; here a lock is just something one can wait on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Protocol
+
+from bson import Binary
+
+from mongolet.errors import MongoError, duplicate_key
+from mongolet.indexes import IndexSpec, id_index
+from mongolet.query import values
+
+
+class WriteLock(Protocol):
+    """An open transaction, as storage sees it: the owner of uncommitted writes."""
+
+    snapshot_ts: int
+
+    async def wait_done(self) -> None: ...
+
+
+class Record:
+    """One ``_id``'s committed history, plus the open transaction writing it, if any."""
+
+    __slots__ = ("key", "locked_by", "versions")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self.versions: list[tuple[int, dict[str, Any] | None]] = []
+        self.locked_by: WriteLock | None = None
+
+    @property
+    def latest(self) -> dict[str, Any] | None:
+        versions = self.versions
+        return versions[-1][1] if versions else None
+
+    @property
+    def last_commit_ts(self) -> int:
+        return self.versions[-1][0] if self.versions else 0
+
+    def visible_at(self, ts: int) -> dict[str, Any] | None:
+        """The document as of snapshot ``ts`` (None: absent then)."""
+        for commit_ts, doc in reversed(self.versions):
+            if commit_ts <= ts:
+                return doc
+        return None
+
+    def trim(self, oldest_snapshot: int) -> None:
+        """Forget versions no snapshot at or after ``oldest_snapshot`` can see."""
+        versions = self.versions
+        keep_from = 0
+        for i in range(len(versions) - 1, -1, -1):
+            if versions[i][0] <= oldest_snapshot:
+                keep_from = i
+                break
+        if keep_from:
+            del versions[:keep_from]
+
+
+class Collection:
+    """A collection's records, its index catalog and its unique-key tables."""
+
+    def __init__(self, db: str, name: str, options: dict[str, Any] | None = None,
+                 created_by: WriteLock | None = None) -> None:
+        self.db = db
+        self.name = name
+        self.options: dict[str, Any] = dict(options or {})
+        self.uuid = Binary.from_uuid(uuid.uuid4())
+        self.records: dict[Hashable, Record] = {}
+        self.indexes: dict[str, IndexSpec] = {"_id_": id_index()}
+        # unique index name -> index key -> record key holding it (committed, latest state)
+        self.unique_keys: dict[str, dict[Hashable, Hashable]] = {}
+        # (unique index name, index key) -> open transaction that wrote a document with it
+        self.pending_unique: dict[tuple[str, Hashable], WriteLock] = {}
+        # An open transaction that created this collection: invisible to others until commit.
+        self.created_by = created_by
+
+    @property
+    def ns(self) -> str:
+        return f"{self.db}.{self.name}"
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def latest_documents(self) -> Iterator[dict[str, Any]]:
+        """Committed documents, newest versions, natural order (safe against later writes)."""
+        for record in list(self.records.values()):
+            doc = record.latest
+            if doc is not None:
+                yield doc
+
+    def count_latest(self) -> int:
+        return sum(1 for r in self.records.values() if r.latest is not None)
+
+    # -- unique indexes ----------------------------------------------------------------------
+
+    def unique_indexes(self) -> list[IndexSpec]:
+        return [spec for name, spec in self.indexes.items() if spec.unique and name != "_id_"]
+
+    def add_index(self, spec: IndexSpec) -> None:
+        """Register ``spec``, building its unique table from committed documents; raises
+        11000 when existing documents already violate it."""
+        if spec.unique and spec.name != "_id_":
+            table: dict[Hashable, Hashable] = {}
+            for record in self.records.values():
+                doc = record.latest
+                if doc is None:
+                    continue
+                for key in spec.keys_of(doc):
+                    holder = table.get(key)
+                    if holder is not None and holder != record.key:
+                        raise duplicate_key(self.ns, spec.name, spec.key,
+                                            spec.key_value(doc))
+                    table[key] = record.key
+            self.unique_keys[spec.name] = table
+        self.indexes[spec.name] = spec
+
+    def drop_index(self, name: str) -> None:
+        self.indexes.pop(name, None)
+        self.unique_keys.pop(name, None)
+
+    def committed_unique_conflict(
+        self, doc: dict[str, Any], record_key: Hashable,
+        still_holds: Callable[[Hashable, IndexSpec, Hashable], bool] | None = None,
+    ) -> tuple[IndexSpec, Hashable] | None:
+        """The first unique index whose committed table gives one of ``doc``'s keys to
+        another record, with that record's key. ``still_holds(holder, spec, key)`` lets a
+        transaction discount holders it has itself changed or deleted."""
+        for spec in self.unique_indexes():
+            table = self.unique_keys.get(spec.name, {})
+            for key in spec.keys_of(doc):
+                holder = table.get(key)
+                if holder is None or holder == record_key:
+                    continue
+                if still_holds is None or still_holds(holder, spec, key):
+                    return spec, holder
+        return None
+
+    def duplicate_error(self, spec: IndexSpec, doc: dict[str, Any]) -> MongoError:
+        return duplicate_key(self.ns, spec.name, spec.key, spec.key_value(doc))
+
+    # -- commits ---------------------------------------------------------------------------
+
+    def commit(self, record: Record, doc: dict[str, Any] | None, ts: int,
+               oldest_snapshot: int) -> None:
+        """Append a committed version of ``record`` and keep the unique tables in step."""
+        previous = record.latest
+        if self.unique_keys:
+            for spec in self.unique_indexes():
+                table = self.unique_keys.setdefault(spec.name, {})
+                if previous is not None:
+                    for key in spec.keys_of(previous):
+                        if table.get(key) == record.key:
+                            del table[key]
+                if doc is not None:
+                    for key in spec.keys_of(doc):
+                        table[key] = record.key
+        record.versions.append((ts, doc))
+        if len(record.versions) > 1:
+            record.trim(oldest_snapshot)
+        if doc is None and len(record.versions) == 1 and record.locked_by is None \
+                and self.records.get(record.key) is record:
+            del self.records[record.key]
+
+
+class Store:
+    """Every database of one server and the logical clock of its commits."""
+
+    def __init__(self) -> None:
+        self.databases: dict[str, dict[str, Collection]] = {}
+        self.clock = 0
+        # Snapshots still in use (open transactions); versions older than the oldest of
+        # them are garbage.
+        self.snapshot_holders: dict[int, int] = {}  # id(holder) -> snapshot ts
+
+    def tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def oldest_snapshot(self) -> int:
+        holders = self.snapshot_holders
+        return min(holders.values()) if holders else self.clock
+
+    def collection(self, db: str, name: str) -> Collection | None:
+        """The committed (or being-created) collection ``db.name``, if any."""
+        colls = self.databases.get(db)
+        return colls.get(name) if colls is not None else None
+
+    def create_collection(self, db: str, name: str, options: dict[str, Any] | None = None,
+                          created_by: WriteLock | None = None) -> Collection:
+        coll = Collection(db, name, options, created_by)
+        self.databases.setdefault(db, {})[name] = coll
+        return coll
+
+    def drop_collection(self, db: str, name: str) -> bool:
+        colls = self.databases.get(db)
+        if colls is None or name not in colls:
+            return False
+        del colls[name]
+        if not colls:
+            del self.databases[db]
+        return True
+
+    def drop_database(self, db: str) -> None:
+        self.databases.pop(db, None)
+
+
+def canonical_id(value: Any) -> Hashable:
+    """The storage key of an ``_id`` (equal ids MongoDB-wise give equal keys)."""
+    return values.canonical_key(value)
