@@ -255,3 +255,34 @@ __all__ = [
     "Regex",
     "SUBSTITUTED_TYPES",
 ]
+
+
+def fallback_encoder(value: Any) -> Any:
+    """Encode values PyMongo does not know (enums, Decimal, sets, UUIDs, models, paths).
+
+    Installed on every collection the engines use, so raw queries and documents with such
+    values work too. Only called for non-BSON types, so it costs nothing otherwise.
+    """
+    import enum
+    import pathlib
+    import uuid
+
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, decimal.Decimal):
+        return bson.Decimal128(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    if isinstance(value, uuid.UUID):
+        return bson.Binary.from_uuid(value)
+    if isinstance(value, pathlib.PurePath):
+        return str(value)
+    dump_doc = getattr(value, "model_dump_doc", None)
+    if dump_doc is not None:
+        return dump_doc()
+    model_dump = getattr(value, "model_dump", None)
+    if model_dump is not None:
+        return model_dump()
+    if type(value).__module__ == "pydantic_core._pydantic_core":  # Url, MultiHostUrl
+        return str(value)
+    return value

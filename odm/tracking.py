@@ -17,7 +17,7 @@ comparison is on documents, in-place changes (``user.tags.append(...)``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from odm.model import _BaseODMModel
@@ -107,6 +107,15 @@ def forget(instance: _BaseODMModel) -> None:
         _SNAPSHOT.__delete__(instance)
 
 
+def restore(previous: Iterable[tuple[_BaseODMModel, dict[str, Any] | None]]) -> None:
+    """Put back snapshots taken before writes that were rolled back (latest first)."""
+    for instance, snapshot in reversed(list(previous)):
+        if snapshot is None:
+            forget(instance)
+        else:
+            mark_persisted(instance, snapshot)
+
+
 def is_new(instance: _BaseODMModel) -> bool:
     """True when ``instance`` was never loaded nor saved (``save`` sends it whole)."""
     return snapshot_of(instance) is None
@@ -133,6 +142,7 @@ __all__ = [
     "forget",
     "is_new",
     "mark_persisted",
+    "restore",
     "same_value",
     "snapshot_of",
 ]

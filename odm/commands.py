@@ -1,0 +1,434 @@
+"""Pure builders for everything the engines send and receive (no I/O here).
+
+The sync and async engines are thin shells around these functions: they build a request
+here, make one driver call, and hand the reply back here. The unit of work uses the same
+builders (``save_operations``, ``write_requests``, ``mark_saved``...).
+
+- reading: :func:`find_request` (filter, sort, skip, limit, and the ``$lookup`` pipeline
+  when the model has references), :func:`instances_from_documents`;
+- writing: :func:`save_operations` (what ``save``/``save_all`` send, per collection, in
+  reference order), :func:`delete_filter`, :func:`translate_write_error`;
+- schema: :func:`index_models`, :func:`conflicting_index_name`;
+- servers: :func:`supports_transactions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pymongo
+from pydantic import ValidationError
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
+
+from odm.exceptions import DocumentParsingError, DuplicateKeyError
+from odm.fields import FieldProxy
+from odm.index import Index
+from odm.model import Model
+from odm.query import SortExpression, key_of
+from odm.tracking import changes, mark_persisted, snapshot_of
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+SortArg = FieldProxy | SortExpression | Sequence[FieldProxy | SortExpression] | None
+"""``sort=``: a field (ascending), ``asc(f)``/``desc(f)``, or a tuple of them."""
+
+# MongoDB error codes (see the server's error_codes.yml).
+DUPLICATE_KEY = 11000
+ILLEGAL_OPERATION = 20
+INDEX_OPTIONS_CONFLICT = 85
+INDEX_KEY_SPECS_CONFLICT = 86
+
+
+# ---------------------------------------------------------------- reading
+
+
+def check_model_class(model: Any, operation: str) -> None:
+    """Engines take Model classes; anything else is a clear TypeError."""
+    if not (isinstance(model, type) and issubclass(model, Model)):
+        raise TypeError(f"{operation} expects a Model class, got {model!r}")
+
+
+def check_instance(instance: Any, operation: str) -> None:
+    if not isinstance(instance, Model):
+        raise TypeError(f"{operation} expects a Model instance, got {type(instance).__name__}")
+
+
+def compile_filter(queries: Iterable[Any]) -> dict[str, Any]:
+    """One filter document from query expressions / raw dicts (``$and`` when several)."""
+    filters: list[dict[str, Any]] = []
+    for query in queries:
+        if isinstance(query, bool) or not isinstance(query, Mapping):
+            raise TypeError(
+                "A query must be a QueryExpression (like User.name == 'x') or a dict, got "
+                f"{query!r}; was a model field compared outside the model class?"
+            )
+        if query:
+            filters.append(dict(query))
+    if not filters:
+        return {}
+    if len(filters) == 1:
+        return filters[0]
+    return {"$and": filters}
+
+
+def compile_sort(sort: SortArg) -> list[tuple[str, int]] | None:
+    """PyMongo's sort list from ``sort=``; ``None`` for no sort."""
+    if sort is None:
+        return None
+    items = sort if isinstance(sort, tuple | list) else (sort,)
+    keys: list[tuple[str, int]] = []
+    for item in items:
+        if isinstance(item, SortExpression):
+            keys.extend(item.items())
+        elif isinstance(item, FieldProxy):
+            keys.append((key_of(item), pymongo.ASCENDING))
+        else:
+            raise TypeError(
+                f"sort expects a model field, asc()/desc() or a tuple of them, got {item!r}"
+            )
+    return keys or None
+
+
+def lookup_stages(model: type[Model]) -> list[dict[str, Any]]:
+    """``$lookup`` + ``$unwind`` stages loading the model's references (recursively)."""
+    stages: list[dict[str, Any]] = []
+    for reference in model.__odm_references__:
+        target: type[Model] = reference.reference  # type: ignore[assignment]
+        nested = lookup_stages(target)
+        lookup: dict[str, Any]
+        if nested:
+            lookup = {
+                "from": target.__collection__,
+                "let": {"ref": f"${reference.key_name}"},
+                "pipeline": [
+                    {"$match": {"$expr": {"$eq": [f"${target.__primary_key__}", "$$ref"]}}},
+                    *nested,
+                ],
+                "as": reference.key_name,
+            }
+        else:
+            lookup = {
+                "from": target.__collection__,
+                "localField": reference.key_name,
+                "foreignField": target.__primary_key__,
+                "as": reference.key_name,
+            }
+        stages.append({"$lookup": lookup})
+        stages.append(
+            {"$unwind": {"path": f"${reference.key_name}", "preserveNullAndEmptyArrays": True}}
+        )
+    return stages
+
+
+@dataclass(frozen=True)
+class FindRequest(Generic[ModelT]):
+    """A find, ready for the driver: ``pipeline`` is set when references need ``$lookup``."""
+
+    model: type[ModelT]
+    filter: dict[str, Any]
+    sort: list[tuple[str, int]] | None
+    skip: int
+    limit: int
+    pipeline: list[dict[str, Any]] | None
+
+    def find_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``collection.find`` (when ``pipeline`` is None)."""
+        kwargs: dict[str, Any] = {"skip": self.skip, "limit": self.limit}
+        if self.sort:
+            kwargs["sort"] = self.sort
+        return kwargs
+
+
+def find_request(
+    model: type[ModelT],
+    queries: Iterable[Any],
+    *,
+    sort: SortArg = None,
+    skip: int = 0,
+    limit: int | None = None,
+) -> FindRequest[ModelT]:
+    """Build the find for ``engine.find(model, *queries, sort=, skip=, limit=)``."""
+    check_model_class(model, "find")
+    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+        raise TypeError(f"skip must be a non-negative integer, got {skip!r}")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise TypeError(f"limit must be a non-negative integer or None, got {limit!r}")
+    filter_ = compile_filter(queries)
+    sort_keys = compile_sort(sort)
+    pipeline: list[dict[str, Any]] | None = None
+    lookups = lookup_stages(model)
+    if lookups:
+        pipeline = [{"$match": filter_}]
+        if sort_keys:
+            pipeline.append({"$sort": dict(sort_keys)})
+        if skip:
+            pipeline.append({"$skip": skip})
+        if limit:
+            pipeline.append({"$limit": limit})
+        pipeline.extend(lookups)
+    return FindRequest(model, filter_, sort_keys, skip, limit or 0, pipeline)
+
+
+def _stored_form(model: type[Model], raw: dict[str, Any], instance: Model) -> dict[str, Any]:
+    """The stored document behind a looked-up one; marks referenced instances persisted."""
+    document = dict(raw)
+    for reference in model.__odm_references__:
+        target: type[Model] = reference.reference  # type: ignore[assignment]
+        sub_raw = document.get(reference.key_name)
+        if isinstance(sub_raw, dict):
+            sub_instance = getattr(instance, reference.name)
+            mark_persisted(sub_instance, _stored_form(target, sub_raw, sub_instance))
+            document[reference.key_name] = sub_raw.get(target.__primary_key__)
+    return document
+
+
+def _missing_reference(model: type[Model], raw: Mapping[str, Any]) -> str | None:
+    for reference in model.__odm_references__:
+        sub_raw = raw.get(reference.key_name)
+        if not isinstance(sub_raw, dict):
+            return reference.name
+        target: type[Model] = reference.reference  # type: ignore[assignment]
+        missing = _missing_reference(target, sub_raw)
+        if missing is not None:
+            return f"{reference.name}.{missing}"
+    return None
+
+
+def instance_from_document(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
+    """A model instance from a stored (or looked-up) document, tracked for ``save``."""
+    if model.__odm_references__:
+        missing = _missing_reference(model, raw)
+        if missing is not None:
+            raise DocumentParsingError(
+                model, raw.get("_id", "<unknown>"), missing, "referenced document not found"
+            )
+        instance = model.model_validate_doc(raw)
+        mark_persisted(instance, _stored_form(model, raw, instance))
+        return instance
+    instance = model.model_validate_doc(raw)
+    mark_persisted(instance, raw)
+    return instance
+
+
+def instances_from_documents(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> list[ModelT]:
+    """Instances from many documents; the hot path is one pydantic call per document."""
+    if model.__odm_references__ or model.__odm_required_keys__ - {"_id"}:
+        return [instance_from_document(model, raw) for raw in documents]
+    validate = model.__pydantic_validator__.validate_python
+    instances: list[ModelT] = []
+    append = instances.append
+    raw: dict[str, Any] = {}
+    try:
+        for raw in documents:
+            instance = validate(raw)
+            mark_persisted(instance, raw)
+            append(instance)
+    except ValidationError as error:
+        raise DocumentParsingError.from_validation_error(
+            model, raw.get("_id", "<unknown>"), error
+        ) from None
+    return instances
+
+
+# ---------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class SaveOperation:
+    """The write that saves one instance, and the document it leaves stored."""
+
+    instance: Model
+    collection: str
+    document: dict[str, Any]
+    request: pymongo.UpdateOne | pymongo.ReplaceOne
+
+
+def save_operation(instance: Model) -> SaveOperation | None:
+    """The upsert saving ``instance``; ``None`` when it has not changed since loaded/saved.
+
+    A new instance sends its whole document; a tracked one sends only the diff against its
+    snapshot (``$set`` of changed dotted paths, ``$unset`` of removed ones).
+    """
+    model = type(instance)
+    document, update = changes(instance)
+    primary_key = model.__primary_key__
+    filter_ = {primary_key: document[primary_key]}
+    if update is None:
+        fields = {key: value for key, value in document.items() if key != primary_key}
+        request: pymongo.UpdateOne | pymongo.ReplaceOne = (
+            pymongo.UpdateOne(filter_, {"$set": fields}, upsert=True)
+            if fields
+            else pymongo.ReplaceOne(filter_, document, upsert=True)
+        )
+    elif not update:
+        return None
+    else:
+        request = pymongo.UpdateOne(filter_, update, upsert=True)
+    return SaveOperation(instance, model.__collection__, document, request)
+
+
+def _with_references(instance: Model, seen: set[int]) -> Iterator[Model]:
+    """``instance`` after the models it references (depth first), each once."""
+    if id(instance) in seen:
+        return
+    seen.add(id(instance))
+    for reference in type(instance).__odm_references__:
+        referenced = getattr(instance, reference.name)
+        if referenced is not None:
+            yield from _with_references(referenced, seen)
+    yield instance
+
+
+def _reference_depth(model: type[Model]) -> int:
+    refs = [r.reference for r in model.__odm_references__]
+    return 1 + max(_reference_depth(ref) for ref in refs) if refs else 0  # type: ignore[arg-type]
+
+
+def save_operations(instances: Iterable[Model]) -> list[tuple[str, list[SaveOperation]]]:
+    """The writes of ``save_all(instances)``: per collection, referenced collections first.
+
+    Referenced models are saved too (cascade, as ODMantic does); unchanged instances are
+    skipped. Each collection's list goes out as one ordered ``bulk_write``.
+    """
+    seen: set[int] = set()
+    groups: dict[str, list[SaveOperation]] = {}
+    depth: dict[str, int] = {}
+    for instance in instances:
+        check_instance(instance, "save")
+        for item in _with_references(instance, seen):
+            operation = save_operation(item)
+            if operation is not None:
+                groups.setdefault(operation.collection, []).append(operation)
+                depth[operation.collection] = _reference_depth(type(item))
+    ordered = sorted(groups.items(), key=lambda group: depth[group[0]])
+    return ordered
+
+
+def write_requests(operations: Sequence[SaveOperation]) -> list[Any]:
+    """The driver requests of a ``bulk_write``."""
+    return [operation.request for operation in operations]
+
+
+def mark_saved(operations: Iterable[SaveOperation]) -> list[tuple[Model, dict[str, Any] | None]]:
+    """After a successful write: the sent documents become the instances' snapshots.
+
+    Returns the previous snapshots, for :func:`odm.tracking.restore` if a transaction
+    aborts.
+    """
+    previous: list[tuple[Model, dict[str, Any] | None]] = []
+    for operation in operations:
+        previous.append((operation.instance, snapshot_of(operation.instance)))
+        mark_persisted(operation.instance, operation.document)
+    return previous
+
+
+def translate_write_error(
+    error: PyMongoError, operations: Sequence[SaveOperation]
+) -> Exception:
+    """Our error for a failed bulk write; marks the operations applied before it as saved."""
+    if isinstance(error, BulkWriteError):
+        write_errors = error.details.get("writeErrors") or [{}]
+        index = write_errors[0].get("index", 0)
+        mark_saved(operations[:index])
+        if write_errors[0].get("code") == DUPLICATE_KEY and index < len(operations):
+            return DuplicateKeyError(operations[index].instance, error)
+    elif isinstance(error, OperationFailure) and error.code == DUPLICATE_KEY and operations:
+        return DuplicateKeyError(operations[0].instance, error)
+    return error
+
+
+def delete_filter(instance: Model) -> dict[str, Any]:
+    """The filter deleting ``instance``'s document."""
+    check_instance(instance, "delete")
+    model = type(instance)
+    return {model.__primary_key__: getattr(instance, model.__primary_field__)}
+
+
+# ---------------------------------------------------------------- indexes
+
+
+def index_models(model: type[Model]) -> list[pymongo.IndexModel]:
+    """Every index ``model`` declares: ``Field(index=/unique=)`` and ``model_config["indexes"]``."""
+    check_model_class(model, "configure_database")
+    indexes: list[pymongo.IndexModel] = []
+    for field in model.__odm_fields__.values():
+        if field.primary_field or not (field.index or field.unique):
+            continue
+        options = {"unique": True} if field.unique else {}
+        indexes.append(pymongo.IndexModel([(field.key_name, pymongo.ASCENDING)], **options))
+    declared = model.model_config.get("indexes")
+    if declared is not None:
+        for index in declared():  # type: ignore[operator]
+            if isinstance(index, Index):
+                indexes.append(index.to_index_model())
+            elif isinstance(index, pymongo.IndexModel):
+                indexes.append(index)
+            else:
+                raise TypeError(
+                    f"{model.__name__}.model_config['indexes'] must return Index or "
+                    f"pymongo.IndexModel objects, got {index!r}"
+                )
+    return indexes
+
+
+def is_index_conflict(error: OperationFailure) -> bool:
+    return error.code in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT)
+
+
+def conflicting_index_name(
+    index: pymongo.IndexModel, existing: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """The name of the existing index that ``index`` conflicts with (same name or keys)."""
+    spec = index.document
+    keys = list(spec["key"].items())
+    for current in existing:
+        if current.get("name") == "_id_":
+            continue
+        if current.get("name") == spec["name"] or list(current["key"].items()) == keys:
+            return str(current["name"])
+    return None
+
+
+# ---------------------------------------------------------------- servers
+
+
+def supports_transactions(hello: Mapping[str, Any]) -> bool:
+    """A replica set member (``setName``) or a ``mongos`` (``msg: isdbgrid``) can run them."""
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+def is_transactions_unsupported(error: BaseException) -> bool:
+    """PyMongo's error when a standalone server is asked for a transaction."""
+    return (
+        isinstance(error, OperationFailure)
+        and error.code == ILLEGAL_OPERATION
+        and "Transaction numbers" in str(error)
+    )
+
+
+__all__ = [
+    "FindRequest",
+    "SaveOperation",
+    "SortArg",
+    "check_instance",
+    "check_model_class",
+    "compile_filter",
+    "compile_sort",
+    "conflicting_index_name",
+    "delete_filter",
+    "find_request",
+    "index_models",
+    "instance_from_document",
+    "instances_from_documents",
+    "is_index_conflict",
+    "is_transactions_unsupported",
+    "lookup_stages",
+    "mark_saved",
+    "save_operation",
+    "save_operations",
+    "supports_transactions",
+    "translate_write_error",
+    "write_requests",
+]

@@ -1,0 +1,75 @@
+"""What both engines share, without I/O: the client, the database, collections, sessions."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Generic, TypeVar
+
+from bson.codec_options import CodecOptions, TypeRegistry
+
+from odm.bson import fallback_encoder
+from odm.commands import check_model_class
+from odm.model import Model
+
+ClientT = TypeVar("ClientT")
+
+_INVALID_DATABASE_CHARACTERS = frozenset('/\\. "$\x00')
+
+
+class BaseEngine(Generic[ClientT]):
+    """``client``, ``database`` (the driver's database object), ``database_name`` and
+    ``get_collection(model)``; the sync and async engines add the I/O."""
+
+    def __init__(self, client: ClientT, database: str = "test") -> None:
+        if not isinstance(database, str) or not database:
+            raise ValueError(f"database must be a non-empty name, got {database!r}")
+        if _INVALID_DATABASE_CHARACTERS.intersection(database):
+            raise ValueError(f"Invalid database name {database!r}: it contains one of /\\. \"$")
+        self.client: ClientT = client
+        self.database_name = database
+        self.database: Any = client[database]  # type: ignore[index]
+        base_options = getattr(client, "codec_options", None) or CodecOptions()
+        self._codec_options = base_options.with_options(
+            type_registry=TypeRegistry(fallback_encoder=fallback_encoder)
+        )
+        self._collections: dict[str, Any] = {}
+        self._transactions_supported: bool | None = None
+
+    def get_collection(self, model: type[Model]) -> Any:
+        """The driver collection of ``model`` (PyMongo, PyMongo async or Motor)."""
+        check_model_class(model, "get_collection")
+        return self._collection(model.__collection__)
+
+    def _collection(self, name: str) -> Any:
+        collection = self._collections.get(name)
+        if collection is None:
+            collection = self.database.get_collection(name, codec_options=self._codec_options)
+            self._collections[name] = collection
+        return collection
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(database={self.database_name!r})"
+
+
+def driver_session(session: Any) -> Any:
+    """The driver session behind ``session=`` (ours or a raw driver session)."""
+    if session is None:
+        return None
+    get_driver_session = getattr(session, "get_driver_session", None)
+    if get_driver_session is not None:
+        return get_driver_session()
+    return session
+
+
+async def maybe_await(value: Any) -> Any:
+    """PyMongo's async API and Motor differ on which calls are coroutines; accept both."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+def transactions_unsupported_message(hello: dict[str, Any]) -> str:
+    return (
+        "This server cannot run transactions: it is a standalone server (its hello reply has "
+        "no setName and is not a mongos). Transactions need a replica set member or a mongos."
+    )

@@ -1,0 +1,185 @@
+"""``SyncEngine``: the synchronous shell (PyMongo's ``MongoClient``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure, PyMongoError
+
+from odm import commands, tracking
+from odm.engine.base import BaseEngine, driver_session, transactions_unsupported_message
+from odm.exceptions import DocumentNotFoundError, IndexConflictError, TransactionsNotSupportedError
+from odm.model import Model
+
+if TYPE_CHECKING:
+    from odm.engine.session import SyncSession, SyncTransaction
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+class SyncCursor(Generic[ModelT]):
+    """The result of ``SyncEngine.find``: iterate over it (``list(engine.find(...))``)."""
+
+    def __init__(self, request: commands.FindRequest[ModelT], collection: Any, session: Any) -> None:
+        self._request = request
+        self._collection = collection
+        self._session = session
+
+    def _open(self) -> Any:
+        request = self._request
+        if request.pipeline is not None:
+            return self._collection.aggregate(request.pipeline, session=self._session)
+        return self._collection.find(request.filter, session=self._session, **request.find_kwargs())
+
+    def to_list(self) -> list[ModelT]:
+        """Every result at once (fastest: one parsing pass)."""
+        with self._open() as cursor:
+            return commands.instances_from_documents(self._request.model, cursor)
+
+    def __iter__(self) -> Iterator[ModelT]:
+        with self._open() as cursor:
+            for raw in cursor:
+                yield commands.instance_from_document(self._request.model, raw)
+
+
+class SyncEngine(BaseEngine[Any]):
+    """Save and query models synchronously.
+
+    >>> from pymongo import MongoClient
+    >>> from odm import SyncEngine, Model
+    >>> class Player(Model):
+    ...     name: str
+    >>> engine = SyncEngine(MongoClient("mongodb://localhost:27017"), database="game")
+    >>> def demo() -> None:
+    ...     engine.save(Player(name="Leeroy"))
+    ...     players = list(engine.find(Player, Player.name == "Leeroy"))
+    ...     with engine.transaction() as transaction:
+    ...         engine.save(Player(name="Jenkins"), session=transaction)
+    """
+
+    def __init__(self, client: Any = None, database: str = "test") -> None:
+        super().__init__(client if client is not None else MongoClient(), database)
+
+    def session(self) -> SyncSession:
+        """A session to pass as ``session=`` (``with engine.session() as s``)."""
+        from odm.engine.session import SyncSession
+
+        return SyncSession(self)
+
+    def transaction(self) -> SyncTransaction:
+        """A transaction: commits when its block ends cleanly, aborts when it raises."""
+        from odm.engine.session import SyncTransaction
+
+        return SyncTransaction(self)
+
+    def find(
+        self,
+        model: type[ModelT],
+        *queries: Any,
+        sort: commands.SortArg = None,
+        skip: int = 0,
+        limit: int | None = None,
+        session: Any = None,
+    ) -> SyncCursor[ModelT]:
+        """Instances of ``model`` matching every query (an iterable cursor)."""
+        request = commands.find_request(model, queries, sort=sort, skip=skip, limit=limit)
+        return SyncCursor(request, self.get_collection(model), driver_session(session))
+
+    def find_one(
+        self, model: type[ModelT], *queries: Any, sort: commands.SortArg = None, session: Any = None
+    ) -> ModelT | None:
+        """The first matching instance, or ``None``."""
+        found = self.find(model, *queries, sort=sort, limit=1, session=session).to_list()
+        return found[0] if found else None
+
+    def count(self, model: type[ModelT], *queries: Any, session: Any = None) -> int:
+        """How many documents of ``model`` match every query."""
+        commands.check_model_class(model, "count")
+        filter_ = commands.compile_filter(queries)
+        collection = self.get_collection(model)
+        return int(collection.count_documents(filter_, session=driver_session(session)))
+
+    def save(self, instance: ModelT, *, session: Any = None) -> ModelT:
+        """Insert or update ``instance`` (only its changes) and the models it references."""
+        self.save_all([instance], session=session)
+        return instance
+
+    def save_all(self, instances: Iterable[ModelT], *, session: Any = None) -> list[ModelT]:
+        """Save many instances: one ``bulk_write`` per collection."""
+        instances = list(instances)
+        for collection, operations in commands.save_operations(instances):
+            self._bulk_write(collection, operations, session)
+        return instances
+
+    def _bulk_write(
+        self, collection: str, operations: Sequence[commands.SaveOperation], session: Any
+    ) -> None:
+        requests = commands.write_requests(operations)
+        try:
+            self._collection(collection).bulk_write(
+                requests, ordered=True, session=driver_session(session)
+            )
+        except PyMongoError as error:
+            raise commands.translate_write_error(error, operations) from error
+        previous = commands.mark_saved(operations)
+        record = getattr(session, "record_saved", None)
+        if record is not None:
+            record(previous)
+
+    def delete(self, instance: ModelT, *, session: Any = None) -> None:
+        """Delete ``instance``'s document; :class:`DocumentNotFoundError` if it is missing."""
+        filter_ = commands.delete_filter(instance)
+        collection = self.get_collection(type(instance))
+        result = collection.delete_one(filter_, session=driver_session(session))
+        if result.deleted_count == 0:
+            raise DocumentNotFoundError(instance)
+        tracking.forget(instance)
+
+    def remove(
+        self, model: type[ModelT], *queries: Any, just_one: bool = False, session: Any = None
+    ) -> int:
+        """Delete the matching documents (the first one with ``just_one``); returns the count."""
+        commands.check_model_class(model, "remove")
+        filter_ = commands.compile_filter(queries)
+        collection = self.get_collection(model)
+        delete = collection.delete_one if just_one else collection.delete_many
+        return int(delete(filter_, session=driver_session(session)).deleted_count)
+
+    def configure_database(
+        self,
+        models: Iterable[type[Model]],
+        *,
+        update_existing_indexes: bool = False,
+        session: Any = None,
+    ) -> None:
+        """Create the indexes every model declares.
+
+        An existing index with the same name or keys but other options raises
+        :class:`IndexConflictError`, unless ``update_existing_indexes`` replaces it.
+        """
+        raw_session = driver_session(session)
+        for model in models:
+            collection = self.get_collection(model)
+            for index in commands.index_models(model):
+                try:
+                    collection.create_indexes([index], session=raw_session)
+                except OperationFailure as error:
+                    if not commands.is_index_conflict(error):
+                        raise
+                    if not update_existing_indexes:
+                        raise IndexConflictError(str(error), error) from error
+                    existing = list(collection.list_indexes(session=raw_session))
+                    name = commands.conflicting_index_name(index, existing)
+                    collection.drop_index(name, session=raw_session)
+                    collection.create_indexes([index], session=raw_session)
+
+    def check_transactions_supported(self) -> None:
+        """Raise :class:`TransactionsNotSupportedError` on a standalone server."""
+        if self._transactions_supported is None:
+            hello = self.client.admin.command("hello")
+            self._transactions_supported = commands.supports_transactions(hello)
+            self._hello = hello
+        if not self._transactions_supported:
+            raise TransactionsNotSupportedError(transactions_unsupported_message(self._hello))
