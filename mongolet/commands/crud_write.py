@@ -8,11 +8,12 @@ transaction) a statement already executed is answered from the session's memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import bson
 
+from mongolet.commands.crud_read import check_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import id_keys, select
 from mongolet.commands.writing import check_stored_document, prepare_insert
@@ -154,33 +155,52 @@ async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any
     return new
 
 
-async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
-                      ) -> tuple[int, int, Any]:
-    """One update statement: (matched, modified, upserted _id or None)."""
+def _parse_update(stmt: Any) -> None:
+    """Statement errors mongod reports for the whole command, before running any."""
     if not isinstance(stmt, dict):
-        raise MongoError(14, "update statement must be an object")
-    query = get_doc(stmt, "q") or {}
-    if "q" not in stmt or "u" not in stmt:
-        raise MongoError(40414, f"BSON field 'update.updates.{'q' if 'q' not in stmt else 'u'}'"
-                                " is missing but a required field")
+        raise MongoError(14, "BSON field 'update.updates' items must be objects")
+    for field in ("q", "u"):
+        if field not in stmt:
+            raise MongoError(40414, f"BSON field 'update.updates.{field}' is missing but a "
+                                    "required field")
+    get_doc(stmt, "q")
     update = stmt["u"]
     if not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
+    if get_bool(stmt, "multi") and _is_replacement(update) and update:
+        raise MongoError(9, "multi update is not supported for replacement-style update")
+    if stmt.get("collation") is not None:
+        check_collation(stmt)
+
+
+def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any]
+                 ) -> Iterator[Record]:
+    """The first matching record, again and again: a single-document write whose target
+    changed while it waited looks for the next match."""
+    while True:
+        found = next(iter(select(ctx.view, coll, query)), None)
+        if found is None:
+            return
+        yield found[0]
+
+
+async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
+                      ) -> tuple[int, int, Any]:
+    """One update statement: (matched, modified, upserted _id or None)."""
+    query = get_doc(stmt, "q") or {}
+    update = stmt["u"]
     multi = get_bool(stmt, "multi")
     upsert = get_bool(stmt, "upsert")
     array_filters = stmt.get("arrayFilters")
-    if multi and _is_replacement(update) and update:
-        raise MongoError(9, "multi update is not supported for replacement-style update")
-    if stmt.get("collation") is not None:
-        from mongolet.commands.crud_read import check_collation
-        check_collation(stmt)
     predicate = _predicate(query)
     apply = _updater(update, array_filters, query)
 
     matched = modified = 0
-    candidates = [record for record, _ in select(ctx.view, coll, query)]
-    if not multi:
-        candidates = candidates[:1]
+    candidates: Iterable[Record]
+    if multi:
+        candidates = [record for record, _ in select(ctx.view, coll, query)]
+    else:
+        candidates = _first_match(ctx, coll, query)
     for record in candidates:
         result = await _update_record(ctx, coll, record, predicate, apply)
         if result is None:
@@ -188,6 +208,8 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
         matched += 1
         if result[0] is not result[1]:
             modified += 1
+        if not multi:
+            break
     if matched == 0 and upsert:
         new = await _upsert(ctx, coll, query, update, array_filters)
         return 0, 0, new["_id"]
@@ -203,6 +225,8 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
     retry = ctx.retry
     if retry is not None and any(isinstance(s, dict) and s.get("multi") for s in stmts):
         raise MongoError(72, "Cannot use (or request) retryable writes with multi=true")
+    for stmt in stmts:
+        _parse_update(stmt)
     coll = await ctx.view.writable_collection(ctx.db, name)
     n = modified = 0
     upserted: list[dict[str, Any]] = []
@@ -235,26 +259,33 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
 # -- delete -----------------------------------------------------------------------------------
 
 
-async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any) -> int:
+def _parse_delete(stmt: Any) -> None:
     if not isinstance(stmt, dict):
-        raise MongoError(14, "delete statement must be an object")
-    if "q" not in stmt or "limit" not in stmt:
-        raise MongoError(40414, f"BSON field 'delete.deletes.{'q' if 'q' not in stmt else 'limit'}'"
-                                " is missing but a required field")
+        raise MongoError(14, "BSON field 'delete.deletes' items must be objects")
+    for field in ("q", "limit"):
+        if field not in stmt:
+            raise MongoError(40414, f"BSON field 'delete.deletes.{field}' is missing but a "
+                                    "required field")
+    get_doc(stmt, "q")
+    if stmt["limit"] not in (0, 1):
+        raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got "
+                            f"{stmt['limit']}")
+    if stmt.get("collation") is not None:
+        check_collation(stmt)
+
+
+async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any) -> int:
     query = get_doc(stmt, "q") or {}
     limit = stmt["limit"]
-    if limit not in (0, 1):
-        raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got {limit}")
-    if stmt.get("collation") is not None:
-        from mongolet.commands.crud_read import check_collation
-        check_collation(stmt)
     if coll is None:
         matcher.compile_filter(query)
         return 0
     predicate = _predicate(query)
     view = ctx.view
     removed = 0
-    for record, _ in list(select(view, coll, query)):
+    candidates = _first_match(ctx, coll, query) if limit == 1 else \
+        [record for record, _ in select(view, coll, query)]
+    for record in candidates:
         while True:
             current = await view.current(coll, record)
             if current is None or not predicate(current):
@@ -276,6 +307,8 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
     retry = ctx.retry
     if retry is not None and any(isinstance(s, dict) and s.get("limit") == 0 for s in stmts):
         raise MongoError(72, "Cannot use (or request) retryable writes with limit=0")
+    for stmt in stmts:
+        _parse_delete(stmt)
     coll = ctx.collection(name)
     n = 0
     errors: list[dict[str, Any]] = []
@@ -333,7 +366,6 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(9, "Cannot specify both upsert=true and remove=true")
     if update is not None and not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
-    from mongolet.commands.crud_read import check_collation
     check_collation(body)
     project = projection.compile_projection(fields) if fields else None
     view = ctx.view
