@@ -24,6 +24,7 @@ from mongolet.commands import (  # noqa: F401
     cursors,
     handshake,
     indexes,
+    testing,
     transactions,
 )
 from mongolet.commands.registry import REGISTRY, CommandContext, CommandSpec, ServerState
@@ -65,8 +66,10 @@ class Dispatcher:
     async def handle(self, body: dict[str, Any], conn: ConnectionInfo) -> dict[str, Any]:
         ctx: CommandContext | None = None
         try:
+            # Fail points act before the session is checked out, as in mongod.
+            fail_points = await testing.before_command(self.state, body, conn.app_name)
             ctx = self._prepare(body, conn)
-            reply = await self._run(ctx)
+            reply = testing.after_command(fail_points, await self._run(ctx))
         except CloseConnection:
             raise
         except MongoError as error:
