@@ -311,9 +311,10 @@ def _finish_class(cls: Any) -> None:
         if name in fields and info.default_factory is not None
     )
     config = cls.model_config
-    cls.__odm_required_keys__ = (
-        frozenset() if config.get("parse_doc_with_default_factories") else factory_keys
-    )
+    if config.get("parse_doc_with_default_factories"):
+        # A stored document always has its primary key: never invent one.
+        factory_keys = factory_keys & {getattr(cls, "__primary_key__", None)}
+    cls.__odm_required_keys__ = factory_keys
     cls.__odm_extra_allowed__ = config.get("extra") == "allow"
 
 

@@ -1,0 +1,122 @@
+"""The pure builders behind both engines."""
+
+from __future__ import annotations
+
+import pymongo
+import pytest
+
+from odm import Field, Model, commands, tracking
+from odm.query import desc
+from tests.odm.models import Author, Book, Customer, Player, Product, Publisher
+
+
+def test_find_request_without_references_is_a_plain_find() -> None:
+    request = commands.find_request(
+        Customer, [Customer.age > 1], sort=desc(Customer.age), skip=2, limit=3
+    )
+    assert request.pipeline is None
+    assert request.filter == {"age": {"$gt": 1}}
+    assert request.find_kwargs() == {"skip": 2, "limit": 3, "sort": [("age", -1)]}
+
+
+def test_find_request_with_references_uses_lookup() -> None:
+    request = commands.find_request(Book, [Book.title == "t"], limit=1)
+    assert request.pipeline is not None
+    assert request.pipeline[:2] == [{"$match": {"title": {"$eq": "t"}}}, {"$limit": 1}]
+    lookup = request.pipeline[2]["$lookup"]
+    assert lookup["from"] == "author" and lookup["as"] == "author_id"
+    # the author's own reference is looked up inside the sub-pipeline
+    assert lookup["pipeline"][1]["$lookup"]["localField"] == "publisher"
+    assert request.pipeline[3] == {
+        "$unwind": {"path": "$author_id", "preserveNullAndEmptyArrays": True}
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"skip": -1}, "skip"), ({"limit": "3"}, "limit"), ({"skip": True}, "skip")],
+)
+def test_find_request_rejects_bad_paging(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        commands.find_request(Customer, [], **kwargs)  # type: ignore[arg-type]
+
+
+def test_engines_want_model_classes() -> None:
+    with pytest.raises(TypeError, match="Model class"):
+        commands.find_request(dict, [])  # type: ignore[type-var]
+
+
+def test_save_of_a_new_instance_sends_the_whole_document() -> None:
+    customer = Customer(name="a")
+    operation = commands.save_operation(customer)
+    assert operation is not None
+    request = operation.request
+    assert isinstance(request, pymongo.UpdateOne)
+    document = customer.model_dump_doc()
+    assert request._filter == {"_id": customer.id}
+    assert request._doc == {"$set": {k: v for k, v in document.items() if k != "_id"}}
+    assert request._upsert is True
+
+
+def test_save_of_a_tracked_instance_sends_the_diff_or_nothing() -> None:
+    customer = Customer(name="a")
+    tracking.mark_persisted(customer, customer.model_dump_doc())
+    assert commands.save_operation(customer) is None
+    customer.tags.append("x")
+    operation = commands.save_operation(customer)
+    assert operation is not None
+    assert operation.request._doc == {"$set": {"tags": ["x"]}}
+
+
+def test_save_of_a_primary_key_only_document_replaces() -> None:
+    class Tag(Model):
+        name: str = Field(primary_field=True)
+
+    operation = commands.save_operation(Tag(name="t"))
+    assert operation is not None
+    assert isinstance(operation.request, pymongo.ReplaceOne)
+    assert operation.request._doc == {"_id": "t"}
+    assert commands.save_operation(Product(sku="p")) is not None
+
+
+def test_save_operations_cascade_references_first_and_group_by_collection() -> None:
+    publisher = Publisher(name="p")
+    author = Author(name="a", publisher=publisher)
+    books = [Book(title="1", author=author), Book(title="2", author=author)]
+    plan = commands.save_operations(books)
+    assert [collection for collection, _ in plan] == ["publisher", "author", "book"]
+    assert [len(operations) for _, operations in plan] == [1, 1, 2]
+    commands.mark_saved(operation for _, operations in plan for operation in operations)
+    assert commands.save_operations(books) == []
+
+
+def test_index_models() -> None:
+    indexes = [index.document for index in commands.index_models(Player)]
+    assert {"key": {"name": 1}, "name": "name_1", "unique": True} in indexes
+    assert {"key": {"level": 1}, "name": "level_1"} in indexes
+    assert {"key": {"team": 1, "level": -1}, "name": "team_level"} in indexes
+    assert commands.index_models(Customer) == []
+
+
+def test_conflicting_index_name() -> None:
+    unique_name = pymongo.IndexModel([("name", 1)], unique=True)
+    existing = [
+        {"name": "_id_", "key": {"_id": 1}},
+        {"name": "custom", "key": {"name": 1}},
+    ]
+    assert commands.conflicting_index_name(unique_name, existing) == "custom"
+    assert commands.conflicting_index_name(pymongo.IndexModel([("x", 1)]), existing) is None
+
+
+def test_supports_transactions() -> None:
+    assert commands.supports_transactions({"setName": "rs0"})
+    assert commands.supports_transactions({"msg": "isdbgrid"})
+    assert not commands.supports_transactions({"isWritablePrimary": True})
+
+
+def test_transactions_unsupported_error_is_recognised() -> None:
+    error = pymongo.errors.OperationFailure(
+        "Transaction numbers are only allowed on a replica set member or mongos", 20
+    )
+    assert commands.is_transactions_unsupported(error)
+    assert not commands.is_transactions_unsupported(pymongo.errors.OperationFailure("x", 2))
