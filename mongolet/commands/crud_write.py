@@ -82,8 +82,9 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
         try:
             await view.insert(coll, prepare_insert(raw))
         except MongoError as error:
+            stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
-            if ordered or _stop_after_error(ctx, error):
+            if ordered or stop:
                 break
             continue
         n += 1
@@ -238,8 +239,9 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
             try:
                 result = await _run_update(ctx, coll, stmt)
             except MongoError as error:
+                stop = _stop_after_error(ctx, error)
                 errors.append(error.to_write_error(index))
-                if ordered or _stop_after_error(ctx, error):
+                if ordered or stop:
                     break
                 continue
             if retry is not None:
@@ -319,8 +321,9 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         try:
             removed = await _run_delete(ctx, coll, stmt)
         except MongoError as error:
+            stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
-            if ordered or _stop_after_error(ctx, error):
+            if ordered or stop:
                 break
             continue
         if retry is not None:
