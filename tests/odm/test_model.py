@@ -25,7 +25,18 @@ from odm import (
     Reference,
     Regex,
 )
-from tests.odm.models import Address, Author, Book, Customer, Item, Player, Product, Publisher, Status, User
+from tests.odm.models import (
+    Address,
+    Author,
+    Book,
+    Customer,
+    Item,
+    Player,
+    Product,
+    Publisher,
+    Status,
+    User,
+)
 
 
 def test_collection_names() -> None:
