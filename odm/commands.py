@@ -22,7 +22,7 @@ import pymongo
 from pydantic import ValidationError
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
-from odm.exceptions import DocumentParsingError, DuplicateKeyError
+from odm.exceptions import DocumentParsingError, DuplicateKeyError, IndexConflictError
 from odm.fields import FieldProxy
 from odm.index import Index
 from odm.model import Model
@@ -37,8 +37,6 @@ SortArg = FieldProxy | SortExpression | Sequence[FieldProxy | SortExpression] | 
 # MongoDB error codes (see the server's error_codes.yml).
 DUPLICATE_KEY = 11000
 ILLEGAL_OPERATION = 20
-INDEX_OPTIONS_CONFLICT = 85
-INDEX_KEY_SPECS_CONFLICT = 86
 
 
 # ---------------------------------------------------------------- reading
@@ -373,22 +371,57 @@ def index_models(model: type[Model]) -> list[pymongo.IndexModel]:
     return indexes
 
 
-def is_index_conflict(error: OperationFailure) -> bool:
-    return error.code in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT)
+_INDEX_OPTIONS = ("unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "hidden")
 
 
-def conflicting_index_name(
-    index: pymongo.IndexModel, existing: Iterable[Mapping[str, Any]]
-) -> str | None:
-    """The name of the existing index that ``index`` conflicts with (same name or keys)."""
-    spec = index.document
-    keys = list(spec["key"].items())
-    for current in existing:
-        if current.get("name") == "_id_":
-            continue
-        if current.get("name") == spec["name"] or list(current["key"].items()) == keys:
-            return str(current["name"])
-    return None
+def _same_index(wanted: Mapping[str, Any], existing: Mapping[str, Any]) -> bool:
+    if wanted["name"] != existing.get("name"):
+        return False
+    if list(wanted["key"].items()) != list(existing["key"].items()):
+        return False
+    return all(
+        (wanted.get(option) or None) == (existing.get(option) or None) for option in _INDEX_OPTIONS
+    )
+
+
+def index_plan(
+    model: type[Model],
+    existing: Iterable[Mapping[str, Any]],
+    *,
+    update_existing_indexes: bool = False,
+) -> tuple[list[str], list[pymongo.IndexModel]]:
+    """``(names to drop, indexes to create)`` to give ``model``'s collection its indexes.
+
+    An existing index with the same name or the same keys but a different definition is a
+    conflict: :class:`IndexConflictError`, or with ``update_existing_indexes`` it is dropped
+    and recreated. Identical indexes are left alone.
+    """
+    current = [index for index in existing if index.get("name") != "_id_"]
+    to_drop: list[str] = []
+    to_create: list[pymongo.IndexModel] = []
+    for index in index_models(model):
+        spec = index.document
+        keys = list(spec["key"].items())
+        match = next(
+            (
+                other
+                for other in current
+                if other.get("name") == spec["name"] or list(other["key"].items()) == keys
+            ),
+            None,
+        )
+        if match is None:
+            to_create.append(index)
+        elif not _same_index(spec, match):
+            if not update_existing_indexes:
+                raise IndexConflictError(
+                    f"Index {spec['name']!r} of {model.__name__} ({dict(spec)}) conflicts with "
+                    f"the existing index {match.get('name')!r} ({dict(match)}); pass "
+                    "update_existing_indexes=True to replace it"
+                )
+            to_drop.append(str(match["name"]))
+            to_create.append(index)
+    return to_drop, to_create
 
 
 # ---------------------------------------------------------------- servers
@@ -416,13 +449,12 @@ __all__ = [
     "check_model_class",
     "compile_filter",
     "compile_sort",
-    "conflicting_index_name",
     "delete_filter",
     "find_request",
     "index_models",
+    "index_plan",
     "instance_from_document",
     "instances_from_documents",
-    "is_index_conflict",
     "is_transactions_unsupported",
     "lookup_stages",
     "mark_saved",

@@ -120,7 +120,7 @@ class IndexConflictError(ODMError):
     Pass ``update_existing_indexes=True`` to ``configure_database`` to replace it.
     """
 
-    def __init__(self, message: str, driver_error: PyMongoError) -> None:
+    def __init__(self, message: str, driver_error: PyMongoError | None = None) -> None:
         super().__init__(message)
         self.driver_error = driver_error
 

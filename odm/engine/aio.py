@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
 from odm import commands, tracking
 from odm.engine.base import (
@@ -15,7 +15,7 @@ from odm.engine.base import (
     maybe_await,
     transactions_unsupported_message,
 )
-from odm.exceptions import DocumentNotFoundError, IndexConflictError, TransactionsNotSupportedError
+from odm.exceptions import DocumentNotFoundError, TransactionsNotSupportedError
 from odm.model import Model
 
 if TYPE_CHECKING:
@@ -179,18 +179,14 @@ class AIOEngine(BaseEngine[Any]):
         raw_session = driver_session(session)
         for model in models:
             collection = self.get_collection(model)
-            for index in commands.index_models(model):
-                try:
-                    await collection.create_indexes([index], session=raw_session)
-                except OperationFailure as error:
-                    if not commands.is_index_conflict(error):
-                        raise
-                    if not update_existing_indexes:
-                        raise IndexConflictError(str(error), error) from error
-                    existing = await (await maybe_await(collection.list_indexes(session=raw_session))).to_list(None)
-                    name = commands.conflicting_index_name(index, existing)
-                    await collection.drop_index(name, session=raw_session)
-                    await collection.create_indexes([index], session=raw_session)
+            cursor = await maybe_await(collection.list_indexes(session=raw_session))
+            to_drop, to_create = commands.index_plan(
+                model, await cursor.to_list(None), update_existing_indexes=update_existing_indexes
+            )
+            for name in to_drop:
+                await collection.drop_index(name, session=raw_session)
+            if to_create:
+                await collection.create_indexes(to_create, session=raw_session)
 
     async def check_transactions_supported(self) -> None:
         """Raise :class:`TransactionsNotSupportedError` on a standalone server."""

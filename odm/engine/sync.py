@@ -6,11 +6,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
 from odm import commands, tracking
 from odm.engine.base import BaseEngine, driver_session, transactions_unsupported_message
-from odm.exceptions import DocumentNotFoundError, IndexConflictError, TransactionsNotSupportedError
+from odm.exceptions import DocumentNotFoundError, TransactionsNotSupportedError
 from odm.model import Model
 
 if TYPE_CHECKING:
@@ -162,18 +162,14 @@ class SyncEngine(BaseEngine[Any]):
         raw_session = driver_session(session)
         for model in models:
             collection = self.get_collection(model)
-            for index in commands.index_models(model):
-                try:
-                    collection.create_indexes([index], session=raw_session)
-                except OperationFailure as error:
-                    if not commands.is_index_conflict(error):
-                        raise
-                    if not update_existing_indexes:
-                        raise IndexConflictError(str(error), error) from error
-                    existing = list(collection.list_indexes(session=raw_session))
-                    name = commands.conflicting_index_name(index, existing)
-                    collection.drop_index(name, session=raw_session)
-                    collection.create_indexes([index], session=raw_session)
+            existing = list(collection.list_indexes(session=raw_session))
+            to_drop, to_create = commands.index_plan(
+                model, existing, update_existing_indexes=update_existing_indexes
+            )
+            for name in to_drop:
+                collection.drop_index(name, session=raw_session)
+            if to_create:
+                collection.create_indexes(to_create, session=raw_session)
 
     def check_transactions_supported(self) -> None:
         """Raise :class:`TransactionsNotSupportedError` on a standalone server."""

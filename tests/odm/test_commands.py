@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymongo
 import pytest
 
-from odm import Field, Model, commands, tracking
+from odm import Field, IndexConflictError, Model, commands, tracking
 from odm.query import desc
 from tests.odm.models import Author, Book, Customer, Player, Product, Publisher
 
@@ -98,14 +98,21 @@ def test_index_models() -> None:
     assert commands.index_models(Customer) == []
 
 
-def test_conflicting_index_name() -> None:
-    unique_name = pymongo.IndexModel([("name", 1)], unique=True)
+def test_index_plan() -> None:
     existing = [
         {"name": "_id_", "key": {"_id": 1}},
-        {"name": "custom", "key": {"name": 1}},
+        {"name": "name_1", "key": {"name": 1}, "unique": True},
+        {"name": "level_1", "key": {"level": 1}},
     ]
-    assert commands.conflicting_index_name(unique_name, existing) == "custom"
-    assert commands.conflicting_index_name(pymongo.IndexModel([("x", 1)]), existing) is None
+    drop, create = commands.index_plan(Player, existing)
+    assert drop == [] and [index.document["name"] for index in create] == ["team_level"]
+
+    conflicting = [{"name": "custom", "key": {"name": 1}}]  # same keys, not unique
+    with pytest.raises(IndexConflictError, match="custom"):
+        commands.index_plan(Player, conflicting)
+    drop, create = commands.index_plan(Player, conflicting, update_existing_indexes=True)
+    assert drop == ["custom"]
+    assert [index.document["name"] for index in create] == ["name_1", "level_1", "team_level"]
 
 
 def test_supports_transactions() -> None:
