@@ -42,16 +42,20 @@ class DocumentNotFoundError(BaseEngineException):
 class DuplicateKeyError(BaseEngineException):
     """A unique index refused the write of ``instance``.
 
-    ``driver_error`` is PyMongo's error, ``fields`` the stored keys of the violated index
-    (from the server's ``keyPattern``) and ``key_value`` the duplicated value when the
-    server reports it.
+    ``driver_error`` is PyMongo's error (``BulkWriteError`` or ``DuplicateKeyError``),
+    ``fields`` the model fields of the violated index and ``key_names`` their stored keys
+    (from the server's ``keyPattern``), ``key_value`` the duplicated value when the server
+    reports it.
     """
 
     def __init__(self, instance: Model, driver_error: PyMongoError) -> None:
         model = type(instance)
         details: dict[str, Any] = getattr(driver_error, "details", None) or {}
         write_error = (details.get("writeErrors") or [details])[0]
-        self.fields: tuple[str, ...] = tuple((write_error.get("keyPattern") or {}).keys())
+        by_key = {field.key_name: name for name, field in model.__odm_fields__.items()}
+        self.key_names: tuple[str, ...] = tuple((write_error.get("keyPattern") or {}).keys())
+        # The model's field names (``fields``) of the stored keys (``key_names``) of the index.
+        self.fields: tuple[str, ...] = tuple(by_key.get(key, key) for key in self.key_names)
         self.key_value: dict[str, Any] | None = write_error.get("keyValue")
         super().__init__(
             f"Duplicate key error on {model.__name__} "

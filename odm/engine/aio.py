@@ -8,14 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from odm import commands, tracking
-from odm.engine.base import (
-    BaseEngine,
-    driver_session,
-    maybe_await,
-    transactions_unsupported_message,
-)
-from odm.exceptions import DocumentNotFoundError, TransactionsNotSupportedError
+from odm import commands
+from odm.engine.base import BaseEngine, after_delete, after_save, driver_session, maybe_await
 from odm.model import Model
 
 if TYPE_CHECKING:
@@ -139,19 +133,14 @@ class AIOEngine(BaseEngine[Any]):
             )
         except PyMongoError as error:
             raise commands.translate_write_error(error, operations) from error
-        previous = commands.mark_saved(operations)
-        record = getattr(session, "record_saved", None)
-        if record is not None:
-            record(previous)
+        after_save(operations, session)
 
     async def delete(self, instance: ModelT, *, session: Any = None) -> None:
         """Delete ``instance``'s document; :class:`DocumentNotFoundError` if it is missing."""
         filter_ = commands.delete_filter(instance)
         collection = self.get_collection(type(instance))
         result = await collection.delete_one(filter_, session=driver_session(session))
-        if result.deleted_count == 0:
-            raise DocumentNotFoundError(instance)
-        tracking.forget(instance)
+        after_delete(instance, result.deleted_count)
 
     async def remove(
         self, model: type[ModelT], *queries: Any, just_one: bool = False, session: Any = None
@@ -190,9 +179,6 @@ class AIOEngine(BaseEngine[Any]):
 
     async def check_transactions_supported(self) -> None:
         """Raise :class:`TransactionsNotSupportedError` on a standalone server."""
-        if self._transactions_supported is None:
-            hello = await self.client.admin.command("hello")
-            self._transactions_supported = commands.supports_transactions(hello)
-            self._hello = hello
-        if not self._transactions_supported:
-            raise TransactionsNotSupportedError(transactions_unsupported_message(self._hello))
+        if self._hello is None:
+            self._hello = await self.client.admin.command("hello")
+        self._raise_unless_transactions()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from bson.codec_options import CodecOptions, TypeRegistry
 
+from odm import tracking
 from odm.bson import fallback_encoder
-from odm.commands import check_model_class
+from odm.commands import SaveOperation, check_model_class, mark_saved, supports_transactions
+from odm.exceptions import DocumentNotFoundError, TransactionsNotSupportedError
 from odm.model import Model
 
 ClientT = TypeVar("ClientT")
@@ -33,7 +36,7 @@ class BaseEngine(Generic[ClientT]):
             type_registry=TypeRegistry(fallback_encoder=fallback_encoder)
         )
         self._collections: dict[str, Any] = {}
-        self._transactions_supported: bool | None = None
+        self._hello: dict[str, Any] | None = None
 
     def get_collection(self, model: type[Model]) -> Any:
         """The driver collection of ``model`` (PyMongo, PyMongo async or Motor)."""
@@ -46,6 +49,10 @@ class BaseEngine(Generic[ClientT]):
             collection = self.database.get_collection(name, codec_options=self._codec_options)
             self._collections[name] = collection
         return collection
+
+    def _raise_unless_transactions(self) -> None:
+        if self._hello is not None and not supports_transactions(self._hello):
+            raise TransactionsNotSupportedError(transactions_unsupported_message(self._hello))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(database={self.database_name!r})"
@@ -73,3 +80,18 @@ def transactions_unsupported_message(hello: dict[str, Any]) -> str:
         "This server cannot run transactions: it is a standalone server (its hello reply has "
         "no setName and is not a mongos). Transactions need a replica set member or a mongos."
     )
+
+
+def after_save(operations: Sequence[SaveOperation], session: Any) -> None:
+    """Track what a successful write stored; a transaction keeps the previous snapshots."""
+    previous = mark_saved(operations)
+    record = getattr(session, "record_saved", None)
+    if record is not None:
+        record(previous)
+
+
+def after_delete(instance: Model, deleted_count: int) -> None:
+    """``delete`` of a missing document is an error (as in ODMantic); else forget it."""
+    if deleted_count == 0:
+        raise DocumentNotFoundError(instance)
+    tracking.forget(instance)

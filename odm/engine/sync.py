@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from odm import commands, tracking
-from odm.engine.base import BaseEngine, driver_session, transactions_unsupported_message
-from odm.exceptions import DocumentNotFoundError, TransactionsNotSupportedError
+from odm import commands
+from odm.engine.base import BaseEngine, after_delete, after_save, driver_session
 from odm.model import Model
 
 if TYPE_CHECKING:
@@ -123,19 +122,14 @@ class SyncEngine(BaseEngine[Any]):
             )
         except PyMongoError as error:
             raise commands.translate_write_error(error, operations) from error
-        previous = commands.mark_saved(operations)
-        record = getattr(session, "record_saved", None)
-        if record is not None:
-            record(previous)
+        after_save(operations, session)
 
     def delete(self, instance: ModelT, *, session: Any = None) -> None:
         """Delete ``instance``'s document; :class:`DocumentNotFoundError` if it is missing."""
         filter_ = commands.delete_filter(instance)
         collection = self.get_collection(type(instance))
         result = collection.delete_one(filter_, session=driver_session(session))
-        if result.deleted_count == 0:
-            raise DocumentNotFoundError(instance)
-        tracking.forget(instance)
+        after_delete(instance, result.deleted_count)
 
     def remove(
         self, model: type[ModelT], *queries: Any, just_one: bool = False, session: Any = None
@@ -173,9 +167,6 @@ class SyncEngine(BaseEngine[Any]):
 
     def check_transactions_supported(self) -> None:
         """Raise :class:`TransactionsNotSupportedError` on a standalone server."""
-        if self._transactions_supported is None:
-            hello = self.client.admin.command("hello")
-            self._transactions_supported = commands.supports_transactions(hello)
-            self._hello = hello
-        if not self._transactions_supported:
-            raise TransactionsNotSupportedError(transactions_unsupported_message(self._hello))
+        if self._hello is None:
+            self._hello = self.client.admin.command("hello")
+        self._raise_unless_transactions()
