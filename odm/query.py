@@ -122,14 +122,30 @@ def _values(operator: str, values: Iterable[Any]) -> list[Any]:
     return [to_bson_value(value) for value in values]
 
 
+def _looks_like_operator(value: Any) -> bool:
+    return isinstance(value, Mapping) and any(str(key).startswith("$") for key in value)
+
+
+def _set_operator(
+    field: FieldLike, name: str, operator: str, logical: str, values: Iterable[Any]
+) -> QueryExpression:
+    """``{key: {operator: values}}``; MongoDB refuses ``$``-keyed documents in those lists,
+    so such values are compared one by one with ``$eq`` (still literal data)."""
+    key = key_of(field)
+    items = _values(name, values)
+    if any(_looks_like_operator(item) for item in items):
+        return QueryExpression({logical: [{key: {"$eq": item}} for item in items]})
+    return QueryExpression({key: {operator: items}})
+
+
 def in_(field: FieldLike, values: Iterable[Any]) -> QueryExpression:
     """The field equals one of ``values``."""
-    return QueryExpression({key_of(field): {"$in": _values("in_", values)}})
+    return _set_operator(field, "in_", "$in", "$or", values)
 
 
 def not_in(field: FieldLike, values: Iterable[Any]) -> QueryExpression:
     """The field equals none of ``values``."""
-    return QueryExpression({key_of(field): {"$nin": _values("not_in", values)}})
+    return _set_operator(field, "not_in", "$nin", "$nor", values)
 
 
 def match(field: FieldLike, pattern: str | re.Pattern[str]) -> QueryExpression:
@@ -153,7 +169,7 @@ def size(field: FieldLike, length: int) -> QueryExpression:
 
 def all_(field: FieldLike, values: Iterable[Any]) -> QueryExpression:
     """The array field contains every one of ``values``."""
-    return QueryExpression({key_of(field): {"$all": _values("all_", values)}})
+    return _set_operator(field, "all_", "$all", "$and", values)
 
 
 def elem_match(field: FieldLike, *queries: Mapping[str, Any]) -> QueryExpression:

@@ -118,6 +118,7 @@ async def test_query_values_cannot_become_operators(engine: Engine) -> None:
     assert await find(engine, Customer, Customer.name == {"$ne": None}) == []
     assert [c.name for c in await find(engine, Customer, Customer.name == "$where")] == ["$where"]
     assert await call(engine.count(Customer, Customer.name.in_([{"$gt": ""}]))) == 0
+    assert await call(engine.count(Customer, Customer.name.not_in([{"$gt": ""}]))) == 2
 
 
 async def test_save_sends_only_what_changed(monitored: Engine, recorder: CommandRecorder) -> None:

@@ -80,7 +80,12 @@ def test_nested_embedded_fields() -> None:
 def test_values_are_always_data_never_operators() -> None:
     assert (Customer.name == {"$ne": None}) == {"n": {"$eq": {"$ne": None}}}
     assert (Customer.name == "$where") == {"n": {"$eq": "$where"}}
-    assert in_(Customer.name, [{"$gt": ""}]) == {"n": {"$in": [{"$gt": ""}]}}
+    # MongoDB refuses $-keyed documents inside $in/$nin/$all: compare them one by one
+    assert in_(Customer.name, [{"$gt": ""}, "a"]) == {
+        "$or": [{"n": {"$eq": {"$gt": ""}}}, {"n": {"$eq": "a"}}]
+    }
+    assert not_in(Customer.name, [{"$gt": ""}]) == {"$nor": [{"n": {"$eq": {"$gt": ""}}}]}
+    assert all_(Customer.tags, [{"$gt": ""}]) == {"$and": [{"tags": {"$eq": {"$gt": ""}}}]}
     with pytest.raises(TypeError, match="list of values"):
         in_(Customer.name, "abc")
 
