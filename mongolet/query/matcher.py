@@ -17,6 +17,7 @@ from typing import Any
 from bson import Int64, ObjectId, Regex
 
 from mongolet.errors import MongoError, bad_value
+from mongolet.query._errors import no_query_plans
 from mongolet.query.paths import MISSING, match_values, split_path
 from mongolet.query.values import (
     MAXKEY,
@@ -304,7 +305,7 @@ _GEO_OPERATORS = frozenset({"$near", "$nearSphere", "$geoWithin", "$geoIntersect
 
 def _geo_error(name: str) -> MongoError:
     if name in ("$near", "$nearSphere"):
-        return MongoError(291, f"error processing query: unable to find index for $geoNear query ({name})")
+        return no_query_plans(f"error processing query: unable to find index for $geoNear query ({name})")
     return bad_value(f"{name} is not supported by mongolet (no geospatial support)")
 
 

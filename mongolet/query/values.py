@@ -19,8 +19,11 @@ from bson.datetime_ms import DatetimeMS
 from bson.decimal128 import Decimal128
 
 from mongolet.errors import MongoError, bad_value
+from mongolet.query.paths import _Missing
 
-# Canonical type numbers, as in mongod's canonicalizeBSONType.
+# Canonical type numbers, as in mongod's canonicalizeBSONType (a missing value sorts between
+# MinKey and null, like mongod's undefined/EOO).
+MISSING_BRACKET = 3
 MINKEY, NULL, NUMBER, STRING, OBJECT, ARRAY, BINARY, OBJECTID = 1, 5, 10, 15, 20, 25, 30, 35
 BOOL, DATE, TIMESTAMP, REGEX, CODE, MAXKEY = 40, 45, 47, 50, 60, 127
 
@@ -47,6 +50,7 @@ _BRACKET_BY_TYPE: dict[type, int] = {
     MinKey: MINKEY,
     MaxKey: MAXKEY,
     DBRef: OBJECT,
+    _Missing: MISSING_BRACKET,
 }
 
 NUMBER_TYPES = (int, float, Int64, Decimal128)
@@ -177,7 +181,7 @@ def _compare_same_bracket(kind: int, a: Any, b: Any) -> int:
         return _compare_sequences(_items(a), _items(b), named=True)
     if kind == ARRAY:
         return _compare_sequences(list(enumerate(a)), list(enumerate(b)), named=False)
-    if kind in (NULL, MINKEY, MAXKEY):
+    if kind in (NULL, MINKEY, MAXKEY, MISSING_BRACKET):
         return 0
     if kind == OBJECTID:
         return _cmp(a.binary, b.binary)
@@ -247,7 +251,7 @@ def canonical_key(value: Any) -> Hashable:
         return (OBJECT, tuple((k, canonical_key(v)) for k, v in _items(value)))
     if kind == ARRAY:
         return (ARRAY, tuple(canonical_key(v) for v in value))
-    if kind in (NULL, MINKEY, MAXKEY):
+    if kind in (NULL, MINKEY, MAXKEY, MISSING_BRACKET):
         return (kind,)
     if kind == BOOL:
         return (BOOL, bool(value))
