@@ -5,6 +5,7 @@ mutated, and the positional projection once the find command hands over its filt
 from __future__ import annotations
 
 import copy
+import itertools
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ def test_distinct_values_get_distinct_keys(a: Any, b: Any) -> None:
 def test_type_order() -> None:
     ordered = [MinKey(), None, float("nan"), -1, 2.5, "a", "b", {"a": 1}, [1], b"\x00", ObjectId(),
                False, True, datetime(2020, 1, 1), MaxKey()]
-    for low, high in zip(ordered, ordered[1:]):
+    for low, high in itertools.pairwise(ordered):
         assert compare(low, high) == -1, (low, high)
         assert compare(high, low) == 1
 
