@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         client.bank.accounts.drop()
         client.bank.accounts.insert_many([{"_id": n, "balance": 100} for n in names])
         rng = random.Random(7)
-        jobs = [tuple(rng.sample(names, 2)) + (rng.randint(1, 60),) for _ in range(args.transfers)]
+        jobs = [(*rng.sample(names, 2), rng.randint(1, 60)) for _ in range(args.transfers)]
         done = refused = 0
 
         def run(job: tuple[str, str, int]) -> bool:

@@ -69,12 +69,16 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
                             "collection")
     check_collation(body)
     coll = ctx.collection(name)
-    project = projection.compile_projection(projection_spec) if projection_spec else None
+    let = get_doc(body, "let")
+    project = (projection.compile_projection(projection_spec, query=filter, variables=let)
+               if projection_spec else None)
     if coll is None:
         if filter:
-            matcher.compile_filter(filter)  # bad filters fail even on missing collections
+            # bad filters fail even on missing collections
+            matcher.compile_filter(filter, variables=let)
         return cursor_reply(ns, 0, [], first=True)
-    docs: Iterator[dict[str, Any]] = (doc for _, doc in select(ctx.view, coll, filter))
+    docs: Iterator[dict[str, Any]] = (
+        doc for _, doc in select(ctx.view, coll, filter, variables=let))
     if sort:
         docs = iter(sorting.sort_documents(list(docs), sort))
     if skip or limit:

@@ -40,7 +40,8 @@ def id_keys(filter: Mapping[str, Any] | None) -> list[Hashable] | None:
     return None
 
 
-def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None
+def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
+           variables: Mapping[str, Any] | None = None
            ) -> Iterator[tuple[Record, dict[str, Any]]]:
     """``(record, document)`` pairs matching ``filter``, in natural order."""
     keys = id_keys(filter)
@@ -56,5 +57,5 @@ def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None
         return iter(found)
     if not filter:
         return view.documents(coll)
-    predicate = matcher.compile_filter(filter)
+    predicate = matcher.compile_filter(filter, variables=variables)
     return ((record, doc) for record, doc in view.documents(coll) if predicate(doc))
