@@ -71,10 +71,10 @@ def error_labels(info: SessionInfo, code: int | None, wce_code: int | None = Non
             transient |= code in RETRIABLE_CODES or code == NO_SUCH_TRANSACTION
         if transient:
             return [TRANSIENT_TRANSACTION_ERROR]
-    if info.is_retryable_write or (info.has_txn_number and info.has_autocommit
-                                   and info.is_commit_or_abort):
-        if code in RETRIABLE_CODES or wce_code in RETRIABLE_CODES:
-            return [RETRYABLE_WRITE_ERROR]
+    retryable = info.is_retryable_write or (info.has_txn_number and info.has_autocommit
+                                            and info.is_commit_or_abort)
+    if retryable and (code in RETRIABLE_CODES or wce_code in RETRIABLE_CODES):
+        return [RETRYABLE_WRITE_ERROR]
     return []
 
 
@@ -97,6 +97,7 @@ class Action:
         if self.write_concern_error is None or reply.get("ok") != 1:
             return reply
         wce = dict(self.write_concern_error)
+        reply = dict(reply)  # the handler may keep its reply to answer a retry: leave it be
         reply["writeConcernError"] = wce
         labels = labels_override if labels_override is not None else error_labels(
             info, None, wce.get("code"))

@@ -80,9 +80,9 @@ def after_command(pending: Pending | None, reply: dict[str, Any]) -> dict[str, A
         if write.close_after_run or write.close_connection:
             raise CloseConnection()
         if write.error is not None and reply.get("ok") == 1:
-            reply.setdefault("writeErrors", []).append(
-                {"index": write.statement, "code": write.error.code,
-                 "errmsg": write.error.errmsg})
+            failed = {"index": write.statement, "code": write.error.code,
+                      "errmsg": write.error.errmsg}
+            reply = {**reply, "writeErrors": [*reply.get("writeErrors", ()), failed]}
     if pending.fail_command is not None:
         reply = pending.fail_command.apply_to_reply(reply, pending.info,
                                                     pending.labels_override)

@@ -25,6 +25,10 @@ from pymongo.write_concern import WriteConcern
 # Commands whose events drivers redact and the format ignores unless observeSensitiveCommands.
 SENSITIVE_COMMANDS = frozenset(monitoring._SENSITIVE_COMMANDS)
 
+# One server that is always up: selecting a server never takes long, except for a
+# secondary, which a one-member replica set never has (do not wait 30 s for it).
+SERVER_SELECTION_TIMEOUT_MS = 2000
+
 _READ_PREFERENCES: dict[str, Any] = {
     "primary": Primary,
     "primarypreferred": PrimaryPreferred,
@@ -211,8 +215,9 @@ class EntityMap:
                                  spec.get("ignoreCommandMonitoringEvents", []),
                                  spec.get("observeSensitiveCommands", False))
         # useMultipleMongoses only matters for sharded clusters; we have one server.
-        client: MongoClient = MongoClient(self.uri, event_listeners=[recorder],
-                                          **spec.get("uriOptions", {}))
+        options = {"serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
+                   **spec.get("uriOptions", {})}
+        client: MongoClient = MongoClient(self.uri, event_listeners=[recorder], **options)
         self[spec["id"]] = client
         self.recorders[spec["id"]] = recorder
 

@@ -142,7 +142,9 @@ def op_count(coll: Collection, a: Args) -> Any:
     command = SON([("count", coll.name), ("query", a.pop("filter", {}))])
     command.update(a.options({"skip": "skip", "limit": "limit", "collation": "collation",
                               "comment": "comment", "hint": "hint", "maxTimeMS": "maxTimeMS"}))
-    reply = coll.database.command(command, session=a.session(), read_concern=coll.read_concern,
+    if coll.read_concern.document:
+        command["readConcern"] = coll.read_concern.document
+    reply = coll.database.command(command, session=a.session(),
                                   read_preference=coll.read_preference)
     return reply["n"]
 
@@ -211,7 +213,8 @@ _FIND_AND_MODIFY: dict[str, Option] = {**_COMMON, "projection": "projection", "s
                     "maxTimeMS": "maxTimeMS"}
 _FIND_AND_WRITE: dict[str, Option] = {**_FIND_AND_MODIFY, "upsert": "upsert",
                    "returnDocument": ("return_document", _return_document),
-                   "bypassDocumentValidation": "bypass_document_validation"}
+                   # sent as given, also when false (PyMongo's own option only sends true)
+                   "bypassDocumentValidation": "bypassDocumentValidation"}
 
 
 def op_findOneAndDelete(coll: Collection, a: Args) -> Any:

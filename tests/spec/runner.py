@@ -26,6 +26,7 @@ from pymongo.errors import (
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 from pymongo.results import BulkWriteResult
+from pymongo.synchronous.client_session import _TxnState
 from pymongo.synchronous.database import Database
 from pymongo.write_concern import WriteConcern
 
@@ -34,6 +35,10 @@ from tests.spec.matching import Matcher, MatchError, equal_exactly, sequence_rep
 from tests.spec.operations import bulk_result, run_entity_operation
 
 SUPPORTED_SCHEMA = (1, 21)
+# PyMongo's transaction states (plain ints) by the format's names.
+_TXN_STATES = {_TxnState.NONE: "none", _TxnState.STARTING: "starting",
+               _TxnState.IN_PROGRESS: "in_progress", _TxnState.COMMITTED: "committed",
+               _TxnState.COMMITTED_EMPTY: "committed", _TxnState.ABORTED: "aborted"}
 
 
 # --- runOnRequirements ------------------------------------------------------------------
@@ -187,7 +192,7 @@ class SpecTest:
                 or self.test.get("skipReason"))
 
 
-class TestRun:
+class SpecRun:
     """The state of one running test: its entities, fail points and touched databases."""
 
     def __init__(self, spec: SpecTest, internal: MongoClient, uri: str) -> None:
@@ -370,8 +375,7 @@ class TestRun:
         return self.entities.get(name, ClientSession)
 
     def _test_assertSessionTransactionState(self, session: str, state: str) -> None:
-        actual = self._session(session)._transaction.state.name.lower()
-        actual = "committed" if actual == "committed_empty" else actual
+        actual = _TXN_STATES[self._session(session)._transaction.state]
         if actual != state:
             raise MatchError(f"session {session} transaction state {actual}, expected {state}")
 

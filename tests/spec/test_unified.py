@@ -13,7 +13,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.spec.loader import expected_failures, load_tests, spec_root
-from tests.spec.runner import ServerInfo, SpecTest, TestRun
+from tests.spec.runner import ServerInfo, SpecRun, SpecTest
 
 _ROOT = spec_root()
 if not _ROOT.is_dir():
@@ -38,4 +38,4 @@ def test_spec(spec: SpecTest, spec_uri: str, internal_client: MongoClient,
     reason = spec.skip_reason(server_info)
     if reason:
         pytest.skip(reason)
-    TestRun(spec, internal_client, spec_uri).run()
+    SpecRun(spec, internal_client, spec_uri).run()
