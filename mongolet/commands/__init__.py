@@ -31,9 +31,12 @@ from mongolet.commands.registry import REGISTRY, CommandContext, CommandSpec, Se
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, CloseConnection, MongoError
 from mongolet.transactions import COMMITTED, DirectView, Session, TransactionView
 
+SESSION_TIMEOUT_SECONDS = 30 * 60
 _ZERO_HASH = Binary(b"\x00" * 20)
 _INVALID_DB_CHARS = set('/\\. "$\x00')
 _TXN_CONTROL = ("committransaction", "aborttransaction")
+# Reads that accept readConcern level "snapshot" outside a transaction (mongod 5.0+).
+_SNAPSHOT_READS = ("find", "aggregate", "distinct", "getmore")
 
 
 @dataclass
@@ -115,7 +118,14 @@ class Dispatcher:
         if now - self._last_sweep > 1.0:
             self._last_sweep = now
             self.state.txns.abort_expired()
+            self._expire_sessions(now)
 
+        read_concern = body.get("readConcern")
+        if isinstance(read_concern, dict) and read_concern.get("level") == "snapshot" \
+                and body.get("autocommit") is None and name not in _SNAPSHOT_READS:
+            raise MongoError(72, f"Command {spec.name} does not support "
+                                 "{ readConcern: { level: \"snapshot\" } } outside a "
+                                 "multi-document transaction")
         session = self._session(body)
         ctx = CommandContext(self.state, name, body, db, conn, session, self._direct_view)
         if session is None:
@@ -135,6 +145,14 @@ class Dispatcher:
         elif name in _TXN_CONTROL:
             raise MongoError(50768, f"{spec.name} must be run within a transaction")
         return ctx
+
+    def _expire_sessions(self, now: float) -> None:
+        """Forget sessions idle longer than logicalSessionTimeoutMinutes (30), as mongod."""
+        idle = [sid for sid, s in self.state.sessions.items()
+                if now - s.last_used > SESSION_TIMEOUT_SECONDS and (s.txn is None or not s.txn.open)]
+        for session_id in idle:
+            del self.state.sessions[session_id]
+            self.state.cursors.kill_session(session_id)
 
     def _session(self, body: dict[str, Any]) -> Session | None:
         lsid = body.get("lsid")

@@ -156,6 +156,11 @@ async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any
     return new
 
 
+_UPDATE_FIELDS = {"q", "u", "multi", "upsert", "arrayFilters", "collation", "hint", "c",
+                  "upsertSupplied"}
+_DELETE_FIELDS = {"q", "limit", "collation", "hint"}
+
+
 def _parse_update(stmt: Any) -> None:
     """Statement errors mongod reports for the whole command, before running any."""
     if not isinstance(stmt, dict):
@@ -164,6 +169,9 @@ def _parse_update(stmt: Any) -> None:
         if field not in stmt:
             raise MongoError(40414, f"BSON field 'update.updates.{field}' is missing but a "
                                     "required field")
+    for field in stmt:
+        if field not in _UPDATE_FIELDS:
+            raise MongoError(40415, f"BSON field 'update.updates.{field}' is an unknown field.")
     get_doc(stmt, "q")
     update = stmt["u"]
     if not isinstance(update, dict | list):
@@ -268,6 +276,9 @@ def _parse_delete(stmt: Any) -> None:
         if field not in stmt:
             raise MongoError(40414, f"BSON field 'delete.deletes.{field}' is missing but a "
                                     "required field")
+    for field in stmt:
+        if field not in _DELETE_FIELDS:
+            raise MongoError(40415, f"BSON field 'delete.deletes.{field}' is an unknown field.")
     get_doc(stmt, "q")
     if stmt["limit"] not in (0, 1):
         raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got "
