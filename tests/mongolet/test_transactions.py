@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import mongolet
 import pytest
 from bson import Int64
 from pymongo import AsyncMongoClient, MongoClient
@@ -15,6 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError, OperationFailure
 from pymongo.synchronous.database import Database
+
+import mongolet
 
 TRANSIENT = "TransientTransactionError"
 
