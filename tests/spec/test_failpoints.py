@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -29,6 +29,14 @@ class _Started(monitoring.CommandListener):
         pass
 
 
+def _client(uri: str, **options: Any) -> MongoClient[dict[str, Any]]:
+    return MongoClient(uri, **options)
+
+
+def _details(error: OperationFailure) -> Mapping[str, Any]:
+    return error.details or {}
+
+
 @pytest.fixture
 def admin(internal_client: MongoClient) -> Iterator[Any]:
     """The admin database; every fail point is off again after the test."""
@@ -49,12 +57,12 @@ def _fail(admin: Any, mode: Any, **data: Any) -> None:
 def test_error_code_fails_only_the_configured_number_of_commands(
         spec_uri: str, admin: Any, coll_name: str) -> None:
     _fail(admin, {"times": 1}, failCommands=["insert"], errorCode=262)
-    with MongoClient(spec_uri, retryWrites=False) as client:
+    with _client(spec_uri, retryWrites=False) as client:
         coll = client.fp[coll_name]
         with pytest.raises(OperationFailure) as raised:
             coll.insert_one({"_id": 1})
         assert raised.value.code == 262
-        assert raised.value.details["codeName"] == "ExceededTimeLimit"
+        assert _details(raised.value)["codeName"] == "ExceededTimeLimit"
         assert not raised.value.has_error_label("RetryableWriteError")  # not a retryable write
         coll.insert_one({"_id": 1})
         assert coll.count_documents({}) == 1
@@ -65,7 +73,7 @@ def test_retryable_write_gets_the_label_and_the_driver_retries(
         spec_uri: str, admin: Any, coll_name: str) -> None:
     _fail(admin, {"times": 1}, failCommands=["insert"], errorCode=91)
     started = _Started()
-    with MongoClient(spec_uri, event_listeners=[started]) as client:
+    with _client(spec_uri, event_listeners=[started]) as client:
         client.fp[coll_name].insert_one({"_id": 1})
         assert started.names.count("insert") == 2
         assert client.fp[coll_name].count_documents({}) == 1
@@ -75,14 +83,14 @@ def test_retryable_write_gets_the_label_and_the_driver_retries(
 def test_explicit_error_labels_replace_the_server_labels(
         spec_uri: str, admin: Any, coll_name: str) -> None:
     _fail(admin, {"times": 1}, failCommands=["insert"], errorCode=262, errorLabels=[])
-    with MongoClient(spec_uri) as client, pytest.raises(OperationFailure) as raised:
+    with _client(spec_uri) as client, pytest.raises(OperationFailure) as raised:
         client.fp[coll_name].insert_one({"_id": 1})
-    assert "errorLabels" not in raised.value.details
+    assert "errorLabels" not in _details(raised.value)
 
 
 def test_error_in_a_transaction_is_transient(spec_uri: str, admin: Any,
                                              coll_name: str) -> None:
-    with MongoClient(spec_uri) as client, client.start_session() as session:
+    with _client(spec_uri) as client, client.start_session() as session:
         client.fp[coll_name].insert_one({"_id": 0})
         _fail(admin, {"times": 1}, failCommands=["insert"], errorCode=112)
         session.start_transaction()
@@ -95,7 +103,7 @@ def test_error_in_a_transaction_is_transient(spec_uri: str, admin: Any,
 
 def test_close_connection_is_a_network_error(spec_uri: str, admin: Any) -> None:
     _fail(admin, {"times": 1}, failCommands=["ping"], closeConnection=True)
-    with MongoClient(spec_uri) as client:
+    with _client(spec_uri) as client:
         with pytest.raises(AutoReconnect):
             client.admin.command("ping")
         assert client.admin.command("ping")["ok"] == 1
@@ -103,7 +111,7 @@ def test_close_connection_is_a_network_error(spec_uri: str, admin: Any) -> None:
 
 def test_block_connection_delays_the_reply(spec_uri: str, admin: Any) -> None:
     _fail(admin, {"times": 1}, failCommands=["ping"], blockConnection=True, blockTimeMS=200)
-    with MongoClient(spec_uri) as client:
+    with _client(spec_uri) as client:
         client.admin.command("hello")
         start = time.monotonic()
         client.admin.command("ping")
@@ -114,7 +122,7 @@ def test_write_concern_error_is_added_to_an_applied_write(
         spec_uri: str, admin: Any, coll_name: str) -> None:
     _fail(admin, {"times": 1}, failCommands=["insert"],
           writeConcernError={"code": 64, "errmsg": "waiting for replication timed out"})
-    with MongoClient(spec_uri, retryWrites=False) as client:
+    with _client(spec_uri, retryWrites=False) as client:
         with pytest.raises(WriteConcernError) as raised:
             client.fp[coll_name].insert_one({"_id": 1})
         assert raised.value.code == 64
@@ -124,8 +132,8 @@ def test_write_concern_error_is_added_to_an_applied_write(
 
 def test_app_name_and_skip_select_the_commands_that_fail(spec_uri: str, admin: Any) -> None:
     _fail(admin, {"skip": 1}, failCommands=["ping"], errorCode=2, appName="target")
-    with MongoClient(spec_uri, appName="other") as other, \
-            MongoClient(spec_uri, appName="target") as target:
+    with _client(spec_uri, appName="other") as other, \
+            _client(spec_uri, appName="target") as target:
         other.admin.command("ping")
         target.admin.command("ping")  # skipped once
         with pytest.raises(OperationFailure):
@@ -137,7 +145,7 @@ def test_on_primary_transactional_write_commits_then_drops_the_connection(
         spec_uri: str, admin: Any, coll_name: str) -> None:
     admin.command({"configureFailPoint": "onPrimaryTransactionalWrite", "mode": {"times": 1}})
     started = _Started()
-    with MongoClient(spec_uri, event_listeners=[started]) as client:
+    with _client(spec_uri, event_listeners=[started]) as client:
         client.fp[coll_name].update_one({"_id": 1}, {"$inc": {"n": 1}}, upsert=True)
         assert started.names.count("update") == 2  # the retry is answered, not re-applied
         assert client.fp[coll_name].find_one({"_id": 1}) == {"_id": 1, "n": 1}
@@ -155,11 +163,11 @@ def test_bad_configurations_are_refused(admin: Any) -> None:
 
 
 def test_without_test_commands_the_command_does_not_exist() -> None:
-    with mongolet.serve() as server, MongoClient(server.uri) as client:
+    with mongolet.serve() as server, _client(server.uri) as client:
         with pytest.raises(OperationFailure) as raised:
             client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
         assert raised.value.code == 59
-        assert raised.value.details["codeName"] == "CommandNotFound"
+        assert _details(raised.value)["codeName"] == "CommandNotFound"
 
 
 async def test_async_client_sees_the_configured_error(spec_uri: str, admin: Any) -> None:
@@ -168,7 +176,7 @@ async def test_async_client_sees_the_configured_error(spec_uri: str, admin: Any)
     try:
         with pytest.raises(OperationFailure) as raised:
             await client.admin.command("ping")
-        assert raised.value.details["codeName"] == "Interrupted"
+        assert _details(raised.value)["codeName"] == "Interrupted"
         assert (await client.admin.command("ping"))["ok"] == 1
     finally:
         await client.close()
