@@ -51,5 +51,7 @@ def server_uri(**serve_options: object) -> Iterator[str]:
         with _docker_replica_set() as docker_uri:
             yield docker_uri
         return
+    # MONGOLET_MODE=process runs the server in a child process (see README: measured).
+    serve_options.setdefault("mode", os.environ.get("MONGOLET_MODE", "thread"))
     with mongolet.serve(**serve_options) as server:  # type: ignore[arg-type]
         yield server.uri
