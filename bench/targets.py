@@ -1,0 +1,64 @@
+"""The issue's targets, and whether a run met them (printed, never asserted)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["within", "faster", "round_trips"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One claim about ``contender`` on a workload.
+
+    - ``within``: its median time is at most ``factor`` times ``other``'s;
+    - ``faster``: ``other``'s median time is at least ``factor`` times its own;
+    - ``round_trips``: its median round trips equal ``factor`` (``other`` is unused).
+    """
+
+    contender: str
+    kind: Kind
+    factor: float
+    other: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.kind == "within":
+            return f"{self.contender} within {self.factor:g}x of {self.other}"
+        if self.kind == "faster":
+            return f"{self.contender} >= {self.factor:g}x faster than {self.other}"
+        return f"{self.contender} in {self.factor:g} round trips"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    section: str
+    workload: str
+    target: str
+    met: bool
+    measured: str
+
+
+def judge(
+    target: Target,
+    section: str,
+    workload: str,
+    medians: Mapping[str, float],
+    round_trips: Mapping[str, float],
+) -> Verdict:
+    """Compare the figures of one workload with one target."""
+    mine = medians[target.contender]
+    if target.kind == "round_trips":
+        trips = round_trips.get(target.contender, float("nan"))
+        return Verdict(section, workload, target.text, trips == target.factor,
+                       f"{trips:g} round trips")
+    theirs = medians[target.other]
+    if target.kind == "within":
+        ratio = mine / theirs if theirs > 0 else float("inf")
+        return Verdict(section, workload, target.text, ratio <= target.factor,
+                       f"{ratio:.2f}x of {target.other}")
+    speedup = theirs / mine if mine > 0 else float("inf")
+    return Verdict(section, workload, target.text, speedup >= target.factor,
+                   f"{speedup:.2f}x faster than {target.other}")
