@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 
 import mongolet
@@ -46,15 +47,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def config_from(args: argparse.Namespace) -> Config:
     config = (Config.quick(args.server_mode, args.uri) if args.quick
               else Config(server_mode=args.server_mode, uri=args.uri))
-    changes: dict[str, int] = {}
     if args.repeats is not None:
-        changes["repeats"] = max(1, args.repeats)
+        config = replace(config, repeats=max(1, args.repeats))
     if args.documents is not None:
-        changes["documents"] = max(1, args.documents)
-    if changes:
-        from dataclasses import replace
-
-        config = replace(config, **changes)
+        config = replace(config, documents=max(1, args.documents))
     return config
 
 

@@ -290,7 +290,8 @@ class _Seeds:
 
 
 def _sync_runs(subject: SyncSubject, seeds: _Seeds, ids: list[ObjectId]) -> dict[str, Run]:
-    rows, loaded = seeds.rows, []
+    rows = seeds.rows
+    loaded: list[Any] = []
 
     def load() -> None:
         loaded[:] = subject.load()

@@ -26,7 +26,7 @@ class OdmUser(odm.Model):
     active: bool
     score: float
     created: datetime.datetime
-    model_config = {"collection": "odm_users"}
+    model_config = odm.ODMConfigDict(collection="odm_users")
 
 
 class OdmAuthor(odm.EmbeddedModel):
@@ -46,7 +46,7 @@ class OdmArticle(odm.Model):
     author: OdmAuthor
     comments: list[OdmComment]
     published: datetime.datetime
-    model_config = {"collection": "odm_articles"}
+    model_config = odm.ODMConfigDict(collection="odm_articles")
 
 
 # --- ODMantic -------------------------------------------------------------------------------

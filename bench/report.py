@@ -46,7 +46,7 @@ def table(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
         lines.append("  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths)).rstrip())
         previous = ""
         for cells in body:
-            shown = ("" if cells[0] == previous else cells[0],) + cells[1:]
+            shown = ("" if cells[0] == previous else cells[0], *cells[1:])
             previous = cells[0]
             lines.append("  ".join(c.ljust(w) for c, w in zip(shown, widths)).rstrip())
         lines.append("")

@@ -1,0 +1,59 @@
+"""``python -m bench --quick`` runs every benchmark against mongolet and reports every row.
+
+Speed is never asserted here: only that each section, workload and contender is measured
+and written to the table, the JSON and the chart.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED_CONTENDERS = {
+    "model layer": {"pydantic", "odm", "odmantic", "beanie"},
+    "end to end": {"pymongo", "pymongo async", "odm sync", "odm async", "odmantic sync",
+                   "odmantic async", "beanie"},
+    "unit of work": {"bulk_write by hand", "odm save one by one", "odm save_all"},
+    "mongolet": {"no-work floor", "mongolet"},
+}
+EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 1, "mongolet": 3}
+
+
+def test_quick_run_reports_every_row(tmp_path: Path) -> None:
+    json_path, png_path = tmp_path / "bench.json", tmp_path / "bench.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--json", str(json_path),
+         "--png", str(png_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = json.loads(json_path.read_text())
+    rows = results["rows"]
+    for section, contenders in EXPECTED_CONTENDERS.items():
+        mine = [r for r in rows if r["section"] == section]
+        workloads = {r["workload"] for r in mine}
+        assert len(workloads) == EXPECTED_WORKLOADS[section], (section, workloads)
+        for workload in workloads:
+            measured = {r["contender"] for r in mine if r["workload"] == workload}
+            assert contenders <= measured, (section, workload, contenders - measured)
+    for row in rows:
+        assert len(row["samples"]) == results["meta"]["config"]["repeats"]
+        assert row["median"] > 0 and row["ratio"] > 0
+        assert row["contender"] in done.stdout and row["workload"] in done.stdout
+        assert f"== {row['section']}" in done.stdout
+    references = [r for r in rows if r["contender"] == r["reference"]]
+    assert all(r["ratio"] == 1.0 for r in references)
+    uow = [r for r in rows if r["section"] == "unit of work"]
+    assert all("round_trips" in r["counters"] for r in uow)
+
+    assert results["targets"], "the issue's targets are judged and written"
+    assert "== targets" in done.stdout
+    for verdict in results["targets"]:
+        assert verdict["target"] in done.stdout
+
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
