@@ -212,22 +212,26 @@ def instance_from_document(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
 
 def instances_from_documents(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> list[ModelT]:
     """Instances from many documents; the hot path is one pydantic call per document."""
+    return list(iter_instances(model, documents))
+
+
+def iter_instances(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> Iterator[ModelT]:
+    """Instances one by one as ``documents`` yields them (a cursor streams, never loaded whole)."""
     if model.__odm_references__ or model.__odm_required_keys__ - {"_id"}:
-        return [instance_from_document(model, raw) for raw in documents]
+        for document in documents:
+            yield instance_from_document(model, document)
+        return
     validate = model.__pydantic_validator__.validate_python
-    instances: list[ModelT] = []
-    append = instances.append
     raw: dict[str, Any] = {}
     try:
         for raw in documents:
             instance = validate(raw)
             mark_persisted(instance, raw)
-            append(instance)
+            yield instance
     except ValidationError as error:
         raise DocumentParsingError.from_validation_error(
             model, raw.get("_id", "<unknown>"), error
         ) from None
-    return instances
 
 
 # ---------------------------------------------------------------- writing

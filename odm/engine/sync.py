@@ -39,8 +39,7 @@ class SyncCursor(Generic[ModelT]):
 
     def __iter__(self) -> Iterator[ModelT]:
         with self._open() as cursor:
-            for raw in cursor:
-                yield commands.instance_from_document(self._request.model, raw)
+            yield from commands.iter_instances(self._request.model, cursor)
 
 
 class SyncEngine(BaseEngine[Any]):
