@@ -78,9 +78,10 @@ def write_png(path: Path, rows: Sequence[Row]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     sections = list(dict.fromkeys(r.section for r in rows))
-    figure, axes = plt.subplots(len(sections), 1, figsize=(11, 3.6 * len(sections)),
+    figure, axes = plt.subplots(len(sections), 1, figsize=(12, 3.6 * len(sections)),
                                 squeeze=False)
     for axis, section in zip(axes[:, 0], sections):
         mine = [r for r in rows if r.section == section]
@@ -90,13 +91,18 @@ def write_png(path: Path, rows: Sequence[Row]) -> None:
         for index, contender in enumerate(contenders):
             ratios = {r.workload: r.ratio for r in mine if r.contender == contender}
             xs = [w + index * width - 0.4 + width / 2 for w in range(len(workloads))]
-            axis.bar(xs, [ratios.get(w, math.nan) for w in workloads], width, label=contender)
+            bars = axis.bar(xs, [ratios.get(w, math.nan) for w in workloads], width,
+                            label=contender)
+            axis.bar_label(bars, fmt="%.2f", fontsize=6)
         axis.axhline(1.0, color="black", linewidth=0.8)
         axis.set_yscale("log")
+        axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+        axis.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: ""))
+        axis.set_xlim(-0.6, max(len(workloads), 3) - 0.4)  # a lone workload keeps thin bars
         axis.set_xticks(range(len(workloads)), workloads, fontsize=8)
         axis.set_ylabel("time / reference")
         axis.set_title(f"{section} (reference: {mine[0].reference}; lower is faster)")
-        axis.legend(fontsize=7, ncols=min(len(contenders), 7), loc="upper left")
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -27,6 +27,8 @@ class Target:
     def text(self) -> str:
         if self.kind == "within":
             return f"{self.contender} within {self.factor:g}x of {self.other}"
+        if self.kind == "faster" and self.factor == 1:
+            return f"{self.contender} ahead of {self.other}"
         if self.kind == "faster":
             return f"{self.contender} >= {self.factor:g}x faster than {self.other}"
         return f"{self.contender} in {self.factor:g} round trips"
