@@ -20,10 +20,10 @@ import datetime
 import decimal
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import bson
-from pydantic import BeforeValidator, GetCoreSchemaHandler, PlainSerializer
+from pydantic import BeforeValidator, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 # The serialisation context that marks a dump as "a document for MongoDB".
@@ -42,20 +42,53 @@ def _bson_schema(
     to_json: Callable[[Any], Any],
     json_input: core_schema.CoreSchema,
     json_convert: Callable[[Any], Any] | None = None,
+    json_output: core_schema.CoreSchema | None = None,
 ) -> core_schema.CoreSchema:
     """Accept ``bson_type`` instances as they are (fast path) and convert other inputs."""
     converter = core_schema.no_info_plain_validator_function(convert)
     json_converter = core_schema.no_info_plain_validator_function(json_convert or convert)
+    json_output = json_output or json_input
     return core_schema.json_or_python_schema(
         json_schema=core_schema.chain_schema([json_input, json_converter]),
         python_schema=core_schema.union_schema(
             [core_schema.is_instance_schema(bson_type), converter],
             mode="left_to_right",
         ),
+        # The return schema also gives JSON schemas their serialization-mode type.
         serialization=core_schema.plain_serializer_function_ser_schema(
-            to_json, when_used="json"
+            to_json, when_used="json", return_schema=json_output
         ),
     )
+
+
+class SerializedBy:
+    """Annotation marker: serialize the value with ``function(value, info)``, or with
+    ``function(value, handler, info)`` when ``wrap=True``.
+
+    Like pydantic's ``PlainSerializer``/``WrapSerializer``, but without a return schema, so
+    JSON schemas in serialization mode keep the type's own schema (``format: uuid``, the
+    enum's values, the referenced model...) instead of the function's ``Any``.
+    """
+
+    __slots__ = ("function", "wrap")
+
+    def __init__(self, function: Callable[..., Any], *, wrap: bool = False) -> None:
+        self.function = function
+        self.wrap = wrap
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        serialization: core_schema.SerSchema
+        if self.wrap:
+            serialization = core_schema.wrap_serializer_function_ser_schema(
+                self.function, info_arg=True, when_used="always"
+            )
+        else:
+            serialization = core_schema.plain_serializer_function_ser_schema(
+                self.function, info_arg=True, when_used="always"
+            )
+        return cast(core_schema.CoreSchema, {**handler(source), "serialization": serialization})
 
 
 def _to_object_id(value: Any) -> bson.ObjectId:
@@ -120,6 +153,7 @@ class Decimal128(bson.Decimal128):
             _to_decimal128,
             lambda v: str(v.to_decimal()),
             core_schema.union_schema([core_schema.str_schema(), core_schema.float_schema()]),
+            json_output=core_schema.str_schema(),
         )
 
 
@@ -227,7 +261,7 @@ def _decimal_to_bson(value: decimal.Decimal, info: core_schema.SerializationInfo
 BSONDecimal = Annotated[
     decimal.Decimal,
     BeforeValidator(_decimal_from_bson),
-    PlainSerializer(_decimal_to_bson, when_used="always"),
+    SerializedBy(_decimal_to_bson),
 ]
 """``decimal.Decimal`` stored as ``Decimal128`` and read back as ``Decimal``."""
 
@@ -254,6 +288,7 @@ __all__ = [
     "ObjectId",
     "Regex",
     "SUBSTITUTED_TYPES",
+    "SerializedBy",
 ]
 
 

@@ -25,7 +25,7 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 from odm.exceptions import DocumentParsingError, DuplicateKeyError, IndexConflictError
 from odm.fields import FieldProxy
 from odm.index import Index
-from odm.model import Model
+from odm.model import Model, document_codec
 from odm.query import SortExpression, key_of
 from odm.tracking import changes, mark_persisted, snapshot_of
 
@@ -221,7 +221,7 @@ def iter_instances(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> 
         for document in documents:
             yield instance_from_document(model, document)
         return
-    validate = model.__pydantic_validator__.validate_python
+    validate = document_codec(model).validator.validate_python
     raw: dict[str, Any] = {}
     try:
         for raw in documents:

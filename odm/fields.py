@@ -52,12 +52,15 @@ class ODMFieldInfo:
         self.unique = unique
         self.pydantic_kwargs = pydantic_kwargs
 
-    def to_pydantic(self, alias: str | None) -> Any:
-        """A pydantic FieldInfo reading and writing documents under ``alias``."""
+    def to_pydantic(self, field_name: str, key_name: str) -> Any:
+        """The pydantic FieldInfo of the field (named by its field name, as in ODMantic).
+
+        Validation also accepts the stored key; dumps, JSON and JSON schemas use the field
+        name. Stored documents use ``key_name`` through :mod:`odm.document_codec`.
+        """
         kwargs = dict(self.pydantic_kwargs)
-        if alias is not None:
-            kwargs["validation_alias"] = alias
-            kwargs["serialization_alias"] = alias
+        if key_name != field_name:
+            kwargs["validation_alias"] = pydantic.AliasChoices(field_name, key_name)
         return pydantic.Field(**kwargs)
 
 

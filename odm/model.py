@@ -1,8 +1,12 @@
 """``Model`` (a document in a collection) and ``EmbeddedModel`` (a sub-document).
 
-Models are plain pydantic v2 models: documents are read with ``model_validate`` and written
-with ``model_dump(by_alias=True)``, the stored key names being pydantic aliases. What odm adds
-is computed once per class at class creation:
+Models are plain pydantic v2 models named by their **field names**, as in ODMantic:
+``model_dump`` (with or without ``by_alias``), ``model_dump_json``, ``model_json_schema`` and
+FastAPI show ``id`` and ``title``. Stored documents use **stored keys** (``_id``, a field's
+``key_name``): ``model_dump_doc`` writes them and ``model_validate_doc`` reads them, through
+a second serializer and validator (:mod:`odm.document_codec`). ``Model(id=...)`` and
+``model_validate`` take field names (stored keys are accepted too). What odm adds is computed
+once per class at class creation:
 
 - ``__collection__`` (``model_config["collection"]`` or the snake-cased class name without a
   trailing ``Model``), ``__primary_field__`` (``id`` stored as ``_id`` unless a field says
@@ -40,11 +44,12 @@ from typing import Annotated, Any, ClassVar, Self
 import bson
 import pydantic
 import pymongo
-from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError, WrapSerializer
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic._internal._model_construction import ModelMetaclass
 from pydantic_core import PydanticUndefined, core_schema
 
-from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, is_doc_dump
+from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, SerializedBy, is_doc_dump
+from odm.document_codec import DocumentCodec, build_codec
 from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
 from odm.fields import FieldProxy, ODMField, ODMFieldInfo, ODMReferenceInfo, validate_key_name
 
@@ -95,12 +100,12 @@ def _substitute(annotation: Any) -> Any:
         return substitute
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
-            return Annotated[annotation, PlainSerializer(_enum_serializer, when_used="always")]
+            return Annotated[annotation, SerializedBy(_enum_serializer)]
         if annotation is uuid.UUID:
             return Annotated[
                 uuid.UUID,
                 pydantic.BeforeValidator(_uuid_from_bson),
-                PlainSerializer(_uuid_serializer, when_used="always"),
+                SerializedBy(_uuid_serializer),
             ]
         return annotation
     origin = typing.get_origin(annotation)
@@ -192,10 +197,10 @@ def _declare_field(
         if referenced is None:
             raise TypeError(f"{where}: Reference() needs a Model type annotation")
         key_name = value.key_name or field_name
-        annotation = Annotated[annotation, WrapSerializer(_reference_serializer)]
+        annotation = Annotated[annotation, SerializedBy(_reference_serializer, wrap=True)]
         if key_name != field_name:
             namespace[field_name] = pydantic.Field(
-                validation_alias=key_name, serialization_alias=key_name
+                validation_alias=pydantic.AliasChoices(field_name, key_name)
             )
         else:
             del namespace[field_name]
@@ -207,7 +212,7 @@ def _declare_field(
         )
     if isinstance(value, ODMFieldInfo):
         key_name = value.key_name or ("_id" if value.primary_field else field_name)
-        namespace[field_name] = value.to_pydantic(key_name if key_name != field_name else None)
+        namespace[field_name] = value.to_pydantic(field_name, key_name)
         field = ODMField(field_name, key_name, value.primary_field, value.index, value.unique)
         return field, annotation
     return ODMField(field_name, field_name), annotation
@@ -244,7 +249,7 @@ def _prepare_namespace(
             )
         annotations = {"id": ObjectId, **annotations}
         namespace["id"] = pydantic.Field(
-            default_factory=bson.ObjectId, validation_alias="_id", serialization_alias="_id"
+            default_factory=bson.ObjectId, validation_alias=pydantic.AliasChoices("id", "_id")
         )
         fields = {"id": ODMField("id", "_id", primary_field=True), **fields}
         primaries = ["id"]
@@ -316,6 +321,22 @@ def _finish_class(cls: Any) -> None:
         factory_keys = factory_keys & {getattr(cls, "__primary_key__", None)}
     cls.__odm_required_keys__ = factory_keys
     cls.__odm_extra_allowed__ = config.get("extra") == "allow"
+    # Built now when pydantic could build the class; on first use once forward references
+    # are resolved otherwise (see document_codec).
+    cls.__odm_codec__ = build_codec(cls.__pydantic_core_schema__) if (
+        cls.__pydantic_complete__
+    ) else None
+
+
+def document_codec(cls: type[_BaseODMModel]) -> DocumentCodec:
+    """The stored-document serializer and validator of ``cls`` (built on first need)."""
+    codec = cls.__odm_codec__
+    if codec is None:
+        if not cls.__pydantic_complete__:
+            cls.model_rebuild()
+        codec = build_codec(cls.__pydantic_core_schema__)
+        cls.__odm_codec__ = codec
+    return codec
 
 
 # ---------------------------------------------------------------- base classes
@@ -342,6 +363,27 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         __odm_references__: ClassVar[tuple[ODMField, ...]]
         __odm_required_keys__: ClassVar[frozenset[str]]
         __odm_extra_allowed__: ClassVar[bool]
+        __odm_codec__: ClassVar[DocumentCodec | None]
+
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        """pydantic's ``model_rebuild``; the stored-document codec follows the new schema."""
+        rebuilt = super().model_rebuild(
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=_parent_namespace_depth + 1,
+            _types_namespace=_types_namespace,
+        )
+        if rebuilt:
+            cls.__odm_codec__ = None
+        return rebuilt
 
     def model_update(
         self,
@@ -417,8 +459,15 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         return {key: value for key, value in patch.items() if key in fields}
 
     def model_dump_doc(self, include: IncEx | None = None) -> dict[str, Any]:
-        """The document stored for this instance: key names, BSON values, references as ids."""
-        return self.model_dump(by_alias=True, include=include, context=DOC_CONTEXT)
+        """The document stored for this instance: key names, BSON values, references as ids.
+
+        ``include`` names fields by their field names.
+        """
+        codec = type(self).__odm_codec__ or document_codec(type(self))
+        document: dict[str, Any] = codec.serializer.to_python(
+            self, by_alias=True, include=include, context=DOC_CONTEXT
+        )
+        return document
 
     @classmethod
     def model_validate_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
@@ -436,9 +485,10 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
                 "model_config['parse_doc_with_default_factories'] = True to use it)",
             )
         try:
-            # The validator itself, as model_validate calls it with default arguments: the
-            # hot path of every find skips pydantic's wrapper (~30% of a small model's load).
-            instance: Self = cls.__pydantic_validator__.validate_python(raw_doc)
+            # The document validator (stored keys) called directly: the hot path of every
+            # find skips pydantic's model_validate wrapper (~30% of a small model's load).
+            codec = cls.__odm_codec__ or document_codec(cls)
+            instance: Self = codec.validator.validate_python(raw_doc)
             return instance
         except ValidationError as error:
             raise DocumentParsingError.from_validation_error(
