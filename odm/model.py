@@ -69,6 +69,9 @@ class ODMConfigDict(ConfigDict, total=False):
     parse_doc_with_default_factories: bool
     """Fill fields missing from a stored document with their ``default_factory``
     (default ``False``: such a document is a parsing error, as in ODMantic)."""
+    version_field: str
+    """The integer field the unit of work uses for optimistic concurrency (see :mod:`uow`):
+    updates and deletes match the loaded version and each update bumps it."""
 
 
 # ---------------------------------------------------------------- type substitution

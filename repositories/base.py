@@ -1,0 +1,217 @@
+"""``Repository[T]`` and ``AsyncRepository[T]``: typed access to one model inside a unit.
+
+A repository is bound to a unit of work: every method works in the unit's current
+transaction and identity map. Subclass it for domain queries, which see the same
+transaction::
+
+    class TransferRepository(Repository[Transfer]):
+        def by_account(self, account_id):
+            return self.find(Transfer.source == account_id)
+
+Queries flush the unit's pending changes first, and return the tracked object for any
+document the unit already holds.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Generator, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from odm import Model
+from odm.commands import SortArg
+
+if TYPE_CHECKING:
+    from uow.core import UnitCore
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+def _model_argument(cls: type) -> type[Model] | None:
+    """``T`` of ``class X(Repository[T])`` (through any number of subclasses)."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = typing.get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, BaseRepository):
+            args = typing.get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], Model):
+                return args[0]
+    return None
+
+
+class BaseRepository(Generic[ModelT]):
+    """What both twins share: the model, the unit, and the calls that need no I/O."""
+
+    model: ClassVar[type[Model] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _model_argument(cls)
+        if declared is not None:
+            cls.model = declared
+
+    def __init__(self, unit: Any, model: type[ModelT] | None = None) -> None:
+        chosen = model if model is not None else type(self).model
+        if not (isinstance(chosen, type) and issubclass(chosen, Model)):
+            raise TypeError(
+                f"{type(self).__name__} needs a Model class: declare it as "
+                f"{type(self).__name__}[MyModel] or pass model=, got {chosen!r}"
+            )
+        self.model_class: type[ModelT] = chosen  # type: ignore[assignment]
+        self.unit = unit
+        self._core: UnitCore = unit._core
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}[{self.model_class.__name__}]"
+
+    def _check(self, instance: Any, operation: str) -> ModelT:
+        if not isinstance(instance, self.model_class):
+            raise TypeError(
+                f"{self!r}.{operation} expects a {self.model_class.__name__}, "
+                f"got {type(instance).__name__}"
+            )
+        return instance
+
+    def _add(self, instances: Iterable[ModelT]) -> None:
+        self._core.check_active()
+        checked = [self._check(instance, "add") for instance in instances]
+        for instance in checked:
+            self._core.identity_map.add(instance)
+
+    def _attach(self, instance: ModelT) -> None:
+        from odm import tracking
+
+        self._check(instance, "attach")
+        if tracking.is_new(instance):
+            raise TypeError(
+                f"{self!r}.attach expects a {self.model_class.__name__} loaded from the "
+                "database (it keeps the snapshot it was loaded with); use add() for a new one"
+            )
+        self._add([instance])
+
+    def _remove(self, instance: ModelT) -> None:
+        self._core.check_active()
+        self._core.identity_map.remove(self._check(instance, "remove"))
+
+
+class Done:
+    """An already finished call that may be awaited or not (the async twin's ``add``...)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+class Repository(BaseRepository[ModelT]):
+    """The sync repository of ``ModelT`` (on a :class:`~uow.UnitOfWork`)."""
+
+    def get(self, id: Any) -> ModelT:
+        """The model with this id; :class:`~uow.NotFoundError` if there is none."""
+        result: ModelT = self.unit._drive(self._core.get(self.model_class, id))
+        return result
+
+    def get_or_none(self, id: Any) -> ModelT | None:
+        """The model with this id, or ``None``."""
+        result: ModelT | None = self.unit._drive(self._core.get_or_none(self.model_class, id))
+        return result
+
+    def get_many(self, ids: Iterable[Any]) -> list[ModelT]:
+        """The models of ``ids`` in that order; :class:`~uow.NotFoundError` for a missing one."""
+        result: list[ModelT] = self.unit._drive(self._core.get_many(self.model_class, ids))
+        return result
+
+    def find(
+        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None
+    ) -> list[ModelT]:
+        """Every model matching all ``queries`` (after flushing pending changes)."""
+        steps = self._core.find(self.model_class, queries, sort, skip, limit)
+        result: list[ModelT] = self.unit._drive(steps)
+        return result
+
+    def find_one(self, *queries: Any, sort: SortArg = None) -> ModelT | None:
+        """The first match, or ``None``."""
+        result: ModelT | None = self.unit._drive(
+            self._core.find_one(self.model_class, queries, sort)
+        )
+        return result
+
+    def count(self, *queries: Any) -> int:
+        """How many documents match (after flushing pending changes)."""
+        result: int = self.unit._drive(self._core.count(self.model_class, queries))
+        return result
+
+    def add(self, instance: ModelT) -> None:
+        """Track ``instance``: a new one is inserted at flush, a loaded one sends its changes."""
+        self._add([instance])
+
+    def add_all(self, instances: Iterable[ModelT]) -> None:
+        """``add`` each of ``instances``."""
+        self._add(instances)
+
+    def attach(self, instance: ModelT) -> None:
+        """Track a model loaded earlier (another unit, the engine): flush sends what changed
+        since it was loaded, guarded by its version field when it has one."""
+        self._attach(instance)
+
+    def remove(self, instance: ModelT) -> None:
+        """Delete ``instance``'s document at flush."""
+        self._remove(instance)
+
+
+class AsyncRepository(BaseRepository[ModelT]):
+    """The async twin of :class:`Repository` (on an :class:`~uow.AsyncUnitOfWork`).
+
+    Queries are awaited; ``add``/``add_all``/``attach``/``remove`` act at once and may be
+    awaited or not.
+    """
+
+    async def get(self, id: Any) -> ModelT:
+        result: ModelT = await self.unit._drive(self._core.get(self.model_class, id))
+        return result
+
+    async def get_or_none(self, id: Any) -> ModelT | None:
+        result: ModelT | None = await self.unit._drive(
+            self._core.get_or_none(self.model_class, id)
+        )
+        return result
+
+    async def get_many(self, ids: Iterable[Any]) -> list[ModelT]:
+        result: list[ModelT] = await self.unit._drive(self._core.get_many(self.model_class, ids))
+        return result
+
+    async def find(
+        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None
+    ) -> list[ModelT]:
+        result: list[ModelT] = await self.unit._drive(
+            self._core.find(self.model_class, queries, sort, skip, limit)
+        )
+        return result
+
+    async def find_one(self, *queries: Any, sort: SortArg = None) -> ModelT | None:
+        steps = self._core.find_one(self.model_class, queries, sort)
+        result: ModelT | None = await self.unit._drive(steps)
+        return result
+
+    async def count(self, *queries: Any) -> int:
+        result: int = await self.unit._drive(self._core.count(self.model_class, queries))
+        return result
+
+    def add(self, instance: ModelT) -> Done:
+        self._add([instance])
+        return Done()
+
+    def add_all(self, instances: Iterable[ModelT]) -> Done:
+        self._add(instances)
+        return Done()
+
+    def attach(self, instance: ModelT) -> Done:
+        self._attach(instance)
+        return Done()
+
+    def remove(self, instance: ModelT) -> Done:
+        self._remove(instance)
+        return Done()
+
+
+__all__ = ["AsyncRepository", "BaseRepository", "Done", "Repository"]

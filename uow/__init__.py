@@ -1,0 +1,85 @@
+"""The unit of work: one transaction, typed repositories, an identity map, minimal flushes.
+
+A unit of work owns an engine transaction. Models loaded through its repositories are
+tracked; when the block ends cleanly the unit sends only what changed (one ordered
+``bulk_write`` per collection) and commits; when it raises, the transaction is rolled back
+and the unit forgets every model::
+
+    import odm
+    from uow import UnitOfWork, DomainEvents
+    from repositories import Repository
+
+    class Account(odm.Model, DomainEvents):
+        owner: str
+        balance: int
+        version: int = 0
+        model_config = {"collection": "accounts", "version_field": "version"}
+
+    class BankUnit(UnitOfWork):
+        accounts: Repository[Account]
+
+    def transfer(uow: BankUnit, source, target, amount: int) -> None:
+        a, b = uow.accounts.get(source), uow.accounts.get(target)
+        a.balance -= amount
+        b.balance += amount
+
+    uow = BankUnit(odm.SyncEngine(client, "bank"))
+    uow.run(transfer, a_id, b_id, 10)   # retried on transient transaction errors
+
+The public API (the same names on both twins; the async ones are awaited):
+
+- ``UnitOfWork(engine, *, repositories=None, handlers=None, retry_budget=120.0)`` on an
+  ``odm.SyncEngine``; ``AsyncUnitOfWork`` on an ``odm.AIOEngine``. Repositories are declared by
+  annotation on a subclass (``accounts: Repository[Account]``,
+  ``transfers: TransferRepository``) or given as ``repositories={"accounts": Account}``.
+- ``with uow:`` / ``async with uow:`` - a session and a transaction; a clean exit flushes and
+  commits, an exception rolls back and re-raises. ``uow.flush()``, ``uow.commit()``,
+  ``uow.rollback()`` inside the block (the block goes on in a new transaction). A unit is
+  reusable once its block ended, and serves one thread or task at a time
+  (:class:`UnitOfWorkError` otherwise): concurrent workers each create their own unit.
+- ``uow.run(fn, *args, **kwargs)`` calls ``fn(uow, *args, **kwargs)`` in a fresh transaction
+  and returns its result; like PyMongo's ``with_transaction`` it re-runs everything on a
+  ``TransientTransactionError`` and retries only the commit on an
+  ``UnknownTransactionCommitResult``, with jittered backoff, within ``retry_budget`` seconds.
+  ``uow.transactional(fn)`` is the decorator form.
+- Repositories: ``get(id)`` (:class:`NotFoundError`), ``get_or_none``, ``get_many(ids)``,
+  ``find(*queries, sort=, skip=, limit=)``, ``find_one``, ``count``, ``add``, ``add_all``,
+  ``attach`` (a model loaded earlier: its changes since then are sent, version-guarded),
+  ``remove``. Queries flush pending changes first and return the tracked object for a
+  document the unit already holds.
+- Optimistic concurrency: ``model_config["version_field"] = "version"`` names an integer
+  field; updates and deletes match the version loaded and each update bumps it by one. A
+  write that matches nothing raises :class:`ConcurrencyError` and the transaction rolls back.
+- Domain events: models with the :class:`DomainEvents` mixin call ``record_event(event)``;
+  after a successful commit the unit calls the handlers registered with
+  ``uow.on(EventType, handler)`` (or ``handlers={EventType: handler}``), once per event; after
+  a rollback the events are dropped.
+- Round trips: a commit that changes models of K collections costs K ``update``/``delete``
+  commands (one ``update`` per collection when it only inserts and updates; new models are
+  upserts with ``$setOnInsert``, so an existing id is still a :class:`odm.DuplicateKeyError`)
+  plus the ``commitTransaction``: K + 1.
+"""
+
+from uow.errors import (
+    ConcurrencyError,
+    NotFoundError,
+    TransactionsNotSupported,
+    UnitOfWorkClosed,
+    UnitOfWorkError,
+    UnknownRepositoryError,
+)
+from uow.events import DomainEvents
+from uow.unit import AsyncUnitOfWork, BaseUnitOfWork, UnitOfWork
+
+__all__ = [
+    "AsyncUnitOfWork",
+    "BaseUnitOfWork",
+    "ConcurrencyError",
+    "DomainEvents",
+    "NotFoundError",
+    "TransactionsNotSupported",
+    "UnitOfWork",
+    "UnitOfWorkClosed",
+    "UnitOfWorkError",
+    "UnknownRepositoryError",
+]

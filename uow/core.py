@@ -1,0 +1,344 @@
+"""The unit of work's logic, written once for both twins (no I/O here).
+
+Every operation is a generator of :mod:`uow.effects`: it yields the I/O it needs and gets
+the result back. :class:`~uow.unit.UnitOfWork` runs those effects with the sync engine,
+:class:`~uow.unit.AsyncUnitOfWork` awaits them with the async one, so enter / flush / commit /
+rollback / retries / queries exist in one copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from odm import Model
+from odm.commands import SortArg, check_model_class
+from uow import flush as flushing
+from uow.effects import (
+    Abort,
+    BulkWrite,
+    Call,
+    CheckTransactions,
+    Commit,
+    Count,
+    EndSession,
+    Find,
+    FindDocuments,
+    Sleep,
+    StartSession,
+    StartTransaction,
+    Steps,
+)
+from uow.errors import NotFoundError, UnitOfWorkClosed, UnitOfWorkError
+from uow.events import HandlerRegistry, drop_events, take_events
+from uow.retry import RetryPolicy
+from uow.tracking import IdentityMap, State
+
+Owner = tuple[int, object]
+
+
+class Status(enum.Enum):
+    IDLE = "idle"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+def current_owner() -> Owner:
+    """The thread, and the asyncio task when there is one, running this code."""
+    try:
+        task: object = asyncio.current_task()
+    except RuntimeError:  # no running event loop
+        task = None
+    return (threading.get_ident(), task)
+
+
+def _describe(owner: Owner) -> str:
+    thread, task = owner
+    return f"thread {thread}" + (f", task {task!r}" if task is not None else "")
+
+
+class UnitCore:
+    """State and logic of one unit of work; ``unit`` is the public object it belongs to."""
+
+    def __init__(
+        self,
+        unit: Any,
+        engine: Any,
+        handlers: HandlerRegistry,
+        retry_budget: float,
+    ) -> None:
+        self.unit = unit
+        self.engine = engine
+        self.handlers = handlers
+        self.retry_budget = retry_budget
+        self.identity_map = IdentityMap()
+        self.session: Any = None
+        self.status = Status.IDLE
+        self.owner: Owner | None = None
+        self._lock = threading.Lock()
+        # What to put back if the transaction rolls back; models deleted during it.
+        self._restore_log: list[tuple[Model, dict[str, Any] | None, Any]] = []
+        self._departed: list[Model] = []
+
+    # ------------------------------------------------------------ who may use it
+
+    def _name(self) -> str:
+        return type(self.unit).__name__
+
+    def check_active(self) -> None:
+        """Raise unless the unit is inside its block, in this thread/task."""
+        if self.status is Status.CLOSED:
+            raise UnitOfWorkClosed(f"This {self._name()} is closed; create a new one")
+        if self.status is not Status.ACTIVE:
+            raise UnitOfWorkError(
+                f"This {self._name()} is not active: use it inside `with uow:` "
+                "(`async with` for AsyncUnitOfWork) or through uow.run(...)"
+            )
+        if self.owner != current_owner():
+            raise UnitOfWorkError(
+                f"This {self._name()} is in use by {_describe(self.owner or (0, None))}; a unit "
+                "of work serves one thread or task at a time: create one unit per worker"
+            )
+
+    def _claim(self) -> None:
+        with self._lock:
+            if self.status is Status.CLOSED:
+                raise UnitOfWorkClosed(f"This {self._name()} is closed; create a new one")
+            if self.status is Status.ACTIVE:
+                where = "already" if self.owner == current_owner() else "in use by another thread/task,"
+                raise UnitOfWorkError(
+                    f"This {self._name()} is {where} active: a unit of work cannot be entered "
+                    "again before its block ends (create one unit per worker)"
+                )
+            self.status = Status.ACTIVE
+            self.owner = current_owner()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.status is Status.ACTIVE:
+                raise UnitOfWorkError(f"Cannot close this {self._name()} inside its block")
+            self.status = Status.CLOSED
+
+    # ------------------------------------------------------------ begin / end
+
+    def enter(self) -> Steps:
+        self._claim()
+        try:
+            yield CheckTransactions()
+            session = yield StartSession()
+            self.session = session
+            yield StartTransaction(session)
+        except BaseException:
+            yield from self._end()
+            raise
+        return self.unit
+
+    def _end(self) -> Steps:
+        """Leave the block: nothing tracked any more, the session ended, idle again."""
+        session, self.session = self.session, None
+        self.identity_map.clear()
+        self.status, self.owner = Status.IDLE, None
+        if session is not None:
+            # The session is gone either way; the server expires it.
+            with contextlib.suppress(PyMongoError):
+                yield EndSession(session)
+
+    def _abort(self) -> Steps:
+        """Roll back: the server forgets the writes, the unit forgets the models."""
+        session = self.session
+        try:
+            if session is not None and session.in_transaction:
+                yield Abort(session)
+        except PyMongoError:
+            pass  # the server already aborted it: nothing was committed
+        finally:
+            flushing.restore(self._restore_log)
+            drop_events([*self.identity_map.clear(), *self._departed])
+            self._restore_log, self._departed = [], []
+
+    def _committed(self) -> list[Any]:
+        """After a successful commit: the events to hand out; nothing left to restore."""
+        events = take_events([*self.identity_map.instances(), *self._departed])
+        self._restore_log, self._departed = [], []
+        return events
+
+    def _dispatch(self, events: Iterable[Any]) -> Steps:
+        for handler, event in self.handlers.calls(events):
+            yield Call(handler, (event,))
+
+    def exit(self, error: BaseException | None) -> Steps:
+        """End the block: flush and commit when it ended cleanly, else roll back."""
+        if self.status is Status.ACTIVE:
+            self.check_active()
+        events: list[Any] = []
+        try:
+            if error is None:
+                yield from self.flush()
+                yield Commit(self.session)
+                events = self._committed()
+            else:
+                yield from self._abort()
+        except BaseException:
+            yield from self._abort()
+            raise
+        finally:
+            yield from self._end()
+        yield from self._dispatch(events)
+
+    def commit(self) -> Steps:
+        """Flush and commit now; the block goes on in a new transaction."""
+        self.check_active()
+        yield from self.flush()
+        yield Commit(self.session)
+        events = self._committed()
+        yield StartTransaction(self.session)
+        yield from self._dispatch(events)
+
+    def rollback(self) -> Steps:
+        """Abort now and detach every model; the block goes on in a new transaction."""
+        self.check_active()
+        yield from self._abort()
+        yield StartTransaction(self.session)
+
+    # ------------------------------------------------------------ flush
+
+    def flush(self) -> Steps:
+        """Send the pending changes: one ordered bulk_write per collection (see uow.flush)."""
+        self.check_active()
+        batches = flushing.plan(self.identity_map)
+        for batch in batches:
+            try:
+                result = yield BulkWrite(batch.model, batch.requests(), self.session)
+            except BulkWriteError as error:
+                raise flushing.write_error(batch, error) from error
+            missed = flushing.unapplied(batch, result)
+            if missed:
+                current = yield FindDocuments(
+                    batch.model, flushing.lookup_filter(missed), self.session
+                )
+                raise flushing.concurrency_error(missed, current)
+            self._restore_log.extend(flushing.applied(batch))
+            self._departed.extend(
+                write.entry.instance for write in batch.writes if write.kind is flushing.Kind.DELETE
+            )
+        if batches:
+            self.identity_map.flushed([w.entry for b in batches for w in b.writes])
+
+    # ------------------------------------------------------------ queries
+
+    def get_or_none(self, model: type[Model], id: Any) -> Steps:
+        self.check_active()
+        check_model_class(model, "get")
+        entry = self.identity_map.lookup(model, id)
+        if entry is not None:
+            return None if entry.state is State.REMOVED else entry.instance
+        found = yield Find(model, ({model.__primary_key__: id},), self.session, limit=1)
+        return self.identity_map.loaded(found[0]) if found else None
+
+    def get(self, model: type[Model], id: Any) -> Steps:
+        instance = yield from self.get_or_none(model, id)
+        if instance is None:
+            raise NotFoundError(model, id)
+        return instance
+
+    def get_many(self, model: type[Model], ids: Iterable[Any]) -> Steps:
+        """The models of ``ids``, in that order (one query for those not tracked yet)."""
+        self.check_active()
+        check_model_class(model, "get_many")
+        ids = list(ids)
+        to_load = [id for id in ids if self.identity_map.lookup(model, id) is None]
+        if to_load:
+            query = {model.__primary_key__: {"$in": to_load}}
+            for instance in (yield Find(model, (query,), self.session)):
+                self.identity_map.loaded(instance)
+        found: list[Model] = []
+        for id in ids:
+            entry = self.identity_map.lookup(model, id)
+            if entry is None or entry.state is State.REMOVED:
+                raise NotFoundError(model, id)
+            found.append(entry.instance)
+        return found
+
+    def find(
+        self,
+        model: type[Model],
+        queries: Sequence[Any],
+        sort: SortArg = None,
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> Steps:
+        """Flush, then query; documents already tracked come back as the tracked objects."""
+        self.check_active()
+        check_model_class(model, "find")
+        yield from self.flush()
+        found = yield Find(model, tuple(queries), self.session, sort, skip, limit)
+        return [self.identity_map.loaded(instance) for instance in found]
+
+    def find_one(self, model: type[Model], queries: Sequence[Any], sort: SortArg = None) -> Steps:
+        found = yield from self.find(model, queries, sort=sort, limit=1)
+        return found[0] if found else None
+
+    def count(self, model: type[Model], queries: Sequence[Any]) -> Steps:
+        self.check_active()
+        check_model_class(model, "count")
+        yield from self.flush()
+        return (yield Count(model, tuple(queries), self.session))
+
+    # ------------------------------------------------------------ retries
+
+    def run(
+        self, function: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> Steps:
+        """``function(unit, *args, **kwargs)`` in a unit, retried as ``with_transaction`` does."""
+        if not callable(function):
+            raise TypeError(f"run() expects a callable, got {function!r}")
+        policy = RetryPolicy(self.retry_budget)
+        while True:
+            delay = policy.next_delay()
+            if delay:
+                yield Sleep(delay)
+            yield from self.enter()
+            try:
+                result = yield Call(function, (self.unit, *args), kwargs)
+                yield from self.flush()
+            except BaseException as error:
+                try:
+                    yield from self._abort()
+                finally:
+                    yield from self._end()
+                if policy.retry_transaction(error):
+                    continue
+                raise
+            committed = yield from self._commit_retrying(policy)
+            if committed:
+                return result
+
+    def _commit_retrying(self, policy: RetryPolicy) -> Steps:
+        """Commit (again on an unknown result); False when the whole unit must run again."""
+        while True:
+            try:
+                yield Commit(self.session)
+                break
+            except BaseException as error:
+                if policy.retry_commit(error):
+                    continue
+                try:
+                    yield from self._abort()
+                finally:
+                    yield from self._end()
+                if policy.retry_transaction(error):
+                    return False
+                raise
+        events = self._committed()
+        yield from self._end()
+        yield from self._dispatch(events)
+        return True
+
+
+__all__ = ["Status", "UnitCore", "current_owner"]

@@ -1,0 +1,248 @@
+"""The I/O a unit of work asks for, each runnable by the sync or the async engine.
+
+The unit's logic is written once, as generators that *yield* these effects and receive
+their results (see :mod:`uow.core`); :class:`~uow.unit.UnitOfWork` runs them with
+``run_sync`` and :class:`~uow.unit.AsyncUnitOfWork` awaits ``run_async``. Each effect is one
+driver call, nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from odm import Model
+from odm.commands import SortArg
+
+
+async def _maybe_await(value: Any) -> Any:
+    # PyMongo's async API and Motor differ on which session calls are coroutines.
+    return await value if inspect.isawaitable(value) else value
+
+
+class Effect:
+    """One I/O step; ``engine`` is an ``odm.SyncEngine`` or an ``odm.AIOEngine``."""
+
+    def run_sync(self, engine: Any) -> Any:
+        raise NotImplementedError
+
+    async def run_async(self, engine: Any) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CheckTransactions(Effect):
+    """Refuse a server that cannot run transactions (``TransactionsNotSupportedError``)."""
+
+    def run_sync(self, engine: Any) -> None:
+        engine.check_transactions_supported()
+
+    async def run_async(self, engine: Any) -> None:
+        await engine.check_transactions_supported()
+
+
+@dataclass(frozen=True)
+class StartSession(Effect):
+    def run_sync(self, engine: Any) -> Any:
+        return engine.client.start_session()
+
+    async def run_async(self, engine: Any) -> Any:
+        return await _maybe_await(engine.client.start_session())
+
+
+@dataclass(frozen=True)
+class StartTransaction(Effect):
+    session: Any
+
+    def run_sync(self, engine: Any) -> None:
+        self.session.start_transaction()
+
+    async def run_async(self, engine: Any) -> None:
+        await _maybe_await(self.session.start_transaction())
+
+
+@dataclass(frozen=True)
+class Commit(Effect):
+    session: Any
+
+    def run_sync(self, engine: Any) -> None:
+        self.session.commit_transaction()
+
+    async def run_async(self, engine: Any) -> None:
+        await self.session.commit_transaction()
+
+
+@dataclass(frozen=True)
+class Abort(Effect):
+    session: Any
+
+    def run_sync(self, engine: Any) -> None:
+        self.session.abort_transaction()
+
+    async def run_async(self, engine: Any) -> None:
+        await self.session.abort_transaction()
+
+
+@dataclass(frozen=True)
+class EndSession(Effect):
+    session: Any
+
+    def run_sync(self, engine: Any) -> None:
+        self.session.end_session()
+
+    async def run_async(self, engine: Any) -> None:
+        await _maybe_await(self.session.end_session())
+
+
+@dataclass(frozen=True)
+class BulkWrite(Effect):
+    """One ordered ``bulk_write`` on ``model``'s collection."""
+
+    model: type[Model]
+    requests: Sequence[Any]
+    session: Any
+
+    def run_sync(self, engine: Any) -> Any:
+        collection = engine.get_collection(self.model)
+        return collection.bulk_write(list(self.requests), ordered=True, session=self.session)
+
+    async def run_async(self, engine: Any) -> Any:
+        collection = engine.get_collection(self.model)
+        return await collection.bulk_write(list(self.requests), ordered=True, session=self.session)
+
+
+@dataclass(frozen=True)
+class Find(Effect):
+    """``engine.find``: instances (not yet in the identity map)."""
+
+    model: type[Model]
+    queries: tuple[Any, ...]
+    session: Any
+    sort: SortArg = None
+    skip: int = 0
+    limit: int | None = None
+
+    def _cursor(self, engine: Any) -> Any:
+        return engine.find(
+            self.model, *self.queries, sort=self.sort, skip=self.skip, limit=self.limit,
+            session=self.session,
+        )
+
+    def run_sync(self, engine: Any) -> list[Model]:
+        return list(self._cursor(engine).to_list())
+
+    async def run_async(self, engine: Any) -> list[Model]:
+        return list(await self._cursor(engine))
+
+
+@dataclass(frozen=True)
+class Count(Effect):
+    model: type[Model]
+    queries: tuple[Any, ...]
+    session: Any
+
+    def run_sync(self, engine: Any) -> int:
+        return int(engine.count(self.model, *self.queries, session=self.session))
+
+    async def run_async(self, engine: Any) -> int:
+        return int(await engine.count(self.model, *self.queries, session=self.session))
+
+
+@dataclass(frozen=True)
+class FindDocuments(Effect):
+    """Raw documents (to tell which guarded write missed)."""
+
+    model: type[Model]
+    filter: Mapping[str, Any]
+    session: Any
+
+    def run_sync(self, engine: Any) -> list[dict[str, Any]]:
+        return list(engine.get_collection(self.model).find(self.filter, session=self.session))
+
+    async def run_async(self, engine: Any) -> list[dict[str, Any]]:
+        cursor = engine.get_collection(self.model).find(self.filter, session=self.session)
+        return list(await cursor.to_list(None))
+
+
+@dataclass(frozen=True)
+class Sleep(Effect):
+    seconds: float
+
+    def run_sync(self, engine: Any) -> None:
+        time.sleep(self.seconds)
+
+    async def run_async(self, engine: Any) -> None:
+        await asyncio.sleep(self.seconds)
+
+
+@dataclass(frozen=True)
+class Call(Effect):
+    """User code: a ``run`` callback or an event handler (awaited by the async unit)."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def run_sync(self, engine: Any) -> Any:
+        result = self.function(*self.args, **self.kwargs)
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()  # never leave an un-awaited coroutine behind
+            raise TypeError(
+                f"{getattr(self.function, '__name__', self.function)!r} is a coroutine function: "
+                "use AsyncUnitOfWork for async code"
+            )
+        return result
+
+    async def run_async(self, engine: Any) -> Any:
+        return await _maybe_await(self.function(*self.args, **self.kwargs))
+
+
+Steps = Generator[Effect, Any, Any]
+"""A piece of unit-of-work logic: yields effects, receives their results."""
+
+
+class Stepper:
+    """Drives :data:`Steps`: ``effect`` is what to run next; report its outcome with
+    ``succeed`` / ``fail``; when ``effect`` is ``None`` the steps returned ``result``."""
+
+    def __init__(self, steps: Steps) -> None:
+        self._steps = steps
+        self.effect: Effect | None = None
+        self.result: Any = None
+        self._advance(lambda: next(steps))
+
+    def _advance(self, resume: Callable[[], Effect]) -> None:
+        try:
+            self.effect = resume()
+        except StopIteration as stop:
+            self.effect, self.result = None, stop.value
+
+    def succeed(self, value: Any) -> None:
+        self._advance(lambda: self._steps.send(value))
+
+    def fail(self, error: BaseException) -> None:
+        self._advance(lambda: self._steps.throw(error))
+
+
+__all__ = [
+    "Abort",
+    "BulkWrite",
+    "Call",
+    "CheckTransactions",
+    "Commit",
+    "Count",
+    "EndSession",
+    "Find",
+    "FindDocuments",
+    "Sleep",
+    "StartSession",
+    "StartTransaction",
+    "Steps",
+    "Stepper",
+]

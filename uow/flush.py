@@ -1,0 +1,276 @@
+"""The flush plan: what one flush sends, per collection (pure, no I/O).
+
+Guarantees, for one flush:
+
+- models that did not change send nothing, and an empty plan sends nothing at all;
+- one ordered ``bulk_write`` per collection, collections in the order the unit first saw
+  them; within a collection, removals first (one ``delete`` command), then new models and
+  changed ones together (one ``update`` command): a new model is an upsert with
+  ``$setOnInsert``, so a collection that only gains and changes models costs one round trip,
+  and an id that already exists is still refused (:class:`odm.DuplicateKeyError`);
+- a changed model sends only the ``$set``/``$unset`` of its changed paths (nested embedded
+  fields as dotted paths, in-place list/dict changes included; see :func:`odm.tracking.diff`);
+- a model with a version field (``model_config["version_field"] = "version"``) is updated
+  and deleted only where the stored version is still the one loaded, and each update bumps
+  it by one; a guarded write that matches nothing is a :class:`~uow.errors.ConcurrencyError`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymongo
+from pymongo.errors import BulkWriteError
+from pymongo.errors import DuplicateKeyError as DriverDuplicateKeyError
+from pymongo.results import BulkWriteResult
+
+from odm import DuplicateKeyError, Model
+from odm import tracking as odm_tracking
+from uow.errors import ConcurrencyError
+from uow.tracking import Entry, State, canonical_id
+
+
+class Kind(enum.Enum):
+    DELETE = 0
+    INSERT = 1
+    UPDATE = 2
+
+
+def version_key(model: type[Model]) -> tuple[str, str] | None:
+    """``(field name, stored key)`` of the model's version field, or ``None``."""
+    name = model.model_config.get("version_field")
+    if name is None:
+        return None
+    fields = model.__odm_fields__
+    if not isinstance(name, str) or name not in fields:
+        raise TypeError(
+            f"{model.__name__}.model_config['version_field'] = {name!r} is not a field of "
+            f"{model.__name__}; declare it, e.g. `version: int = 0`"
+        )
+    return name, fields[name].key_name
+
+
+@dataclass
+class Write:
+    """One model's write, and what to record once it succeeded."""
+
+    entry: Entry
+    kind: Kind
+    request: pymongo.UpdateOne | pymongo.DeleteOne
+    filter: dict[str, Any]
+    document: dict[str, Any] | None = None  # the stored document afterwards (its new snapshot)
+    expected_version: Any = None
+    new_version: Any = None
+
+    @property
+    def model(self) -> type[Model]:
+        return type(self.entry.instance)
+
+    @property
+    def id(self) -> Any:
+        return self.filter[self.model.__primary_key__]
+
+
+@dataclass
+class Batch:
+    """The writes of one collection: one ordered ``bulk_write``."""
+
+    model: type[Model]
+    collection: str
+    writes: list[Write] = field(default_factory=list)
+
+    def requests(self) -> list[pymongo.UpdateOne | pymongo.DeleteOne]:
+        return [write.request for write in self.writes]
+
+
+def _update(entry: Entry) -> Write | None:
+    instance = entry.instance
+    model = type(instance)
+    document, update = odm_tracking.changes(instance)
+    if update is None:  # attached without a snapshot: cannot happen for PERSISTENT entries
+        update = {"$set": dict(document)}
+    if not update:
+        return None
+    primary_key = model.__primary_key__
+    filter_ = {primary_key: document[primary_key]}
+    versioned = version_key(model)
+    expected = new = None
+    if versioned is not None:
+        snapshot = odm_tracking.snapshot_of(instance) or {}
+        expected = snapshot.get(versioned[1])
+        new = (expected or 0) + 1
+        filter_[versioned[1]] = expected
+        document[versioned[1]] = new
+        update.setdefault("$set", {})[versioned[1]] = new
+        update.get("$unset", {}).pop(versioned[1], None)
+    request = pymongo.UpdateOne(filter_, update)
+    return Write(entry, Kind.UPDATE, request, filter_, document, expected, new)
+
+
+def _insert(entry: Entry) -> Write:
+    document = entry.instance.model_dump_doc()
+    primary_key = type(entry.instance).__primary_key__
+    filter_ = {primary_key: document[primary_key]}
+    fields = {key: value for key, value in document.items() if key != primary_key} or filter_
+    request = pymongo.UpdateOne(filter_, {"$setOnInsert": fields}, upsert=True)
+    return Write(entry, Kind.INSERT, request, filter_, document)
+
+
+def _delete(entry: Entry) -> Write:
+    instance = entry.instance
+    model = type(instance)
+    filter_ = {model.__primary_key__: getattr(instance, model.__primary_field__)}
+    versioned = version_key(model)
+    expected = None
+    if versioned is not None:
+        expected = (odm_tracking.snapshot_of(instance) or {}).get(versioned[1])
+        filter_[versioned[1]] = expected
+    return Write(entry, Kind.DELETE, pymongo.DeleteOne(filter_), filter_, None, expected)
+
+
+def plan(entries: Iterable[Entry]) -> list[Batch]:
+    """The flush of ``entries`` (in tracking order): batches of collections with writes."""
+    batches: dict[str, Batch] = {}
+    for entry in entries:
+        write: Write | None
+        if entry.state is State.NEW:
+            write = _insert(entry)
+        elif entry.state is State.REMOVED:
+            write = _delete(entry)
+        else:
+            write = _update(entry)
+        if write is None:
+            continue
+        model = type(entry.instance)
+        batch = batches.get(model.__collection__)
+        if batch is None:
+            batch = batches[model.__collection__] = Batch(model, model.__collection__)
+        batch.writes.append(write)
+    for batch in batches.values():
+        batch.writes.sort(key=lambda write: write.kind.value)  # stable: keeps tracking order
+    return list(batches.values())
+
+
+# ---------------------------------------------------------------- after the write
+
+
+def _duplicate_id_error(write: Write, collection: str) -> DuplicateKeyError:
+    """The error an insert of an existing id gets, for an upsert that matched instead."""
+    key = write.model.__primary_key__
+    message = (
+        f"E11000 duplicate key error collection: {collection} index: {key}_ "
+        f"dup key: {{ {key}: {write.id!r} }}"
+    )
+    details = {"code": 11000, "errmsg": message, "keyPattern": {key: 1}, "keyValue": {key: write.id}}
+    return DuplicateKeyError(write.entry.instance, DriverDuplicateKeyError(message, 11000, details))
+
+
+def unapplied(batch: Batch, result: BulkWriteResult) -> list[Write] | None:
+    """``None`` when every write applied; else the guarded writes that may have missed.
+
+    Raises :class:`odm.DuplicateKeyError` for a new model whose id already existed.
+    """
+    upserted = result.upserted_ids or {}
+    for index, write in enumerate(batch.writes):
+        if write.kind is Kind.INSERT and index not in upserted:
+            raise _duplicate_id_error(write, batch.collection)
+    updates = [w for w in batch.writes if w.kind is Kind.UPDATE]
+    deletes = [w for w in batch.writes if w.kind is Kind.DELETE]
+    missed: list[Write] = []
+    if result.matched_count < len(updates):
+        missed.extend(updates)
+    if result.deleted_count < len(deletes):
+        missed.extend(deletes)
+    return missed or None
+
+
+def lookup_filter(writes: Sequence[Write]) -> dict[str, Any]:
+    """The find that tells which of ``writes`` missed (their ids)."""
+    key = writes[0].model.__primary_key__
+    return {key: {"$in": [write.id for write in writes]}}
+
+
+def concurrency_error(writes: Sequence[Write], current: Iterable[Mapping[str, Any]]) -> ConcurrencyError:
+    """The error naming the writes that missed, given the documents as they are now."""
+    model = writes[0].model
+    key = model.__primary_key__
+    versioned = version_key(model)
+    now = {canonical_id(doc.get(key)): doc for doc in current}
+    culprits: list[Write] = []
+    for write in writes:
+        doc = now.get(canonical_id(write.id))
+        if write.kind is Kind.DELETE:
+            missed = doc is not None or versioned is None
+        elif versioned is None:
+            missed = doc is None
+        else:
+            missed = doc is None or doc.get(versioned[1]) != write.new_version
+        if missed:
+            culprits.append(write)
+    culprits = culprits or list(writes)
+    reason = (
+        "was deleted or changed by another writer"
+        if versioned is not None
+        else "was deleted by another writer"
+    )
+    return ConcurrencyError(
+        model, [w.id for w in culprits], [w.expected_version for w in culprits], reason
+    )
+
+
+def applied(batch: Batch) -> list[tuple[Model, dict[str, Any] | None, Any]]:
+    """Record a successful batch: new snapshots and versions; returns what to restore on
+    rollback (instance, previous snapshot, previous version)."""
+    previous: list[tuple[Model, dict[str, Any] | None, Any]] = []
+    for write in batch.writes:
+        instance = write.entry.instance
+        versioned = version_key(write.model)
+        old_version = getattr(instance, versioned[0]) if versioned else None
+        previous.append((instance, odm_tracking.snapshot_of(instance), old_version))
+        if write.document is not None:
+            odm_tracking.mark_persisted(instance, write.document)
+            write.entry.state = State.PERSISTENT
+        if versioned is not None and write.new_version is not None:
+            instance.__dict__[versioned[0]] = write.new_version
+    return previous
+
+
+def restore(previous: Iterable[tuple[Model, dict[str, Any] | None, Any]]) -> None:
+    """Undo :func:`applied` (latest first) after the transaction rolled back."""
+    for instance, snapshot, version in reversed(list(previous)):
+        if snapshot is None:
+            odm_tracking.forget(instance)
+        else:
+            odm_tracking.mark_persisted(instance, snapshot)
+        versioned = version_key(type(instance))
+        if versioned is not None:
+            instance.__dict__[versioned[0]] = version
+
+
+
+
+def write_error(batch: Batch, error: BulkWriteError) -> Exception:
+    """odm's :class:`~odm.DuplicateKeyError` for a unique index violation, else ``error``."""
+    write_errors = error.details.get("writeErrors") or [{}]
+    index = write_errors[0].get("index", 0)
+    if write_errors[0].get("code") == 11000 and index < len(batch.writes):
+        return DuplicateKeyError(batch.writes[index].entry.instance, error)
+    return error
+
+
+__all__ = [
+    "Batch",
+    "Kind",
+    "Write",
+    "applied",
+    "concurrency_error",
+    "lookup_filter",
+    "plan",
+    "restore",
+    "unapplied",
+    "version_key",
+    "write_error",
+]

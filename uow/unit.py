@@ -1,0 +1,209 @@
+"""``UnitOfWork`` (sync) and ``AsyncUnitOfWork``: thin shells running :mod:`uow.core`.
+
+Each shell only says how to run an effect (call it, or await it); the logic lives once in
+:class:`~uow.core.UnitCore`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, ClassVar, ParamSpec, Self, TypeVar
+
+from odm import Model
+from repositories.base import AsyncRepository, BaseRepository, Repository
+from uow import declarations
+from uow.core import Status, UnitCore
+from uow.effects import Stepper, Steps
+from uow.errors import UnknownRepositoryError
+from uow.events import Handler, HandlerRegistry
+from uow.retry import DEFAULT_BUDGET
+
+P = ParamSpec("P")
+R = TypeVar("R")
+ModelT = TypeVar("ModelT", bound=Model)
+
+Handlers = Mapping[type, Handler | Sequence[Handler]]
+
+
+class BaseUnitOfWork:
+    """Repositories, handlers and state, shared by both twins (no I/O)."""
+
+    _repository_flavour: ClassVar[type[BaseRepository[Any]]] = BaseRepository
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        repositories: Mapping[str, Any] | None = None,
+        handlers: Handlers | None = None,
+        retry_budget: float = DEFAULT_BUDGET,
+    ) -> None:
+        flavour = type(self)._repository_flavour
+        self.engine = engine
+        self._core = UnitCore(self, engine, HandlerRegistry(handlers), retry_budget)
+        specs = declarations.declared(type(self), flavour)
+        specs.update(declarations.registered(repositories, flavour))
+        self._repositories: dict[str, BaseRepository[Any]] = {}
+        self._by_model: dict[type[Model], BaseRepository[Any]] = {}
+        for name, (repository_class, model) in specs.items():
+            repository = repository_class(self, model)
+            self._repositories[name] = repository
+            self._by_model.setdefault(model, repository)
+            setattr(self, name, repository)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for missing attributes: an undeclared repository.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        known = ", ".join(sorted(self.__dict__.get("_repositories", {}))) or "none"
+        raise UnknownRepositoryError(
+            f"{type(self).__name__} has no repository {name!r} (known: {known}); declare it "
+            f"as an annotation (`{name}: Repository[MyModel]`) or pass repositories="
+        )
+
+    @property
+    def is_active(self) -> bool:
+        """True inside the unit's block."""
+        return self._core.status is Status.ACTIVE
+
+    @property
+    def repositories(self) -> dict[str, BaseRepository[Any]]:
+        """The unit's repositories by name."""
+        return dict(self._repositories)
+
+    def repository(self, model: type[ModelT]) -> Any:
+        """The repository of ``model``; :class:`UnknownRepositoryError` if the unit has none."""
+        repository = self._by_model.get(model)
+        if repository is None:
+            known = ", ".join(m.__name__ for m in self._by_model) or "none"
+            raise UnknownRepositoryError(
+                f"{type(self).__name__} has no repository for {getattr(model, '__name__', model)!r}"
+                f" (it knows: {known})"
+            )
+        return repository
+
+    def on(self, event_type: type, handler: Handler) -> None:
+        """Call ``handler(event)`` for each ``event_type`` event after a successful commit."""
+        self._core.handlers.add(event_type, handler)
+
+    def close(self) -> None:
+        """Refuse any later use (outside a block)."""
+        self._core.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._core.status.value}, {len(self._core.identity_map)} tracked)"
+
+
+class UnitOfWork(BaseUnitOfWork):
+    """A unit of work on an ``odm.SyncEngine``: ``with uow:`` is one transaction."""
+
+    _repository_flavour = Repository
+
+    def _drive(self, steps: Steps) -> Any:
+        stepper = Stepper(steps)
+        while stepper.effect is not None:
+            try:
+                value = stepper.effect.run_sync(self.engine)
+            except BaseException as error:
+                stepper.fail(error)
+            else:
+                stepper.succeed(value)
+        return stepper.result
+
+    def __enter__(self) -> Self:
+        self._drive(self._core.enter())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._drive(self._core.exit(exc))
+
+    def flush(self) -> None:
+        """Send pending changes now (queries and commits do it on their own)."""
+        self._drive(self._core.flush())
+
+    def commit(self) -> None:
+        """Flush and commit now; the block continues in a new transaction."""
+        self._drive(self._core.commit())
+
+    def rollback(self) -> None:
+        """Abort now and detach every model; the block continues in a new transaction."""
+        self._drive(self._core.rollback())
+
+    def run(self, function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        """``function(self, *args, **kwargs)`` in a fresh transaction, retried like
+        ``ClientSession.with_transaction``; returns its result."""
+        result: R = self._drive(self._core.run(function, args, kwargs))
+        return result
+
+    def transactional(self, function: Callable[..., R]) -> Callable[..., R]:
+        """Decorator form of :meth:`run`: ``transfer_tx(src, dst, amount)``."""
+
+        @functools.wraps(function)
+        def run_in_unit(*args: Any, **kwargs: Any) -> R:
+            return self.run(function, *args, **kwargs)
+
+        return run_in_unit
+
+
+class AsyncUnitOfWork(BaseUnitOfWork):
+    """A unit of work on an ``odm.AIOEngine``: ``async with uow:`` is one transaction."""
+
+    _repository_flavour = AsyncRepository
+
+    async def _drive(self, steps: Steps) -> Any:
+        stepper = Stepper(steps)
+        while stepper.effect is not None:
+            try:
+                value = await stepper.effect.run_async(self.engine)
+            except BaseException as error:
+                stepper.fail(error)
+            else:
+                stepper.succeed(value)
+        return stepper.result
+
+    async def __aenter__(self) -> Self:
+        await self._drive(self._core.enter())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._drive(self._core.exit(exc))
+
+    async def flush(self) -> None:
+        await self._drive(self._core.flush())
+
+    async def commit(self) -> None:
+        await self._drive(self._core.commit())
+
+    async def rollback(self) -> None:
+        await self._drive(self._core.rollback())
+
+    async def run(self, function: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
+        """``await function(self, *args, **kwargs)`` in a fresh transaction, with retries."""
+        result: R = await self._drive(self._core.run(function, args, kwargs))
+        return result
+
+    def transactional(
+        self, function: Callable[..., Awaitable[R]]
+    ) -> Callable[..., Awaitable[R]]:
+        """Decorator form of :meth:`run`."""
+
+        @functools.wraps(function)
+        async def run_in_unit(*args: Any, **kwargs: Any) -> R:
+            return await self.run(function, *args, **kwargs)
+
+        return run_in_unit
+
+
+__all__ = ["AsyncUnitOfWork", "BaseUnitOfWork", "UnitOfWork"]
