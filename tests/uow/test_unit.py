@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
+
+import mongolet
 import odm
+from tests.conftest import using_real_mongodb
 from tests.uow.conftest import Twin, call, entered
-from tests.uow.models import Account, Address, InsufficientFunds, Profile, Transfer
-from uow import NotFoundError
+from tests.uow.models import (
+    Account,
+    Address,
+    AsyncBankUnit,
+    BankUnit,
+    InsufficientFunds,
+    Profile,
+    Transfer,
+)
+from uow import NotFoundError, TransactionsNotSupported
 
 
 async def open_accounts(twin: Twin, *balances: int) -> list[Account]:
@@ -215,3 +228,36 @@ async def test_repositories_given_at_construction(twin: Twin) -> None:
     async with entered(unit) as uow:
         assert (await call(uow.people.get(alice.id))).balance == 4
         assert uow.repository(Transfer) is uow.ledger
+
+
+@pytest.fixture(scope="module")
+def standalone_uri() -> Iterator[str]:
+    """A server that presents itself as a standalone mongod: no transactions there."""
+    if using_real_mongodb():
+        pytest.skip("needs a standalone server; the suite runs against MONGODB_URI")
+    with mongolet.serve(replica_set="") as server:
+        yield server.uri
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_a_server_without_transactions_is_refused_before_anything_runs(
+    standalone_uri: str, flavour: str
+) -> None:
+    ran: list[bool] = []
+    if flavour == "sync":
+        with MongoClient(standalone_uri) as client:
+            unit = BankUnit(odm.SyncEngine(client, database="standalone"))
+            with pytest.raises(TransactionsNotSupported, match="replica set"), unit:
+                ran.append(True)
+            assert not unit.is_active and ran == []
+        return
+    aclient: AsyncMongoClient = AsyncMongoClient(standalone_uri)
+    try:
+        aunit = AsyncBankUnit(odm.AIOEngine(aclient, database="standalone"))
+        with pytest.raises(TransactionsNotSupported, match="replica set"):
+            async with aunit:
+                ran.append(True)
+        assert not aunit.is_active
+    finally:
+        await aclient.close()
+    assert ran == []
