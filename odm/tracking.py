@@ -29,12 +29,13 @@ _get_snapshot = _SNAPSHOT.__get__
 
 def same_value(old: Any, new: Any) -> bool:
     """Equal as BSON values: same types (1 vs 1.0 vs True differ in BSON) and contents."""
-    if type(old) is not type(new):
+    kind = type(old)
+    if kind is not type(new):
         return False
-    if isinstance(old, dict):
-        return old.keys() == new.keys() and all(same_value(old[k], new[k]) for k in old)
-    if isinstance(old, list):
-        return len(old) == len(new) and all(same_value(a, b) for a, b in zip(old, new))
+    if kind is list or (kind is not dict and isinstance(old, list)):
+        return len(old) == len(new) and all(map(same_value, old, new))
+    if kind is dict or isinstance(old, dict):
+        return old.keys() == new.keys() and all(same_value(v, new[k]) for k, v in old.items())
     return bool(old == new)
 
 
@@ -57,9 +58,15 @@ def _diff_into(
             set_[path] = value
             continue
         before = old[key]
-        if type(before) is dict and type(value) is dict and _plain_keys(value) and _plain_keys(before):
+        kind = type(before)
+        if kind is not type(value):
+            set_[path] = value
+        elif kind is dict and _plain_keys(value) and _plain_keys(before):
             _diff_into(before, value, path + ".", set_, unset, True)
-        elif not same_value(before, value):
+        elif kind is dict or kind is list or isinstance(before, dict | list):
+            if not same_value(before, value):
+                set_[path] = value
+        elif before != value:  # scalars of one type: plain equality (the common case)
             set_[path] = value
     if unset_missing:
         for key in old:

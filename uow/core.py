@@ -51,10 +51,9 @@ class Status(enum.Enum):
 
 def current_owner() -> Owner:
     """The thread, and the asyncio task when there is one, running this code."""
-    try:
-        task: object = asyncio.current_task()
-    except RuntimeError:  # no running event loop
-        task = None
+    # _get_running_loop returns None outside a loop (get_running_loop would raise: slower).
+    loop = asyncio._get_running_loop()
+    task = asyncio.current_task(loop) if loop is not None else None
     return (threading.get_ident(), task)
 
 
