@@ -244,26 +244,38 @@ class SaveOperation:
     instance: Model
     collection: str
     document: dict[str, Any]
-    request: pymongo.UpdateOne | pymongo.ReplaceOne
+    request: pymongo.InsertOne[Any] | pymongo.UpdateOne | pymongo.ReplaceOne
+
+
+def _generated_id(instance: Model) -> bool:
+    """True when the primary key came from its default factory, not from the user.
+
+    Such an id is fresh (an ObjectId made here), so no stored document can have it: the
+    instance is inserted, which servers do much faster than an upsert.
+    """
+    return type(instance).__primary_field__ not in instance.model_fields_set
 
 
 def save_operation(instance: Model) -> SaveOperation | None:
-    """The upsert saving ``instance``; ``None`` when it has not changed since loaded/saved.
+    """The write saving ``instance``; ``None`` when it has not changed since loaded/saved.
 
-    A new instance sends its whole document; a tracked one sends only the diff against its
-    snapshot (``$set`` of changed dotted paths, ``$unset`` of removed ones).
+    A new instance is inserted when its id was generated, upserted whole when the user chose
+    it (saving over a stored document, as ODMantic does); a tracked one sends only the diff
+    against its snapshot (``$set`` of changed dotted paths, ``$unset`` of removed ones).
     """
     model = type(instance)
     document, update = changes(instance)
     primary_key = model.__primary_key__
     filter_ = {primary_key: document[primary_key]}
+    request: pymongo.InsertOne[Any] | pymongo.UpdateOne | pymongo.ReplaceOne
     if update is None:
         fields = {key: value for key, value in document.items() if key != primary_key}
-        request: pymongo.UpdateOne | pymongo.ReplaceOne = (
-            pymongo.UpdateOne(filter_, {"$set": fields}, upsert=True)
-            if fields
-            else pymongo.ReplaceOne(filter_, document, upsert=True)
-        )
+        if _generated_id(instance):
+            request = pymongo.InsertOne(document)
+        elif fields:
+            request = pymongo.UpdateOne(filter_, {"$set": fields}, upsert=True)
+        else:
+            request = pymongo.ReplaceOne(filter_, document, upsert=True)
     elif not update:
         return None
     else:
@@ -304,6 +316,9 @@ def save_operations(instances: Iterable[Model]) -> list[tuple[str, list[SaveOper
             if operation is not None:
                 groups.setdefault(operation.collection, []).append(operation)
                 depth[operation.collection] = _reference_depth(type(item))
+    for operations in groups.values():
+        # Inserts first: a bulk_write sends one command per run of same-kind requests.
+        operations.sort(key=lambda operation: not isinstance(operation.request, pymongo.InsertOne))
     ordered = sorted(groups.items(), key=lambda group: depth[group[0]])
     return ordered
 

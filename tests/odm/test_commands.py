@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymongo
 import pytest
 
-from odm import Field, IndexConflictError, Model, commands, tracking
+from odm import Field, IndexConflictError, Model, ObjectId, commands, tracking
 from odm.query import desc
 from tests.odm.models import Author, Book, Customer, Player, Product, Publisher
 
@@ -47,7 +47,15 @@ def test_engines_want_model_classes() -> None:
 
 
 def test_save_of_a_new_instance_sends_the_whole_document() -> None:
-    customer = Customer(name="a")
+    customer = Customer(name="a")  # a generated id: nothing can be stored under it yet
+    operation = commands.save_operation(customer)
+    assert operation is not None
+    assert isinstance(operation.request, pymongo.InsertOne)
+    assert operation.request._doc == customer.model_dump_doc()
+
+
+def test_save_of_a_new_instance_with_a_chosen_id_upserts_it() -> None:
+    customer = Customer(id=ObjectId(), name="a")  # may overwrite a stored one, as in ODMantic
     operation = commands.save_operation(customer)
     assert operation is not None
     request = operation.request

@@ -124,9 +124,8 @@ async def test_query_values_cannot_become_operators(engine: Engine) -> None:
 async def test_save_sends_only_what_changed(monitored: Engine, recorder: CommandRecorder) -> None:
     engine = monitored
     customer = await call(engine.save(Customer(name="a", address=Address(city="x"), extra={"k": 1})))
-    [insert] = recorder.named("update")
-    assert insert["updates"][0]["u"]["$set"]["n"] == "a"
-    assert insert["updates"][0]["upsert"] is True
+    [insert] = recorder.named("insert")
+    assert insert["documents"][0]["n"] == "a"
 
     loaded = await call(engine.find_one(Customer, Customer.id == customer.id))
     recorder.clear()
@@ -156,11 +155,31 @@ async def test_save_all_is_one_bulk_write_per_collection(monitored: Engine, reco
     publisher = Publisher(name="p")
     authors = [Author(name=str(i), publisher=publisher) for i in range(3)]
     await call(monitored.save_all([*authors, Customer(name="c1"), Customer(name="c2")]))
-    updates = recorder.named("update")
+    inserts = recorder.named("insert")
     # referenced collections first (publisher before author), one command each
-    assert [u["update"] for u in updates] == ["publisher", "customer", "author"]
-    assert [len(u["updates"]) for u in updates] == [1, 2, 3]
+    assert [u["insert"] for u in inserts] == ["publisher", "customer", "author"]
+    assert [len(u["documents"]) for u in inserts] == [1, 2, 3]
+    assert [e.command_name for e in recorder.started_events] == ["insert"] * 3
     assert await call(monitored.count(Author)) == 3
+
+
+async def test_save_all_sends_new_models_first_then_changes(
+    monitored: Engine, recorder: CommandRecorder
+) -> None:
+    first = await call(monitored.save(Customer(name="first")))
+    first.name = "changed"
+    recorder.clear()
+    # Interleaved new and changed models: still one insert and one update command.
+    await call(monitored.save_all([Customer(name="x"), first, Customer(name="y")]))
+    assert [e.command_name for e in recorder.started_events] == ["insert", "update"]
+    assert await call(monitored.count(Customer)) == 3
+
+
+async def test_saving_a_new_instance_with_a_chosen_id_overwrites(engine: Engine) -> None:
+    stored = await call(engine.save(Customer(name="old", age=3)))
+    await call(engine.save(Customer(id=stored.id, name="new")))
+    reloaded = await call(engine.find_one(Customer, Customer.id == stored.id))
+    assert (reloaded.name, await call(engine.count(Customer))) == ("new", 1)
 
 
 async def test_references_are_loaded_and_saved_in_cascade(engine: Engine, db_name: str, client: MongoClient) -> None:
