@@ -18,7 +18,7 @@ import typing
 from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from odm import Model
+from odm import Model, tracking
 from odm.commands import SortArg
 
 if TYPE_CHECKING:
@@ -78,8 +78,6 @@ class BaseRepository(Generic[ModelT]):
             self._core.identity_map.add(instance)
 
     def _attach(self, instance: ModelT) -> None:
-        from odm import tracking
-
         self._check(instance, "attach")
         if tracking.is_new(instance):
             raise TypeError(

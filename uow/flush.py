@@ -18,6 +18,7 @@ Guarantees, for one flush:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class Kind(enum.Enum):
     UPDATE = 2
 
 
+@functools.cache
 def version_key(model: type[Model]) -> tuple[str, str] | None:
     """``(field name, stored key)`` of the model's version field, or ``None``."""
     name = model.model_config.get("version_field")
@@ -245,7 +247,8 @@ def restore(previous: Iterable[tuple[Model, dict[str, Any] | None, Any]]) -> Non
             odm_tracking.forget(instance)
         else:
             odm_tracking.mark_persisted(instance, snapshot)
-        versioned = version_key(type(instance))
+        model: type[Model] = type(instance)
+        versioned = version_key(model)
         if versioned is not None:
             instance.__dict__[versioned[0]] = version
 
