@@ -261,3 +261,26 @@ async def test_a_server_without_transactions_is_refused_before_anything_runs(
     finally:
         await aclient.close()
     assert ran == []
+
+
+async def test_async_unit_on_a_motor_client(mongodb_uri: str, db_name: str) -> None:
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    motor_client: AsyncIOMotorClient = AsyncIOMotorClient(mongodb_uri)
+    try:
+        unit = AsyncBankUnit(odm.AIOEngine(motor_client, database=db_name))
+        alice = Account(owner="alice", balance=10)
+        async with unit:
+            await unit.accounts.add(alice)
+        with pytest.raises(InsufficientFunds):
+            async with unit:
+                (await unit.accounts.get(alice.id)).withdraw(11)
+        async with unit:
+            a = await unit.accounts.get(alice.id)
+            a.withdraw(4)
+            assert await unit.accounts.count(Account.balance == 6) == 1
+        raw = await motor_client[db_name]["accounts"].find_one({"_id": alice.id})
+        assert (raw["balance"], raw["version"]) == (6, 1)
+    finally:
+        await motor_client.drop_database(db_name)
+        motor_client.close()
