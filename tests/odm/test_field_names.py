@@ -78,6 +78,7 @@ def test_json_schema_uses_field_names(mode: Any) -> None:
     assert set(schema["properties"]) == FIELD_NAMES
     assert schema["required"] == ["name"]
     assert schema["properties"]["id"]["type"] == "string"
+    assert schema["properties"]["id"]["pattern"] == "^[0-9a-fA-F]{24}$"
     address = schema["$defs"]["Address"]
     assert set(address["properties"]) == {"city", "zip_code"}
     assert "_id" not in json.dumps(schema) and '"n"' not in json.dumps(schema)
