@@ -8,18 +8,21 @@ import decimal
 import bson
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
 from odm import (
     AIOEngine,
     DocumentNotFoundError,
     DocumentParsingError,
     DuplicateKeyError,
+    Field,
+    Index,
     IndexConflictError,
+    Model,
     SyncEngine,
 )
 from odm.query import all_, asc, desc, elem_match, exists, in_, match, or_, size
-from tests.odm.helpers import CommandRecorder, call, find
+from tests.odm.helpers import CommandRecorder, call, find, session
 from tests.odm.models import Address, Author, Book, Customer, Item, Player, Publisher, Status
 
 Engine = SyncEngine | AIOEngine
@@ -274,3 +277,52 @@ def test_engine_arguments_are_checked(client: MongoClient) -> None:
         engine.save(Address(city="x"))  # type: ignore[type-var]
     assert engine.get_collection(Customer).name == "customer"
     assert engine.database.name == "t_check"
+
+
+class Pair(Model):
+    left: int
+    right: int = Field(key_name="r")
+
+    model_config = {
+        "indexes": lambda: [Index(Pair.left, Pair.right, unique=True, name="pair_unique")]
+    }
+
+
+async def test_compound_unique_index_and_configure_database_in_a_session(
+    engine: Engine, db_name: str, client: MongoClient
+) -> None:
+    async with session(engine) as s:
+        await call(engine.configure_database([Pair], session=s))
+    index = {i["name"]: i for i in client[db_name]["pair"].list_indexes()}["pair_unique"]
+    assert (dict(index["key"]), index["unique"]) == ({"left": 1, "r": 1}, True)
+    await call(engine.save(Pair(left=1, right=2)))
+    clone = Pair(left=1, right=2)
+    with pytest.raises(DuplicateKeyError) as caught:
+        await call(engine.save_all([Pair(left=1, right=3), clone]))
+    assert caught.value.instance is clone
+    assert caught.value.fields == ("left", "right")
+    assert await call(engine.count(Pair)) == 2
+
+
+async def test_copy_of_a_loaded_instance_saves_its_changes(engine: Engine) -> None:
+    await call(engine.save(Customer(name="a", tags=["x"])))
+    loaded = await call(engine.find_one(Customer))
+    copied = loaded.model_copy(update={"name": "b"}, deep=True)
+    copied.tags.append("y")
+    await call(engine.save(copied))
+    reloaded = await call(engine.find_one(Customer))
+    assert (reloaded.id, reloaded.name, reloaded.tags) == (loaded.id, "b", ["x", "y"])
+    assert loaded.tags == ["x"]
+
+
+async def test_engines_default_to_a_local_client_and_the_test_database() -> None:
+    # Clients connect lazily: nothing here talks to localhost.
+    sync_engine = SyncEngine()
+    aio_engine = AIOEngine()
+    try:
+        assert isinstance(sync_engine.client, MongoClient)
+        assert isinstance(aio_engine.client, AsyncMongoClient)
+        assert (sync_engine.database.name, aio_engine.database.name) == ("test", "test")
+    finally:
+        sync_engine.client.close()
+        await aio_engine.client.close()

@@ -331,3 +331,42 @@ def test_enum_with_int_values() -> None:
         level: Level
 
     assert Thing(level=Level.LOW).model_dump_doc()["level"] == 1
+
+
+def test_field_accepts_pydantic_constraints_and_schema_extras() -> None:
+    class Measure(Model):
+        value: float = Field(gt=0, lt=10, examples=[1.5], json_schema_extra={"unit": "m"})
+        count: int = Field(default_factory=lambda: 3, key_name="c")
+
+    with pytest.raises(pydantic.ValidationError):
+        Measure(value=0)
+    with pytest.raises(pydantic.ValidationError):
+        Measure(value=10)
+    measure = Measure(value=1)
+    assert measure.count == 3
+    assert measure.model_dump_doc() == {"_id": measure.id, "value": 1.0, "c": 3}
+    schema = Measure.model_json_schema()["properties"]["value"]
+    assert (schema["exclusiveMinimum"], schema["exclusiveMaximum"]) == (0, 10)
+    assert (schema["examples"], schema["unit"]) == ([1.5], "m")
+
+
+def test_model_copy_of_a_key_name_field_updates_its_document() -> None:
+    customer = Customer(name="a", tags=["x"])
+    copied = customer.model_copy(update={"name": "b"})
+    assert copied.id == customer.id
+    assert copied.model_dump_doc()["n"] == "b"
+    assert customer.model_dump_doc()["n"] == "a"
+
+
+def test_model_update_dump_options_for_pydantic_patches() -> None:
+    class Patch(pydantic.BaseModel):
+        name: str | None = None
+        age: int = 0
+
+    customer = Customer(name="a", age=3)
+    customer.model_update(Patch(name=None, age=0), exclude_none=True, exclude_unset=False)
+    assert (customer.name, customer.age) == ("a", 0)
+    customer.model_update(Patch(name="b", age=0), exclude_defaults=True)
+    assert (customer.name, customer.age) == ("b", 0)
+    customer.model_update(Patch(name="c", age=9), include={"age"})
+    assert (customer.name, customer.age) == ("b", 9)
