@@ -38,6 +38,7 @@ import sys
 import types
 import typing
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Self
 
@@ -497,6 +498,50 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
             raise DocumentParsingError.from_validation_error(
                 cls, raw_doc.get("_id", "<unknown>"), error
             ) from None
+
+    # ODMantic 0.x names, kept by ODMantic 1.x as deprecated aliases: ported code still runs.
+
+    def doc(self, include: IncEx | None = None) -> dict[str, Any]:
+        """Deprecated alias of :meth:`model_dump_doc` (as in ODMantic)."""
+        warnings.warn(
+            "doc is deprecated, please use model_dump_doc instead", DeprecationWarning, 2
+        )
+        return self.model_dump_doc(include=include)
+
+    @classmethod
+    def parse_doc(cls, raw_doc: Mapping[str, Any]) -> Self:
+        """Deprecated alias of :meth:`model_validate_doc` (as in ODMantic)."""
+        warnings.warn(
+            "parse_doc is deprecated, please use model_validate_doc instead",
+            DeprecationWarning,
+            2,
+        )
+        return cls.model_validate_doc(raw_doc)
+
+    def update(
+        self,
+        patch_object: BaseModel | Mapping[str, Any] | None = None,
+        *,
+        include: IncEx | None = None,
+        exclude: IncEx | None = None,
+        exclude_unset: bool = True,
+        exclude_defaults: bool = False,
+        exclude_none: bool = False,
+        **values: Any,
+    ) -> Self:
+        """Deprecated alias of :meth:`model_update` (as in ODMantic)."""
+        warnings.warn(
+            "update is deprecated, please use model_update instead", DeprecationWarning, 2
+        )
+        return self.model_update(
+            patch_object,
+            include=include,
+            exclude=exclude,
+            exclude_unset=exclude_unset,
+            exclude_defaults=exclude_defaults,
+            exclude_none=exclude_none,
+            **values,
+        )
 
 
 class EmbeddedModel(_BaseODMModel):

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import bson
 import pydantic
@@ -197,3 +197,24 @@ def test_reference_with_key_name_in_nested_documents() -> None:
     shelf = Shelf2(book=Book(title="t", author=author))
     assert shelf.model_dump_doc() == {"_id": shelf.id, "b": shelf.book.id}
     assert shelf.model_dump()["book"]["author"]["name"] == "a"
+
+
+def test_unions_of_embedded_models_use_each_models_stored_keys() -> None:
+    class Cat(EmbeddedModel):
+        kind: Literal["cat"] = "cat"
+        lives: int = Field(9, key_name="l")
+
+    class Dog(EmbeddedModel):
+        kind: Literal["dog"] = "dog"
+        bark: str = Field("woof", key_name="b")
+
+    class Home(Model):
+        pets: list[Cat | Dog] = []
+        best: Cat | Dog | None = None
+
+    home = Home(pets=[Cat(), Dog()], best=Dog(bark="grr"))
+    doc = home.model_dump_doc()
+    assert doc["pets"] == [{"kind": "cat", "l": 9}, {"kind": "dog", "b": "woof"}]
+    assert doc["best"] == {"kind": "dog", "b": "grr"}
+    assert Home.model_validate_doc(doc) == home
+    assert home.model_dump()["best"] == {"kind": "dog", "bark": "grr"}

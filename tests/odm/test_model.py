@@ -370,3 +370,15 @@ def test_model_update_dump_options_for_pydantic_patches() -> None:
     assert (customer.name, customer.age) == ("b", 0)
     customer.model_update(Patch(name="c", age=9), include={"age"})
     assert (customer.name, customer.age) == ("b", 9)
+
+
+def test_odmantic_deprecated_aliases_still_work() -> None:
+    customer = Customer(name="a")
+    with pytest.warns(DeprecationWarning, match="model_dump_doc"):
+        doc = customer.doc()
+    assert doc == customer.model_dump_doc()
+    with pytest.warns(DeprecationWarning, match="model_validate_doc"):
+        assert Customer.parse_doc(doc) == customer
+    with pytest.warns(DeprecationWarning, match="model_update"):
+        customer.update({"age": 7})
+    assert customer.age == 7
