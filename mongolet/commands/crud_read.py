@@ -12,7 +12,7 @@ from mongolet.commands.selection import select
 from mongolet.commands.writing import write_pipeline_output
 from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
 from mongolet.errors import MongoError
-from mongolet.query import aggregation, matcher, paths, projection, sorting, values
+from mongolet.query import aggregation, expressions, matcher, paths, projection, sorting, values
 
 
 def check_collation(body: dict[str, Any]) -> None:
@@ -69,7 +69,7 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
                             "collection")
     check_collation(body)
     coll = ctx.collection(name)
-    let = get_doc(body, "let")
+    let = expressions.evaluate_let(get_doc(body, "let"))
     project = (projection.compile_projection(projection_spec, query=filter, variables=let)
                if projection_spec else None)
     if coll is None:
@@ -196,7 +196,7 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
         ns = ctx.ns(name)
         coll = ctx.collection(name)
         source = [doc for _, doc in ctx.view.documents(coll)] if coll is not None else []
-    variables = get_doc(body, "let")
+    variables = expressions.evaluate_let(get_doc(body, "let"))
     results = aggregation.run_pipeline(source, stages, _PipelineSource(ctx), variables=variables)
     if output is not None:
         await write_pipeline_output(ctx, results, output)

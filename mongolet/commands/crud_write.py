@@ -18,7 +18,7 @@ from mongolet.commands.registry import CommandContext, command, get_bool, get_do
 from mongolet.commands.selection import id_keys, select
 from mongolet.commands.writing import check_stored_document, prepare_insert
 from mongolet.errors import MongoError
-from mongolet.query import matcher, projection, sorting, updates
+from mongolet.query import expressions, matcher, projection, sorting, updates
 from mongolet.storage import Collection, Record
 
 
@@ -41,10 +41,27 @@ def _check_writable_namespace(ctx: CommandContext, name: str) -> None:
         raise MongoError(73, f"cannot write to '{ctx.ns(name)}'")
 
 
-def _predicate(filter: Mapping[str, Any] | None) -> Callable[[Mapping[str, Any]], bool]:
+Variables = dict[str, Any] | None
+
+
+def _let(ctx: CommandContext) -> Variables:
+    """The command's ``let`` variables, evaluated once."""
+    return expressions.evaluate_let(get_doc(ctx.body, "let"))
+
+
+def _statement_variables(let: Variables, stmt: dict[str, Any]) -> Variables:
+    """``let`` plus the statement's own constants ``c`` (which win)."""
+    constants = expressions.evaluate_let(get_doc(stmt, "c"))
+    if not constants:
+        return let
+    return {**(let or {}), **constants}
+
+
+def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None
+               ) -> Callable[[Mapping[str, Any]], bool]:
     if not filter or (id_keys(filter) is not None and len(id_keys(filter) or ()) == 1):
         return lambda doc: True  # records found by _id stay matched (_id is immutable)
-    return matcher.compile_filter(filter)
+    return matcher.compile_filter(filter, variables=variables)
 
 
 def _stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
@@ -105,8 +122,8 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return new != old or bson.encode(new) != bson.encode(old)
 
 
-def _updater(update: Any, array_filters: Any, query: Mapping[str, Any]
-             ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _updater(update: Any, array_filters: Any, query: Mapping[str, Any],
+             variables: Variables = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The function turning a matched document into its updated version."""
     if _is_replacement(update):
         replacement = {k: v for k, v in update.items() if k != "_id"}
@@ -118,7 +135,8 @@ def _updater(update: Any, array_filters: Any, query: Mapping[str, Any]
         return replace
 
     def apply(doc: dict[str, Any]) -> dict[str, Any]:
-        return updates.apply_update(doc, update, array_filters=array_filters, query=query)
+        return updates.apply_update(doc, update, array_filters=array_filters, query=query,
+                                    variables=variables)
 
     return apply
 
@@ -142,7 +160,8 @@ async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
 
 
 async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
-                  update: Any, array_filters: Any) -> dict[str, Any]:
+                  update: Any, array_filters: Any, variables: Variables = None
+                  ) -> dict[str, Any]:
     seed = updates.upsert_seed(query)
     if _is_replacement(update):
         new = dict(update)
@@ -150,7 +169,7 @@ async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any
             new = {"_id": seed["_id"], **new}
     else:
         new = updates.apply_update(seed, update, array_filters=array_filters, is_insert=True,
-                                   query=query)
+                                   query=query, variables=variables)
     new = prepare_insert(new)
     await ctx.view.insert(coll, new)
     return new
@@ -182,18 +201,18 @@ def _parse_update(stmt: Any) -> None:
         check_collation(stmt)
 
 
-def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any]
-                 ) -> Iterator[Record]:
+def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
+                 variables: Variables = None) -> Iterator[Record]:
     """The first matching record, again and again: a single-document write whose target
     changed while it waited looks for the next match."""
     while True:
-        found = next(iter(select(ctx.view, coll, query)), None)
+        found = next(iter(select(ctx.view, coll, query, variables=variables)), None)
         if found is None:
             return
         yield found[0]
 
 
-async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
+async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables
                       ) -> tuple[int, int, Any]:
     """One update statement: (matched, modified, upserted _id or None)."""
     query = get_doc(stmt, "q") or {}
@@ -201,15 +220,17 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
     multi = get_bool(stmt, "multi")
     upsert = get_bool(stmt, "upsert")
     array_filters = stmt.get("arrayFilters")
-    predicate = _predicate(query)
-    apply = _updater(update, array_filters, query)
+    variables = _statement_variables(let, stmt)
+    predicate = _predicate(query, variables)
+    apply = _updater(update, array_filters, query, variables)
 
     matched = modified = 0
     candidates: Iterable[Record]
     if multi:
-        candidates = [record for record, _ in select(ctx.view, coll, query)]
+        candidates = [record for record, _ in select(ctx.view, coll, query,
+                                                     variables=variables)]
     else:
-        candidates = _first_match(ctx, coll, query)
+        candidates = _first_match(ctx, coll, query, variables)
     for record in candidates:
         result = await _update_record(ctx, coll, record, predicate, apply)
         if result is None:
@@ -220,7 +241,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any
         if not multi:
             break
     if matched == 0 and upsert:
-        new = await _upsert(ctx, coll, query, update, array_filters)
+        new = await _upsert(ctx, coll, query, update, array_filters, variables)
         return 0, 0, new["_id"]
     return matched, modified, None
 
@@ -236,6 +257,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(72, "Cannot use (or request) retryable writes with multi=true")
     for stmt in stmts:
         _parse_update(stmt)
+    let = _let(ctx)
     coll = await ctx.view.writable_collection(ctx.db, name)
     n = modified = 0
     upserted: list[dict[str, Any]] = []
@@ -245,7 +267,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
             result = retry[index]
         else:
             try:
-                result = await _run_update(ctx, coll, stmt)
+                result = await _run_update(ctx, coll, stmt, let)
             except MongoError as error:
                 stop = _stop_after_error(ctx, error)
                 errors.append(error.to_write_error(index))
@@ -287,17 +309,18 @@ def _parse_delete(stmt: Any) -> None:
         check_collation(stmt)
 
 
-async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any) -> int:
+async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
+                      variables: Variables) -> int:
     query = get_doc(stmt, "q") or {}
     limit = stmt["limit"]
     if coll is None:
-        matcher.compile_filter(query)
+        matcher.compile_filter(query, variables=variables)
         return 0
-    predicate = _predicate(query)
+    predicate = _predicate(query, variables)
     view = ctx.view
     removed = 0
-    candidates = _first_match(ctx, coll, query) if limit == 1 else \
-        [record for record, _ in select(view, coll, query)]
+    candidates = _first_match(ctx, coll, query, variables) if limit == 1 else \
+        [record for record, _ in select(view, coll, query, variables=variables)]
     for record in candidates:
         while True:
             current = await view.current(coll, record)
@@ -322,6 +345,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(72, "Cannot use (or request) retryable writes with limit=0")
     for stmt in stmts:
         _parse_delete(stmt)
+    let = _let(ctx)
     coll = ctx.collection(name)
     n = 0
     errors: list[dict[str, Any]] = []
@@ -330,7 +354,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
             n += retry[index]
             continue
         try:
-            removed = await _run_delete(ctx, coll, stmt)
+            removed = await _run_delete(ctx, coll, stmt, let)
         except MongoError as error:
             stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
@@ -381,11 +405,14 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     if update is not None and not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
     check_collation(body)
-    project = projection.compile_projection(fields) if fields else None
+    variables = _let(ctx)
+    project = (projection.compile_projection(fields, variables=variables) if fields
+               else None)
     view = ctx.view
     coll = await view.writable_collection(ctx.db, name) if not remove else ctx.collection(name)
-    predicate = _predicate(query)
-    apply = _updater(update, array_filters, query) if update is not None else None
+    predicate = _predicate(query, variables)
+    apply = (_updater(update, array_filters, query, variables) if update is not None
+             else None)
 
     def shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
         return project(doc) if doc is not None and project is not None else doc
@@ -394,13 +421,13 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
         target: tuple[Record, dict[str, Any]] | None = None
         if coll is not None:
             if sort:
-                matches = list(select(view, coll, query))
+                matches = list(select(view, coll, query, variables=variables))
                 docs = sorting.sort_documents([doc for _, doc in matches], sort)
                 if docs:
                     by_id = {id(doc): record for record, doc in matches}
                     target = (by_id[id(docs[0])], docs[0])
             else:
-                target = next(iter(select(view, coll, query)), None)
+                target = next(iter(select(view, coll, query, variables=variables)), None)
         if target is None:
             break
         record = target[0]
@@ -420,7 +447,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
                 "value": shown(new if return_new else old), "ok": 1.0}
     if upsert and not remove:
         assert coll is not None
-        new = await _upsert(ctx, coll, query, update, array_filters)
+        new = await _upsert(ctx, coll, query, update, array_filters, variables)
         return {"lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
                 "value": shown(new) if return_new else None, "ok": 1.0}
     last_error: dict[str, Any] = {"n": 0}

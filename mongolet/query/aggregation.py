@@ -90,9 +90,10 @@ def run_compiled(stages: list[Stage], docs: Iterable[dict[str, Any]], variables:
     return list(_run(stages, iter(docs), _bind(variables)))
 
 
-def run_update_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def run_update_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]],
+                        variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """An update pipeline applied to one document."""
-    out = run_pipeline([doc], pipeline, _NoCollections())
+    out = run_pipeline([doc], pipeline, _NoCollections(), variables=variables)
     if len(out) != 1:
         raise MongoError(2, "An update pipeline must produce exactly one document")
     return out[0]

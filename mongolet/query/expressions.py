@@ -51,6 +51,15 @@ def evaluate(expr: Any, doc: Mapping[str, Any], variables: Mapping[str, Any] | N
     return _compile(expr)(doc, variables or {})
 
 
+def evaluate_let(let: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A command's ``let`` option: each value is an expression evaluated once, before any
+    document is seen (``{$literal: "$x"}`` binds the string "$x")."""
+    if not let:
+        return None
+    return {_check_var_name(name): missing_to_null(evaluate(expr, {}))
+            for name, expr in let.items()}
+
+
 def missing_to_null(value: Any) -> Any:
     return None if value is MISSING else value
 

@@ -61,13 +61,15 @@ def apply_update(
     array_filters: Sequence[Mapping[str, Any]] | None = None,
     is_insert: bool = False,
     query: Mapping[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a new document: ``doc`` changed by an operator update, a replacement, or an
-    update pipeline. ``is_insert`` applies ``$setOnInsert`` (upserts)."""
+    update pipeline. ``is_insert`` applies ``$setOnInsert`` (upserts); ``variables`` are the
+    command's ``let`` variables, seen by update pipelines."""
     if isinstance(update, list):
         if array_filters:
             raise failed_to_parse("arrayFilters may not be specified for pipeline-style updates")
-        return _apply_pipeline(doc, update)
+        return _apply_pipeline(doc, update, variables)
     if not isinstance(update, Mapping):
         raise failed_to_parse("Update argument must be either an object or an array")
     if is_operator_update(update):
@@ -115,7 +117,8 @@ def _id_altered(value: Any) -> MongoError:
 # --- pipelines ------------------------------------------------------------------------------
 
 
-def _apply_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _apply_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]],
+                    variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from mongolet.query.aggregation import run_update_pipeline
 
     for stage in pipeline:
@@ -124,7 +127,7 @@ def _apply_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]]) 
         name = next(iter(stage))
         if name not in _PIPELINE_STAGES:
             raise MongoError(72, f"{name} is not allowed to be used within an update")
-    new = run_update_pipeline(doc, pipeline)
+    new = run_update_pipeline(doc, pipeline, variables)
     if "_id" in doc and ("_id" not in new or not equal(new["_id"], doc["_id"])):
         raise _id_altered(new.get("_id"))
     return new
