@@ -4,6 +4,8 @@
 manager (``async with`` for the AIO ones), can be passed as ``session=`` to every engine
 method, offers the engine's methods directly (``await session.save(x)``), and can be driven
 explicitly with ``start()`` / ``end()`` (plus ``commit()`` / ``abort()`` on transactions).
+``session.transaction()`` runs a transaction inside a started session, as in ODMantic: it
+ends with its block, the session stays open.
 
 A transaction checks first that the server can run one (a replica set member or a mongos)
 and raises :class:`~odm.exceptions.TransactionsNotSupportedError` otherwise. It commits when
@@ -35,8 +37,13 @@ class _SessionState:
 
     def __init__(self) -> None:
         self._driver_session: Any = None
+        self._owns_driver_session = True
         self._in_transaction = False
         self._saved: _Saved = []
+        # session.transaction(): the transaction running in this session, and the session a
+        # transaction runs in.
+        self._transaction: _SessionState | None = None
+        self._parent: _SessionState | None = None
 
     def get_driver_session(self) -> Any:
         """The driver session (PyMongo's ``ClientSession``/``AsyncClientSession`` or Motor's)."""
@@ -63,6 +70,30 @@ class _SessionState:
         """Called by the engines after a write in this session (snapshots to restore)."""
         if self._in_transaction:
             self._saved.extend(previous)
+        elif self._transaction is not None:  # written through the session of a transaction
+            self._transaction.record_saved(previous)
+
+    def _borrow(self, session: _SessionState) -> None:
+        """Run in ``session``'s driver session (a transaction inside a session)."""
+        self._check_not_started()
+        if not session.is_started:
+            raise SessionStateError(
+                f"Cannot start a transaction in this {type(session).__name__}: it is not "
+                "started (use it as a context manager or call start() first)"
+            )
+        self._driver_session = session.get_driver_session()
+        self._owns_driver_session = False
+        self._parent = session
+        session._transaction = self
+
+    def _release(self) -> Any:
+        """Forget the driver session; returns it when this object must end it."""
+        session, self._driver_session = self._driver_session, None
+        parent, self._parent = self._parent, None
+        if parent is not None and parent._transaction is self:
+            parent._transaction = None
+        owned, self._owns_driver_session = self._owns_driver_session, True
+        return session if owned else None
 
     def _forget_saved(self, rolled_back: bool) -> None:
         saved, self._saved = self._saved, []
@@ -90,12 +121,19 @@ class AIOSession(_SessionState):
 
     async def end(self) -> None:
         """End the driver session (aborting a transaction still in progress)."""
-        session, self._driver_session = self._driver_session, None
+        borrowed = None if self._owns_driver_session else self._driver_session
+        session = self._release()
         if self._in_transaction:
             self._in_transaction = False
             self._forget_saved(rolled_back=True)
+            if borrowed is not None and borrowed.in_transaction:  # the session lives on
+                await borrowed.abort_transaction()
         if session is not None:
             await maybe_await(session.end_session())
+
+    def transaction(self) -> AIOTransaction:
+        """A transaction in this (started) session; the session stays open after it."""
+        return AIOTransaction(self.engine, session=self)
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -140,12 +178,20 @@ class AIOSession(_SessionState):
 
 
 class AIOTransaction(AIOSession):
-    """An asynchronous transaction (``async with engine.transaction() as transaction``)."""
+    """An asynchronous transaction (``async with engine.transaction() as transaction``, or
+    ``session.transaction()`` inside a started session)."""
+
+    def __init__(self, engine: AIOEngine, session: AIOSession | None = None) -> None:
+        super().__init__(engine)
+        self._session = session
 
     async def start(self) -> Self:
         """Check the server can run transactions, start a session and a transaction."""
         await self.engine.check_transactions_supported()
-        await super().start()
+        if self._session is None:
+            await super().start()
+        else:
+            self._borrow(self._session)
         try:
             await maybe_await(self._driver_session.start_transaction())
         except BaseException:
@@ -201,12 +247,19 @@ class SyncSession(_SessionState):
 
     def end(self) -> None:
         """End the driver session (aborting a transaction still in progress)."""
-        session, self._driver_session = self._driver_session, None
+        borrowed = None if self._owns_driver_session else self._driver_session
+        session = self._release()
         if self._in_transaction:
             self._in_transaction = False
             self._forget_saved(rolled_back=True)
+            if borrowed is not None and borrowed.in_transaction:  # the session lives on
+                borrowed.abort_transaction()
         if session is not None:
             session.end_session()
+
+    def transaction(self) -> SyncTransaction:
+        """A transaction in this (started) session; the session stays open after it."""
+        return SyncTransaction(self.engine, session=self)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -251,12 +304,20 @@ class SyncSession(_SessionState):
 
 
 class SyncTransaction(SyncSession):
-    """A synchronous transaction (``with engine.transaction() as transaction``)."""
+    """A synchronous transaction (``with engine.transaction() as transaction``, or
+    ``session.transaction()`` inside a started session)."""
+
+    def __init__(self, engine: SyncEngine, session: SyncSession | None = None) -> None:
+        super().__init__(engine)
+        self._session = session
 
     def start(self) -> Self:
         """Check the server can run transactions, start a session and a transaction."""
         self.engine.check_transactions_supported()
-        super().start()
+        if self._session is None:
+            super().start()
+        else:
+            self._borrow(self._session)
         try:
             self._driver_session.start_transaction()
         except BaseException:

@@ -66,3 +66,14 @@ class CommandRecorder(monitoring.CommandListener):
 
     def clear(self) -> None:
         self.started_events.clear()
+
+
+@asynccontextmanager
+async def transaction_in(session: AIOSession | SyncSession) -> AsyncIterator[Any]:
+    """``session.transaction()`` as a block, for either flavour."""
+    if isinstance(session, AIOSession):
+        async with session.transaction() as t:
+            yield t
+    else:
+        with session.transaction() as t:
+            yield t

@@ -22,7 +22,7 @@ from odm import (
     tracking,
 )
 from tests.conftest import using_real_mongodb
-from tests.odm.helpers import call, find, session, transaction
+from tests.odm.helpers import call, find, session, transaction, transaction_in
 from tests.odm.models import Account, Order, Transaction, User
 
 Engine = SyncEngine | AIOEngine
@@ -124,6 +124,41 @@ async def test_session_and_transaction_methods(engine: Engine) -> None:
     async with transaction(engine) as t:
         await call(t.save(User(name="c", email="c@x")))
     assert await call(engine.count(User)) == 1
+
+
+async def test_transactions_inside_a_session(engine: Engine) -> None:
+    async with session(engine) as s:
+        driver_session = s.get_driver_session()
+        async with transaction_in(s) as t:
+            assert isinstance(t, AIOTransaction | SyncTransaction)
+            assert t.get_driver_session() is driver_session
+            await call(t.save(User(name="a", email="a@x")))
+            assert await call(engine.count(User)) == 0
+        assert s.is_started and not t.is_started
+        assert await call(engine.count(User, session=s)) == 1
+
+        kept, through_session = User(name="b", email="b@x"), User(name="c", email="c@x")
+        with pytest.raises(ValueError, match="no"):
+            async with transaction_in(s) as t:
+                await call(t.save(kept))
+                # Writes through the session itself belong to its transaction too.
+                await call(engine.save(through_session, session=s))
+                raise ValueError("no")
+        # Rolled back: a later save sends them whole.
+        assert tracking.is_new(kept) and tracking.is_new(through_session)
+        assert s.is_started
+        assert await call(engine.count(User, session=s)) == 1
+
+        async with transaction_in(s) as t:  # the session can run another one
+            await call(t.save(kept))
+    assert await call(engine.count(User)) == 2
+
+
+async def test_transaction_in_a_session_that_is_not_started(engine: Engine) -> None:
+    s = engine.session()
+    with pytest.raises(SessionStateError, match="not started"):
+        async with transaction_in(s):
+            pytest.fail("the block must not run")
 
 
 async def test_raw_driver_session_is_accepted(engine: Engine) -> None:
