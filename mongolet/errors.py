@@ -70,6 +70,7 @@ CODE_NAMES: dict[int, str] = {
     197: "InvalidIndexSpecificationOption",
     206: "NoSuchSession",
     225: "TransactionTooOld",
+    239: "SnapshotTooOld",
     246: "SnapshotUnavailable",
     251: "NoSuchTransaction",
     256: "TransactionCommitted",

@@ -24,6 +24,7 @@ from mongolet.commands import (  # noqa: F401
     cursors,
     handshake,
     indexes,
+    snapshots,
     testing,
     transactions,
 )
@@ -35,8 +36,6 @@ SESSION_TIMEOUT_SECONDS = 30 * 60
 _ZERO_HASH = Binary(b"\x00" * 20)
 _INVALID_DB_CHARS = set('/\\. "$\x00')
 _TXN_CONTROL = ("committransaction", "aborttransaction")
-# Reads that accept readConcern level "snapshot" outside a transaction (mongod 5.0+).
-_SNAPSHOT_READS = ("find", "aggregate", "distinct", "getmore")
 
 
 @dataclass
@@ -119,10 +118,12 @@ class Dispatcher:
             self._last_sweep = now
             self.state.txns.abort_expired()
             self._expire_sessions(now)
+            self.state.snapshot_holds.expire(now)
 
         read_concern = body.get("readConcern")
         if isinstance(read_concern, dict) and read_concern.get("level") == "snapshot" \
-                and body.get("autocommit") is None and name not in _SNAPSHOT_READS:
+                and body.get("autocommit") is None and name not in snapshots.SNAPSHOT_READS \
+                and name != "getmore":
             raise MongoError(72, f"Command {spec.name} does not support "
                                  "{ readConcern: { level: \"snapshot\" } } outside a "
                                  "multi-document transaction")
@@ -134,6 +135,7 @@ class Dispatcher:
                                         "specified")
             if name in _TXN_CONTROL:
                 raise MongoError(50768, f"{spec.name} must be run within a transaction")
+            self._enter_snapshot(ctx)
             return ctx
         session.last_used = now
         autocommit = body.get("autocommit")
@@ -144,7 +146,19 @@ class Dispatcher:
             self._enter_retryable_write(ctx, spec, txn_number)
         elif name in _TXN_CONTROL:
             raise MongoError(50768, f"{spec.name} must be run within a transaction")
+        if ctx.txn is None:
+            self._enter_snapshot(ctx)
         return ctx
+
+    def _enter_snapshot(self, ctx: CommandContext) -> None:
+        """A snapshot read outside a transaction reads through a point-in-time view."""
+        if ctx.name not in snapshots.SNAPSHOT_READS:
+            return
+        view = snapshots.snapshot_view(self.state.store, self.state.snapshot_holds,
+                                       int(self.state.started), ctx.body.get("readConcern"),
+                                       ctx.session_id())
+        if view is not None:
+            ctx.view = view
 
     def _expire_sessions(self, now: float) -> None:
         """Forget sessions idle longer than logicalSessionTimeoutMinutes (30), as mongod."""
@@ -153,6 +167,7 @@ class Dispatcher:
         for session_id in idle:
             del self.state.sessions[session_id]
             self.state.cursors.kill_session(session_id)
+            self.state.snapshot_holds.release(session_id)
 
     def _session(self, body: dict[str, Any]) -> Session | None:
         lsid = body.get("lsid")
@@ -271,6 +286,8 @@ class Dispatcher:
     async def _run(self, ctx: CommandContext) -> dict[str, Any]:
         spec = REGISTRY[ctx.name]
         reply = await spec.handler(ctx)
+        if isinstance(ctx.view, snapshots.SnapshotView):
+            snapshots.add_at_cluster_time(reply, ctx.view)
         txn = ctx.txn
         if txn is not None and txn.open and "writeErrors" in reply:
             # A write error inside a transaction aborts it (mongod does the same).

@@ -171,6 +171,7 @@ async def refresh_sessions(ctx: CommandContext) -> dict[str, Any]:
 
 
 def _end_session(ctx: CommandContext, session_id: Any) -> None:
+    ctx.state.snapshot_holds.release(session_id)
     session = ctx.state.sessions.pop(session_id, None)
     if session is None:
         return

@@ -159,6 +159,13 @@ class _PipelineSource:
 _OUTPUT_STAGES = ("$out", "$merge")
 
 
+def _check_output_read_concern(stage: str, read_concern: Any) -> None:
+    """A pipeline that writes cannot promise a linearizable read or read a snapshot."""
+    level = read_concern.get("level") if isinstance(read_concern, dict) else None
+    if level in ("linearizable", "snapshot"):
+        raise MongoError(72, f"{stage} cannot be used with a '{level}' read concern level")
+
+
 @command("aggregate", in_transaction=True)
 async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     body = ctx.body
@@ -187,6 +194,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     output = pipeline[-1] if pipeline and next(iter(pipeline[-1])) in _OUTPUT_STAGES else None
     if output is not None and ctx.txn is not None:
         raise MongoError(263, f"{next(iter(output))} cannot be used in a transaction")
+    if output is not None:
+        _check_output_read_concern(next(iter(output)), body.get("readConcern"))
     stages = pipeline[:-1] if output is not None else pipeline
     if target == 1 or target == 1.0:
         ns = ctx.ns("$cmd.aggregate")

@@ -14,6 +14,7 @@ from typing import Any
 
 from bson import Timestamp
 
+from mongolet.commands.snapshots import SnapshotHolds
 from mongolet.cursors import CursorRegistry
 from mongolet.errors import MongoError
 from mongolet.storage import Collection, Store
@@ -60,11 +61,13 @@ class ServerState:
     sessions: dict[Any, Session] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     txns: TransactionManager = field(init=False)
+    snapshot_holds: SnapshotHolds = field(init=False)
     fail_points: dict[str, dict[str, Any]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.txns = TransactionManager(self.store)
+        self.snapshot_holds = SnapshotHolds(self.store)
 
     @property
     def address(self) -> str:

@@ -4,7 +4,8 @@ real PyMongo clients (sync and async) so they stay fixed."""
 from __future__ import annotations
 
 import pytest
-from pymongo import ReturnDocument, UpdateOne
+from bson import Timestamp
+from pymongo import AsyncMongoClient, MongoClient, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 from pymongo.synchronous.database import Database
@@ -68,3 +69,72 @@ async def test_bulk_write_with_let_async(adb: AsyncDatabase) -> None:
                            let={"id": 1, "x": 99})
     assert await adb.c.find_one({"_id": 1}) == {"_id": 1, "x": 99}
     assert await adb.c.count_documents({"x": 21}) == 1
+
+
+# -- snapshot reads outside transactions -------------------------------------------------------
+
+
+def test_snapshot_session_reads_one_point_in_time(client: MongoClient, db: Database) -> None:
+    db.c.insert_many([{"_id": 1, "x": 11}, {"_id": 2, "x": 11}])
+    with client.start_session(snapshot=True) as session:
+        assert db.c.find_one({"_id": 1}, session=session) == {"_id": 1, "x": 11}
+        at = session._snapshot_time
+        assert isinstance(at, Timestamp)
+        db.c.update_one({"_id": 1}, {"$inc": {"x": 1}})
+        db.c.insert_one({"_id": 3, "x": 5})
+        db.c.delete_one({"_id": 2})
+        assert list(db.c.find(session=session)) == [{"_id": 1, "x": 11}, {"_id": 2, "x": 11}]
+        assert db.c.distinct("x", session=session) == [11]
+        assert db.c.count_documents({}, session=session) == 2
+        assert list(db.c.aggregate([{"$match": {"_id": 1}}], session=session)) == [
+            {"_id": 1, "x": 11}]
+    assert db.c.find_one({"_id": 1}) == {"_id": 1, "x": 12}
+
+
+def test_snapshot_reply_names_at_cluster_time(db: Database) -> None:
+    db.c.insert_one({"_id": 1})
+    reply = db.command("find", "c", readConcern={"level": "snapshot"})
+    at = reply["cursor"]["atClusterTime"]
+    assert isinstance(at, Timestamp)
+    db.c.insert_one({"_id": 2})
+    again = db.command("find", "c", readConcern={"level": "snapshot", "atClusterTime": at})
+    assert again["cursor"]["firstBatch"] == [{"_id": 1}]
+    assert again["cursor"]["atClusterTime"] == at
+    distinct = db.command("distinct", "c", key="_id", readConcern={"level": "snapshot"})
+    assert distinct["values"] == [1, 2] and isinstance(distinct["atClusterTime"], Timestamp)
+
+
+def test_snapshot_errors_are_mongods(db: Database) -> None:
+    db.c.insert_one({"_id": 1})
+    now = db.command("ping")["operationTime"]
+    future = Timestamp(now.time, now.inc + 1000)
+    with pytest.raises(OperationFailure) as info:
+        db.command("find", "c", readConcern={"level": "snapshot", "atClusterTime": future})
+    assert info.value.code == 72
+    with pytest.raises(OperationFailure) as info:
+        db.command("find", "c", readConcern={"level": "snapshot",
+                                             "atClusterTime": Timestamp(1, 1)})
+    assert info.value.code == 239 and info.value.details["codeName"] == "SnapshotTooOld"
+    with pytest.raises(OperationFailure) as info:
+        db.command("insert", "c", documents=[{"_id": 2}], readConcern={"level": "snapshot"})
+    assert info.value.code == 72
+
+
+async def test_snapshot_session_async(aclient: AsyncMongoClient, adb: AsyncDatabase) -> None:
+    await adb.c.insert_one({"_id": 1, "x": 1})
+    async with aclient.start_session(snapshot=True) as session:
+        assert await adb.c.find_one({}, session=session) == {"_id": 1, "x": 1}
+        await adb.c.update_one({"_id": 1}, {"$set": {"x": 2}})
+        assert await adb.c.find_one({}, session=session) == {"_id": 1, "x": 1}
+
+
+def test_out_refuses_linearizable_and_snapshot_read_concern(db: Database) -> None:
+    db.c.insert_one({"_id": 1})
+    for level in ("linearizable", "snapshot"):
+        with pytest.raises(OperationFailure) as info:
+            db.command("aggregate", "c", pipeline=[{"$out": "o"}], cursor={},
+                       readConcern={"level": level})
+        assert info.value.code == 72
+    db.command("aggregate", "c", pipeline=[{"$out": "o"}], cursor={},
+               readConcern={"level": "majority"})
+    assert list(db.o.find()) == [{"_id": 1}]
