@@ -12,7 +12,7 @@ tour and each module: :mod:`odm.model`, :mod:`odm.query`, :mod:`odm.engine`,
 """
 
 from odm import query
-from odm.bson import Binary, Decimal128, Int64, ObjectId, Regex
+from odm.bson import Binary, Decimal128, Int64, ObjectId, Regex, WithBsonSerializer
 from odm.engine import (
     AIOCursor,
     AIOEngine,
@@ -71,5 +71,6 @@ __all__ = [
     "SyncSession",
     "SyncTransaction",
     "TransactionsNotSupportedError",
+    "WithBsonSerializer",
     "query",
 ]

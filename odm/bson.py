@@ -92,6 +92,57 @@ class SerializedBy:
         return cast(core_schema.CoreSchema, {**handler(source), "serialization": serialization})
 
 
+class WithBsonSerializer:
+    """Annotation: store the value as ``bson_serializer(value)`` (ODMantic's name).
+
+    Only documents (``model_dump_doc``, what the engines write) use it; ``model_dump``,
+    JSON and JSON schemas keep the type's own serialization.
+
+    >>> from typing import Annotated
+    >>> from odm import Model, WithBsonSerializer
+    >>> ASCIIStr = Annotated[str, WithBsonSerializer(lambda v: v.encode("ascii", "replace").decode())]
+    >>> class Example(Model):
+    ...     text: ASCIIStr
+    >>> Example(text="héllo").model_dump_doc()["text"], Example(text="héllo").text
+    ('h?llo', 'héllo')
+    """
+
+    __slots__ = ("bson_serializer",)
+
+    def __init__(self, bson_serializer: Callable[[Any], Any]) -> None:
+        self.bson_serializer = bson_serializer
+
+    def __repr__(self) -> str:
+        return f"WithBsonSerializer({self.bson_serializer!r})"
+
+    def _serialize(
+        self,
+        value: Any,
+        handler: core_schema.SerializerFunctionWrapHandler,
+        info: core_schema.SerializationInfo,
+    ) -> Any:
+        return self.bson_serializer(value) if is_doc_dump(info) else handler(value)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        inner = handler(source)
+        # The handler serializes with the inner schema, its own serializer included.
+        serialization = core_schema.wrap_serializer_function_ser_schema(
+            self._serialize, info_arg=True, schema=inner, when_used="always"
+        )
+        return cast(core_schema.CoreSchema, {**inner, "serialization": serialization})
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # JSON never sees the BSON serializer: the JSON schema is the inner type's, in both
+        # modes (the wrap serializer alone would hide the inner type's serialization schema).
+        serialization: Any = schema.get("serialization") or {}
+        inner = serialization.get("schema") if isinstance(serialization, dict) else None
+        return handler(inner if inner is not None else schema)
+
+
 def _to_object_id(value: Any) -> bson.ObjectId:
     if isinstance(value, bson.ObjectId):
         return value
@@ -302,6 +353,7 @@ __all__ = [
     "Regex",
     "SUBSTITUTED_TYPES",
     "SerializedBy",
+    "WithBsonSerializer",
 ]
 
 

@@ -46,7 +46,7 @@ import bson
 import pydantic
 import pymongo
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic._internal._model_construction import ModelMetaclass
+from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
 from pydantic_core import PydanticUndefined, core_schema
 
 from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, SerializedBy, is_doc_dump
@@ -130,13 +130,19 @@ def _substitute(annotation: Any) -> Any:
         return origin[new_args]  # builtin generics (list[...])
 
 
-def _resolve(annotation: Any, module: str | None, namespace: dict[str, Any]) -> Any:
-    """Evaluate a string annotation when possible (``from __future__ import annotations``)."""
+def _resolve(
+    annotation: Any,
+    module: str | None,
+    namespace: dict[str, Any],
+    local_namespace: Mapping[str, Any] | None = None,
+) -> Any:
+    """Evaluate a string annotation when possible (``from __future__ import annotations``),
+    in the class body, the function defining the class (if any), then the module."""
     if not isinstance(annotation, str):
         return annotation
     module_globals = getattr(sys.modules.get(module or ""), "__dict__", {})
     try:
-        return eval(annotation, dict(module_globals), dict(namespace))
+        return eval(annotation, dict(module_globals), {**(local_namespace or {}), **namespace})
     except Exception:
         return annotation  # a forward reference: pydantic resolves it later
 
@@ -223,7 +229,11 @@ def _declare_field(
 
 
 def _prepare_namespace(
-    name: str, bases: tuple[type, ...], namespace: dict[str, Any], is_document: bool
+    name: str,
+    bases: tuple[type, ...],
+    namespace: dict[str, Any],
+    is_document: bool,
+    local_namespace: Mapping[str, Any] | None = None,
 ) -> None:
     """Validate the declarations and rewrite them into a plain pydantic namespace."""
     raw_annotations: dict[str, Any] = namespace.get("__annotations__", {})
@@ -234,7 +244,7 @@ def _prepare_namespace(
         if field_name.startswith("_") or _is_classvar(raw):
             annotations[field_name] = raw
             continue
-        resolved = _substitute(_resolve(raw, module, namespace))
+        resolved = _substitute(_resolve(raw, module, namespace, local_namespace))
         field, annotation = _declare_field(name, field_name, resolved, namespace)
         validate_key_name(field.key_name, f"{name}.{field_name}")
         fields[field_name] = field
@@ -275,6 +285,16 @@ def _prepare_namespace(
         namespace["__collection__"] = _collection_name(name, namespace)
 
 
+def _defining_namespace(frame: types.FrameType, module: str | None) -> Mapping[str, Any] | None:
+    """Names visible where a class statement runs that its module's globals may lack: the
+    locals of a function defining the class, or the globals of code run by ``exec``
+    (doctests). None for a class defined at the top level of its module."""
+    if frame.f_back is not None and frame.f_code.co_name != "<module>":
+        return frame.f_locals
+    module_globals = getattr(sys.modules.get(module or ""), "__dict__", None)
+    return None if frame.f_globals is module_globals else frame.f_globals
+
+
 class _ODMModelMetaclass(ModelMetaclass):
     """Adds odm's per-class metadata and class-level field proxies to pydantic models."""
 
@@ -287,8 +307,20 @@ class _ODMModelMetaclass(ModelMetaclass):
     ) -> type:
         is_base = namespace.pop("__odm_base__", False)
         if not is_base:
+            local_namespace = None
+            if "__pydantic_reset_parent_namespace__" not in kwargs:  # a class statement
+                local_namespace = _defining_namespace(
+                    sys._getframe(1), namespace.get("__module__")
+                )
+                # pydantic looks for this namespace one frame up, which is this method
+                # when its metaclass is subclassed: hand it the right one.
+                kwargs["__pydantic_reset_parent_namespace__"] = False
+                namespace["__pydantic_parent_namespace__"] = (
+                    None if local_namespace is None
+                    else build_lenient_weakvaluedict(dict(local_namespace))
+                )
             is_document = any(getattr(base, "__odm_is_document__", False) for base in bases)
-            _prepare_namespace(name, bases, namespace, is_document)
+            _prepare_namespace(name, bases, namespace, is_document, local_namespace)
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         if not is_base:
             _finish_class(cls)

@@ -382,3 +382,23 @@ def test_odmantic_deprecated_aliases_still_work() -> None:
     with pytest.warns(DeprecationWarning, match="model_update"):
         customer.update({"age": 7})
     assert customer.age == 7
+
+
+def test_classes_defined_in_a_function_resolve_their_local_annotations() -> None:
+    # This module uses `from __future__ import annotations`: every annotation is a string
+    # naming a class that only exists in this function's locals.
+    class Shop(Model):
+        name: str
+
+    class Spot(EmbeddedModel):
+        city: str = Field(key_name="c")
+
+    class Sale(Model):
+        shop: Shop = Reference(key_name="s")
+        spot: Spot
+
+    assert Sale.__pydantic_complete__  # pydantic saw the locals too
+    sale = Sale(shop=Shop(name="a"), spot=Spot(city="x"))
+    assert sale.model_dump_doc() == {"_id": sale.id, "s": sale.shop.id, "spot": {"c": "x"}}
+    assert (Sale.spot.city == "x") == {"spot.c": {"$eq": "x"}}
+    assert Sale.__odm_references__[0].reference is Shop
