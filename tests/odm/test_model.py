@@ -6,7 +6,7 @@ import datetime
 import decimal
 import enum
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import bson
 import pydantic
@@ -24,6 +24,7 @@ from odm import (
     PrimaryKeyChangeError,
     Reference,
     Regex,
+    WithBsonSerializer,
 )
 from tests.odm.models import (
     Address,
@@ -402,3 +403,29 @@ def test_classes_defined_in_a_function_resolve_their_local_annotations() -> None
     assert sale.model_dump_doc() == {"_id": sale.id, "s": sale.shop.id, "spot": {"c": "x"}}
     assert (Sale.spot.city == "x") == {"spot.c": {"$eq": "x"}}
     assert Sale.__odm_references__[0].reference is Shop
+
+
+def test_with_bson_serializer_changes_documents_only() -> None:
+    upper = Annotated[str, WithBsonSerializer(str.upper)]
+    as_float = Annotated[decimal.Decimal, WithBsonSerializer(float)]
+
+    class Tag(EmbeddedModel):
+        label: upper
+
+    class Note(Model):
+        title: upper = Field(key_name="t")
+        amount: as_float = decimal.Decimal("1.5")
+        tags: list[Tag] = []
+        ref: Annotated[ObjectId, WithBsonSerializer(str)] | None = None
+
+    oid = bson.ObjectId()
+    note = Note(title="hi", tags=[Tag(label="x")], ref=oid)
+    assert note.model_dump_doc() == {
+        "_id": note.id, "t": "HI", "amount": 1.5, "tags": [{"label": "X"}], "ref": str(oid)
+    }
+    assert note.model_dump()["title"] == "hi" and note.model_dump()["ref"] == oid
+    assert '"amount":"1.5"' in note.model_dump_json()
+    for mode in ("validation", "serialization"):
+        schema = Note.model_json_schema(mode=mode)  # type: ignore[arg-type]
+        assert schema["properties"]["title"]["type"] == "string"
+    assert Note.model_json_schema(mode="serialization")["properties"]["amount"]["type"] == "string"
