@@ -71,8 +71,9 @@ class DocumentParsingError(ODMError, ValueError):
     """A stored document does not fit its model.
 
     ``model`` is the model class, ``primary_value`` the document's primary key (or
-    ``"<unknown>"``), ``field`` the first failing field path (``"address.city"``),
-    ``reason`` why it failed, and ``validation_error`` pydantic's full error when pydantic
+    ``"<unknown>"``), ``field`` the first failing path in the document, in stored keys
+    (``"address.zip"`` for ``Address.zip_code = Field(key_name="zip")``), ``reason`` why it
+    failed, and ``validation_error`` pydantic's full error when pydantic
     raised one.
     """
 
