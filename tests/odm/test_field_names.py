@@ -218,3 +218,11 @@ def test_unions_of_embedded_models_use_each_models_stored_keys() -> None:
     assert doc["best"] == {"kind": "dog", "b": "grr"}
     assert Home.model_validate_doc(doc) == home
     assert home.model_dump()["best"] == {"kind": "dog", "bark": "grr"}
+
+
+def test_parsing_errors_name_the_path_in_the_document() -> None:
+    oid = bson.ObjectId()
+    with pytest.raises(DocumentParsingError) as caught:
+        Customer.model_validate_doc({"_id": oid, "n": "a", "addresses": [{"city": "x", "zip": 5}]})
+    assert caught.value.field == "addresses.0.zip"
+    assert caught.value.primary_value == oid
