@@ -128,8 +128,12 @@ def _apply_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]],
         if name not in _PIPELINE_STAGES:
             raise MongoError(72, f"{name} is not allowed to be used within an update")
     new = run_update_pipeline(doc, pipeline, variables)
-    if "_id" in doc and ("_id" not in new or not equal(new["_id"], doc["_id"])):
-        raise _id_altered(new.get("_id"))
+    if "_id" in doc:
+        if "_id" not in new:
+            # A pipeline that drops _id ($replaceRoot, $project) keeps the original one.
+            return {"_id": doc["_id"], **new}
+        if not equal(new["_id"], doc["_id"]):
+            raise _id_altered(new["_id"])
     return new
 
 

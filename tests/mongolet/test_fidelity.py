@@ -138,3 +138,26 @@ def test_out_refuses_linearizable_and_snapshot_read_concern(db: Database) -> Non
     db.command("aggregate", "c", pipeline=[{"$out": "o"}], cursor={},
                readConcern={"level": "majority"})
     assert list(db.o.find()) == [{"_id": 1}]
+
+
+# -- update pipelines keep _id -----------------------------------------------------------------
+
+
+def test_update_pipeline_dropping_id_keeps_it(db: Database) -> None:
+    db.c.insert_one({"_id": 1, "x": 1, "t": {"u": {"v": 1}}})
+    result = db.c.update_one({"_id": 1}, [{"$replaceRoot": {"newRoot": "$t"}},
+                                          {"$addFields": {"foo": 1}}])
+    assert result.modified_count == 1
+    assert db.c.find_one() == {"_id": 1, "u": {"v": 1}, "foo": 1}
+    db.c.update_one({"_id": 1}, [{"$project": {"_id": 0, "foo": 1}}])
+    raw = db.command("find", "c")["cursor"]["firstBatch"][0]
+    assert list(raw.items()) == [("_id", 1), ("foo", 1)]
+
+
+async def test_update_pipeline_changing_id_is_66_async(adb: AsyncDatabase) -> None:
+    await adb.c.insert_one({"_id": 1})
+    with pytest.raises(OperationFailure) as info:
+        await adb.c.update_one({"_id": 1}, [{"$set": {"_id": 2}}])
+    assert info.value.code == 66
+    await adb.c.update_one({"_id": 1}, [{"$replaceWith": {"a": 1}}])
+    assert await adb.c.find_one() == {"_id": 1, "a": 1}
