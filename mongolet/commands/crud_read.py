@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from mongolet.commands import local_sessions
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import select
 from mongolet.commands.writing import write_pipeline_output
@@ -197,14 +198,22 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     if output is not None:
         _check_output_read_concern(next(iter(output)), body.get("readConcern"))
     stages = pipeline[:-1] if output is not None else pipeline
-    if target == 1 or target == 1.0:
+    source: list[dict[str, Any]] = []
+    collectionless = target == 1 or target == 1.0
+    if collectionless:
         ns = ctx.ns("$cmd.aggregate")
-        source: list[dict[str, Any]] = []
     else:
         name = ctx.collection_name()
         ns = ctx.ns(name)
         coll = ctx.collection(name)
         source = [doc for _, doc in ctx.view.documents(coll)] if coll is not None else []
+    if stages and next(iter(stages[0])) in aggregation.SOURCE_STAGES:
+        stage_name = next(iter(stages[0]))
+        if not collectionless:
+            raise MongoError(73, f"{stage_name} must be run against the database with "
+                                 "{aggregate: 1}, not a collection")
+        source = local_sessions.list_local_sessions(ctx, stages[0][stage_name])
+        stages = stages[1:]
     variables = expressions.evaluate_let(get_doc(body, "let"))
     results = aggregation.run_pipeline(source, stages, _PipelineSource(ctx), variables=variables)
     if output is not None:

@@ -12,9 +12,9 @@ from bson import ObjectId, Regex
 
 from mongolet.commands.registry import CommandContext, type_name
 from mongolet.commands.selection import select
-from mongolet.errors import MongoError
+from mongolet.errors import MongoError, duplicate_key
 from mongolet.query import updates
-from mongolet.storage import canonical_id
+from mongolet.storage import Collection, canonical_id
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
@@ -159,7 +159,7 @@ async def _merge(ctx: CommandContext, docs: list[dict[str, Any]], spec: Any) -> 
         if when_matched == "keepExisting":
             continue
         if when_matched == "fail":
-            raise MongoError(11000, f"E11000 duplicate key error collection: {db}.{name}")
+            raise _merge_duplicate(coll, on_fields, query)
         if when_matched == "replace":
             new = {"_id": current["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
         elif when_matched == "merge":
@@ -170,6 +170,17 @@ async def _merge(ctx: CommandContext, docs: list[dict[str, Any]], spec: Any) -> 
             raise MongoError(51191, f"unsupported whenMatched mode {when_matched!r}")
         check_stored_document(new, current)
         await view.put(coll, record, new, current)
+
+
+def _merge_duplicate(coll: Collection, on_fields: list[str], key_value: dict[str, Any]
+                     ) -> MongoError:
+    """whenMatched "fail": the insert's duplicate key error on the ``on`` fields' index."""
+    wanted = set(on_fields)
+    spec = next((s for s in coll.indexes.values() if set(s.key) == wanted), None)
+    if spec is None:
+        return duplicate_key(coll.ns, "_id_", {f: 1 for f in on_fields}, key_value)
+    return duplicate_key(coll.ns, spec.name, spec.key,
+                         {f: key_value.get(f) for f in spec.key})
 
 
 def _get(doc: dict[str, Any], path: str) -> Any:

@@ -76,6 +76,9 @@ def compile_pipeline(pipeline: Sequence[Mapping[str, Any]], ctx: PipelineContext
         if builder is None:
             if name in ("$out", "$merge"):
                 raise MongoError(40601, f"{name} can only be the final stage in the pipeline")
+            if name in SOURCE_STAGES:  # the command layer runs them when they come first
+                raise MongoError(40602, f"{name} is only valid as the first stage in a "
+                                        "pipeline")
             if name in _UNSUPPORTED_STAGES:
                 raise bad_value(f"{name} is not supported by mongolet")
             raise MongoError(40324, f"Unrecognized pipeline stage name: '{name}'")
@@ -760,9 +763,12 @@ _STAGES: dict[str, Callable[[Any, PipelineContext], Stage]] = {
     "$documents": _stage_documents,
 }
 
+# Stages producing documents from server state, run by the command layer.
+SOURCE_STAGES = frozenset({"$listLocalSessions"})
+
 _UNSUPPORTED_STAGES = frozenset({
     "$geoNear", "$graphLookup", "$bucketAuto", "$collStats", "$indexStats", "$planCacheStats",
-    "$currentOp", "$listSessions", "$listLocalSessions", "$changeStream", "$search",
+    "$currentOp", "$listSessions", "$changeStream", "$search",
     "$searchMeta", "$vectorSearch", "$unionWith", "$densify", "$fill", "$setWindowFields",
     "$redact", "$listSearchIndexes",
 })

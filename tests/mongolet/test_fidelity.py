@@ -161,3 +161,38 @@ async def test_update_pipeline_changing_id_is_66_async(adb: AsyncDatabase) -> No
     assert info.value.code == 66
     await adb.c.update_one({"_id": 1}, [{"$replaceWith": {"a": 1}}])
     assert await adb.c.find_one() == {"_id": 1, "a": 1}
+
+
+# -- $listLocalSessions, $merge duplicate keys ------------------------------------------------
+
+
+def test_list_local_sessions_lists_this_session(client: MongoClient, db: Database) -> None:
+    with client.start_session() as session:
+        docs = list(db.aggregate([{"$listLocalSessions": {}}], session=session))
+        ids = [doc["_id"]["id"] for doc in docs]
+        assert session.session_id["id"] in ids
+        mine = docs[ids.index(session.session_id["id"])]
+        assert set(mine) == {"_id", "lastUse"} and len(mine["_id"]["uid"]) == 32
+    assert list(db.aggregate([{"$listLocalSessions": {"users": [{"user": "u", "db": "d"}]}}])
+                ) == []
+
+
+def test_list_local_sessions_misuse(db: Database) -> None:
+    db.c.insert_one({"_id": 1})
+    cases = [("c", [{"$listLocalSessions": {}}], 73),
+             (1, [{"$match": {}}, {"$listLocalSessions": {}}], 40602),
+             (1, [{"$listLocalSessions": {"bogus": 1}}], 40415)]
+    for target, pipeline, code in cases:
+        with pytest.raises(OperationFailure) as info:
+            db.command("aggregate", target, pipeline=pipeline, cursor={})
+        assert info.value.code == code
+
+
+async def test_merge_fail_reports_key_pattern_and_value_async(adb: AsyncDatabase) -> None:
+    await adb.c.insert_many([{"_id": 1, "x": 1}, {"_id": 2, "x": 1}])
+    with pytest.raises(OperationFailure) as info:
+        await adb.aggregate([{"$documents": [{"_id": 2, "x": 1}]},
+                             {"$merge": {"into": "c", "whenMatched": "fail"}}])
+    assert info.value.code == 11000
+    details = info.value.details or {}
+    assert details["keyPattern"] == {"_id": 1} and details["keyValue"] == {"_id": 2}
