@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import bson
+import pydantic
 import pytest
 
 from odm import ObjectId
@@ -20,6 +21,11 @@ fastapi = pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 
 Engine = Any  # SyncEngine | AIOEngine: one app body for both
+
+
+class CustomerPatch(pydantic.BaseModel):
+    name: str | None = None
+    age: int | None = None
 
 
 def _app(engine: Engine) -> Any:
@@ -38,6 +44,17 @@ def _app(engine: Engine) -> Any:
         if found is None:
             raise fastapi.HTTPException(404)
         return found
+
+    @app.patch("/customers/{customer_id}", response_model=Customer)
+    async def patch(customer_id: ObjectId, changes: CustomerPatch) -> Customer:
+        customer = await read(customer_id)
+        customer.model_update(changes)  # only the fields the client sent
+        saved: Customer = await call(engine.save(customer))
+        return saved
+
+    @app.delete("/customers/{customer_id}", status_code=204)
+    async def delete(customer_id: ObjectId) -> None:
+        await call(engine.delete(await read(customer_id)))
 
     @app.get("/customers", response_model=list[Customer])
     async def read_all() -> list[Customer]:
@@ -109,3 +126,17 @@ def test_openapi_schema_uses_field_names() -> None:
     assert set(components["Address"]["properties"]) == {"city", "zip_code"}
     text = str(schema)
     assert "'_id'" not in text and "'n'" not in text and "'zip'" not in text
+
+
+async def test_patch_and_delete(engine: Engine) -> None:
+    ann = await call(engine.save(Customer(name="Ann", age=30, tags=["a"])))
+    async with _client(_app(engine)) as http:
+        patched = await http.patch(f"/customers/{ann.id}", json={"age": 31})
+        stored = await call(engine.find_one(Customer, Customer.id == ann.id))
+        deleted = await http.delete(f"/customers/{ann.id}")
+        gone = await http.get(f"/customers/{ann.id}")
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["name"], patched.json()["age"], patched.json()["tags"]) == ("Ann", 31, ["a"])
+    assert stored is not None and (stored.name, stored.age) == ("Ann", 31)
+    assert deleted.status_code == 204
+    assert gone.status_code == 404
