@@ -19,6 +19,7 @@ from odm import (
     Index,
     IndexConflictError,
     Model,
+    ODMConfigDict,
     SyncEngine,
 )
 from odm.query import all_, asc, desc, elem_match, exists, in_, match, or_, size
@@ -283,9 +284,9 @@ class Pair(Model):
     left: int
     right: int = Field(key_name="r")
 
-    model_config = {
-        "indexes": lambda: [Index(Pair.left, Pair.right, unique=True, name="pair_unique")]
-    }
+    model_config = ODMConfigDict(
+        indexes=lambda: [Index(Pair.left, Pair.right, unique=True, name="pair_unique")]
+    )
 
 
 async def test_compound_unique_index_and_configure_database_in_a_session(
