@@ -85,7 +85,7 @@ def Field(  # ODMantic's public name
     default_factory: Callable[[], Any] | None = None,
     title: str | None = None,
     description: str | None = None,
-    json_schema_extra: dict[str, Any] | None = None,
+    json_schema_extra: dict[str, Any] | Callable[[dict[str, Any]], None] | None = None,
     examples: list[Any] | None = None,
     gt: float | None = None,
     ge: float | None = None,

@@ -351,6 +351,16 @@ def test_field_accepts_pydantic_constraints_and_schema_extras() -> None:
     assert (schema["examples"], schema["unit"]) == ([1.5], "m")
 
 
+def test_field_json_schema_extra_may_be_a_callable() -> None:
+    def mark(schema: dict[str, Any]) -> None:
+        schema["marked"] = True
+
+    class Marked(Model):
+        value: int = Field(0, json_schema_extra=mark)
+
+    assert Marked.model_json_schema()["properties"]["value"]["marked"] is True
+
+
 def test_model_copy_of_a_key_name_field_updates_its_document() -> None:
     customer = Customer(name="a", tags=["x"])
     copied = customer.model_copy(update={"name": "b"})
