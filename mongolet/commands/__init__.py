@@ -27,6 +27,7 @@ from mongolet.commands import (  # noqa: F401
     snapshots,
     testing,
     transactions,
+    write_concern,
 )
 from mongolet.commands.registry import REGISTRY, CommandContext, CommandSpec, ServerState
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, CloseConnection, MongoError
@@ -285,7 +286,12 @@ class Dispatcher:
 
     async def _run(self, ctx: CommandContext) -> dict[str, Any]:
         spec = REGISTRY[ctx.name]
+        write_concern.check(ctx.body.get("writeConcern"))
         reply = await spec.handler(ctx)
+        unsatisfied = write_concern.error_for(ctx.body.get("writeConcern"))
+        if unsatisfied is not None and reply.get("ok") == 1.0:
+            # A copy: a retryable write keeps its reply to answer a retry with.
+            reply = {**reply, "writeConcernError": unsatisfied}
         if isinstance(ctx.view, snapshots.SnapshotView):
             snapshots.add_at_cluster_time(reply, ctx.view)
         txn = ctx.txn

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 from bson import Timestamp
-from pymongo import AsyncMongoClient, MongoClient, ReturnDocument, UpdateOne
+from pymongo import AsyncMongoClient, MongoClient, ReturnDocument, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, WriteConcernError
 from pymongo.synchronous.database import Database
 
 # -- let: command variables in filters, update pipelines and projections ----------------------
@@ -196,3 +196,42 @@ async def test_merge_fail_reports_key_pattern_and_value_async(adb: AsyncDatabase
     assert info.value.code == 11000
     details = info.value.details or {}
     assert details["keyPattern"] == {"_id": 1} and details["keyValue"] == {"_id": 2}
+
+
+# -- write concerns a one-member replica set cannot satisfy -----------------------------------
+
+
+def test_unsatisfiable_w_applies_the_write_with_a_write_concern_error(db: Database) -> None:
+    reply = db.command("insert", "c", documents=[{"_id": 1}], writeConcern={"w": 10})
+    assert reply["ok"] == 1.0 and reply["n"] == 1
+    assert reply["writeConcernError"]["code"] == 100
+    assert reply["writeConcernError"]["codeName"] == "UnsatisfiableWriteConcern"
+    tagged = db.command("delete", "c", deletes=[{"q": {}, "limit": 0}],
+                        writeConcern={"w": "dc-east"})
+    assert tagged["n"] == 1 and tagged["writeConcernError"]["code"] == 79
+    assert "writeConcernError" not in db.command("insert", "c", documents=[{"_id": 2}],
+                                                 writeConcern={"w": "majority"})
+    with pytest.raises(OperationFailure) as info:
+        db.command("insert", "c", documents=[{"_id": 3}], writeConcern={"w": -1})
+    assert info.value.code == 9
+    assert db.c.count_documents({}) == 1
+
+
+def test_commit_with_unsatisfiable_w_commits(client: MongoClient, db: Database) -> None:
+    db.c.insert_one({"_id": 0})
+    with client.start_session() as session:
+        session.start_transaction(write_concern=WriteConcern(w=10))
+        db.c.insert_one({"_id": 1}, session=session)
+        with pytest.raises(OperationFailure) as info:
+            session.commit_transaction()
+        assert info.value.code == 100
+        assert not info.value.has_error_label("UnknownTransactionCommitResult")
+    assert db.c.count_documents({}) == 2
+
+
+async def test_find_and_modify_with_unsatisfiable_w_async(adb: AsyncDatabase) -> None:
+    strict = adb.get_collection("c", write_concern=WriteConcern(w=2))
+    with pytest.raises(WriteConcernError) as info:
+        await strict.find_one_and_update({"_id": 1}, {"$set": {"a": 1}}, upsert=True)
+    assert info.value.code == 100
+    assert await adb.c.find_one() == {"_id": 1, "a": 1}
