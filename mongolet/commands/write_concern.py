@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mongolet.errors import MongoError
-from mongolet.query.values import is_number
+from mongolet.query.values import is_number, numeric
 
 DATA_BEARING_MEMBERS = 1
 
@@ -24,9 +24,9 @@ def check(write_concern: Any) -> None:
     w = write_concern.get("w")
     if w is None or isinstance(w, str | dict):
         return
-    if isinstance(w, bool) or not is_number(w):
+    if not is_number(w):
         raise MongoError(9, "w has to be a number, string, or object")
-    if w < 0 or w > 50:
+    if not 0 <= numeric(w) <= 50:
         raise MongoError(9, "w has to be a non-negative number and not greater than 50; "
                             f"found: {w}")
 
@@ -42,7 +42,7 @@ def error_for(write_concern: Any) -> dict[str, Any] | None:
         return {"code": 79, "codeName": "UnknownReplWriteConcern",
                 "errmsg": f"No write concern mode named '{w}' found in replica set "
                           "configuration"}
-    if is_number(w) and not isinstance(w, bool) and w > DATA_BEARING_MEMBERS:
+    if is_number(w) and numeric(w) > DATA_BEARING_MEMBERS:
         return {"code": 100, "codeName": "UnsatisfiableWriteConcern",
                 "errmsg": "Not enough data-bearing nodes"}
     return None
