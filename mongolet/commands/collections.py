@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mongolet.commands import validation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
 from mongolet.cursors import cursor_reply
 from mongolet.errors import MongoError
@@ -34,6 +35,7 @@ async def create(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(40415, f"BSON field 'create.{field}' is an unknown field.")
     if "viewOn" in options or "timeseries" in options:
         raise MongoError(115, "mongolet does not support views or time series collections")
+    validation.check_options("create", options)
     if options.get("capped") and not options.get("size"):
         raise MongoError(72, "the 'size' field is required when 'capped' is true")
     existing = ctx.state.store.collection(ctx.db, name)
@@ -133,6 +135,7 @@ async def coll_mod(ctx: CommandContext) -> dict[str, Any]:
     coll = ctx.collection(name)
     if coll is None:
         raise MongoError(26, f"ns does not exist: {ctx.ns(name)}")
+    validation.check_options("collMod", ctx.body)
     for key, value in ctx.body.items():
         if key in ("validator", "validationLevel", "validationAction",
                    "changeStreamPreAndPostImages", "expireAfterSeconds"):

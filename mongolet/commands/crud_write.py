@@ -16,6 +16,7 @@ import bson
 from mongolet.commands.crud_read import check_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import id_keys, select
+from mongolet.commands.validation import Validator, validator_for
 from mongolet.commands.writing import check_stored_document, prepare_insert
 from mongolet.errors import MongoError
 from mongolet.query import expressions, matcher, projection, sorting, updates
@@ -89,6 +90,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
     ordered = get_bool(ctx.body, "ordered", True)
     view = ctx.view
     coll = await view.writable_collection(ctx.db, name)
+    validator = validator_for(ctx, coll)
     retry = ctx.retry
     n = 0
     errors: list[dict[str, Any]] = []
@@ -97,7 +99,10 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
             n += 1
             continue
         try:
-            await view.insert(coll, prepare_insert(raw))
+            doc = prepare_insert(raw)
+            if validator is not None:
+                validator.check(doc)
+            await view.insert(coll, doc)
         except MongoError as error:
             stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
@@ -143,7 +148,8 @@ def _updater(update: Any, array_filters: Any, query: Mapping[str, Any],
 
 async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
                          predicate: Callable[[Mapping[str, Any]], bool],
-                         apply: Callable[[dict[str, Any]], dict[str, Any]]
+                         apply: Callable[[dict[str, Any]], dict[str, Any]],
+                         validator: Validator | None
                          ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Apply ``apply`` to the record if it still matches; (old, new) or None."""
     view = ctx.view
@@ -155,6 +161,8 @@ async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
         if not _changed(current, new):
             return current, current
         check_stored_document(new, current)
+        if validator is not None:
+            validator.check(new, current)
         if await view.put(coll, record, new, current):
             return current, new
 
@@ -171,6 +179,9 @@ async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any
         new = updates.apply_update(seed, update, array_filters=array_filters, is_insert=True,
                                    query=query, variables=variables)
     new = prepare_insert(new)
+    validator = validator_for(ctx, coll)
+    if validator is not None:
+        validator.check(new)
     await ctx.view.insert(coll, new)
     return new
 
@@ -221,6 +232,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     upsert = get_bool(stmt, "upsert")
     array_filters = stmt.get("arrayFilters")
     variables = _statement_variables(let, stmt)
+    validator = validator_for(ctx, coll)
     predicate = _predicate(query, variables)
     apply = _updater(update, array_filters, query, variables)
 
@@ -232,7 +244,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     else:
         candidates = _first_match(ctx, coll, query, variables)
     for record in candidates:
-        result = await _update_record(ctx, coll, record, predicate, apply)
+        result = await _update_record(ctx, coll, record, predicate, apply, validator)
         if result is None:
             continue
         matched += 1
@@ -439,7 +451,8 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
                 return {"lastErrorObject": {"n": 1}, "value": shown(current), "ok": 1.0}
             continue
         assert coll is not None and apply is not None
-        result = await _update_record(ctx, coll, record, predicate, apply)
+        result = await _update_record(ctx, coll, record, predicate, apply,
+                                      validator_for(ctx, coll))
         if result is None:
             continue
         old, new = result

@@ -7,7 +7,7 @@ import pytest
 from bson import Timestamp
 from pymongo import AsyncMongoClient, MongoClient, ReturnDocument, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure, WriteConcernError
+from pymongo.errors import OperationFailure, WriteConcernError, WriteError
 from pymongo.synchronous.database import Database
 
 # -- let: command variables in filters, update pipelines and projections ----------------------
@@ -235,3 +235,55 @@ async def test_find_and_modify_with_unsatisfiable_w_async(adb: AsyncDatabase) ->
         await strict.find_one_and_update({"_id": 1}, {"$set": {"a": 1}}, upsert=True)
     assert info.value.code == 100
     assert await adb.c.find_one() == {"_id": 1, "a": 1}
+
+
+# -- collection validators --------------------------------------------------------------------
+
+
+def test_validator_refuses_writes_with_121_and_err_info(db: Database) -> None:
+    db.create_collection("c", validator={"x": {"$type": "string"}})
+    db.c.insert_one({"_id": 1, "x": "ok"})
+    with pytest.raises(WriteError) as info:
+        db.c.insert_one({"_id": 2, "x": 2})
+    assert info.value.code == 121
+    err_info = (info.value.details or {})["errInfo"]
+    assert err_info["failingDocumentId"] == 2
+    assert err_info["details"] == {"operatorName": "$type",
+                                   "specifiedAs": {"x": {"$type": "string"}},
+                                   "reason": "type did not match", "consideredValue": 2,
+                                   "consideredType": "int"}
+    with pytest.raises(OperationFailure) as fam:
+        db.c.find_one_and_update({"_id": 1}, {"$set": {"x": 1}})
+    assert fam.value.code == 121 and fam.value.details["errInfo"]["failingDocumentId"] == 1
+    with pytest.raises(WriteError):
+        db.c.update_one({"_id": 3}, {"$set": {"y": 1}}, upsert=True)
+    db.c.insert_one({"_id": 4, "x": 4}, bypass_document_validation=True)
+    assert sorted(d["_id"] for d in db.c.find()) == [1, 4]
+
+
+def test_validation_level_moderate_and_action_warn(db: Database) -> None:
+    db.c.insert_many([{"_id": 1, "x": 1}, {"_id": 2, "x": "s"}])
+    db.command("collMod", "c", validator={"x": {"$type": "string"}},
+               validationLevel="moderate")
+    db.c.update_one({"_id": 1}, {"$set": {"y": 1}})  # already invalid: left alone
+    with pytest.raises(WriteError):
+        db.c.update_one({"_id": 2}, {"$set": {"x": 2}})
+    db.command("collMod", "c", validationAction="warn")
+    db.c.update_one({"_id": 2}, {"$set": {"x": 2}})
+    assert db.c.find_one({"_id": 2}) == {"_id": 2, "x": 2}
+    with pytest.raises(OperationFailure) as info:
+        db.command("collMod", "c", validationLevel="sometimes")
+    assert info.value.code == 2
+
+
+async def test_validator_details_for_several_clauses_async(adb: AsyncDatabase) -> None:
+    await adb.create_collection("c", validator={"a": {"$gte": 0}, "b": {"$exists": True}})
+    with pytest.raises(WriteError) as info:
+        await adb.c.insert_one({"_id": 1, "a": -1})
+    details = (info.value.details or {})["errInfo"]["details"]
+    assert details["operatorName"] == "$and"
+    assert [c["index"] for c in details["clausesNotSatisfied"]] == [0, 1]
+    assert details["clausesNotSatisfied"][0]["details"]["reason"] == "comparison failed"
+    assert details["clausesNotSatisfied"][1]["details"] == {
+        "operatorName": "$exists", "specifiedAs": {"b": {"$exists": True}},
+        "reason": "path does not exist"}
