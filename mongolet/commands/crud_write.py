@@ -60,7 +60,8 @@ def _statement_variables(let: Variables, stmt: dict[str, Any]) -> Variables:
 
 def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None
                ) -> Callable[[Mapping[str, Any]], bool]:
-    if not filter or (id_keys(filter) is not None and len(id_keys(filter) or ()) == 1):
+    keys = id_keys(filter) if filter else None
+    if not filter or (keys is not None and len(keys) == 1):
         return lambda doc: True  # records found by _id stay matched (_id is immutable)
     return matcher.compile_filter(filter, variables=variables)
 

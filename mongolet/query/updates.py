@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bson import Int64, Regex, Timestamp
+from bson import Int64, ObjectId, Regex, Timestamp
 
 from mongolet.errors import MongoError, bad_value, failed_to_parse, type_mismatch
 from mongolet.query.paths import (
@@ -44,6 +45,8 @@ _MODIFIERS = (
 )
 _PIPELINE_STAGES = frozenset({"$addFields", "$set", "$project", "$unset", "$replaceRoot", "$replaceWith"})
 _IDENTIFIER = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+# _id types an upsert seed takes as they are (no operators, arrays or regexes inside).
+_SCALAR_IDS = frozenset({ObjectId, str, int, Int64, float, datetime.datetime, uuid.UUID})
 
 
 def is_operator_update(update: Any) -> bool:
@@ -72,11 +75,49 @@ def apply_update(
         return _apply_pipeline(doc, update, variables)
     if not isinstance(update, Mapping):
         raise failed_to_parse("Update argument must be either an object or an array")
+    if not array_filters:
+        fields = _plain_set_fields(update)
+        if fields is not None:
+            return _apply_plain_set(doc, fields)
     if is_operator_update(update):
         return compile_update(update, array_filters=array_filters)(doc, is_insert=is_insert, query=query)
     if array_filters:
         raise failed_to_parse("Cannot use array filters with a replacement-style update")
     return apply_replacement(doc, update)
+
+
+# --- the common case: $set of top-level fields ---------------------------------------------
+
+
+def _plain_set_fields(update: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields of ``{$set: {a: .., b: ..}}`` when every one is a plain top-level name
+    (no dots, no ``$``, not ``_id``): such an update needs no parsing or path walking."""
+    if len(update) != 1:
+        return None
+    fields = update.get("$set")
+    if type(fields) is not dict or not fields:
+        return None
+    for key in fields:
+        if type(key) is not str or not key or key[0] == "$" or "." in key or key == "_id" \
+                or "\x00" in key:
+            return None
+    return fields
+
+
+def _apply_plain_set(doc: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """What ``compile_update`` would do for these fields: existing ones replaced in place,
+    new ones appended in mongod's (sorted) order."""
+    new = dict(doc)
+    added = []
+    for key, value in fields.items():
+        if key in new:
+            new[key] = _fresh(value)
+        else:
+            added.append(key)
+    if added:
+        for key in sorted(added, key=lambda k: _path_sort_key((k,))):
+            new[key] = _fresh(fields[key])
+    return new
 
 
 # --- replacements -------------------------------------------------------------------------
@@ -767,6 +808,8 @@ _APPLY: dict[str, Callable[[CopyOnWrite, Parts, _Action, Any, Any], None]] = {
 
 def upsert_seed(query: Mapping[str, Any]) -> dict[str, Any]:
     """The document an upsert starts from: the query's equality conditions."""
+    if len(query) == 1 and type(query.get("_id")) in _SCALAR_IDS:
+        return {"_id": query["_id"]}  # the usual upsert by _id, without parsing the query
     from mongolet.query.matcher import equality_conditions
 
     seed: dict[str, Any] = {}

@@ -287,3 +287,34 @@ async def test_validator_details_for_several_clauses_async(adb: AsyncDatabase) -
     assert details["clausesNotSatisfied"][1]["details"] == {
         "operatorName": "$exists", "specifiedAs": {"b": {"$exists": True}},
         "reason": "path does not exist"}
+
+
+# -- the $set-by-_id fast path behaves as the general update path -----------------------------
+
+
+def test_plain_set_keeps_order_appends_new_fields_sorted(db: Database) -> None:
+    db.c.insert_one({"_id": 1, "b": 1, "a": 1})
+    result = db.c.update_one({"_id": 1}, {"$set": {"z": 1, "a": 2, "10": 1, "2": 1, "m": 1}})
+    assert result.modified_count == 1
+    raw = db.command("find", "c")["cursor"]["firstBatch"][0]
+    assert list(raw.items()) == [("_id", 1), ("b", 1), ("a", 2), ("2", 1), ("10", 1),
+                                 ("m", 1), ("z", 1)]
+
+
+def test_plain_set_noop_and_type_change(db: Database) -> None:
+    db.c.insert_one({"_id": 1, "a": 1, "l": [1, {"x": 1}]})
+    assert db.c.update_one({"_id": 1}, {"$set": {"a": 1, "l": [1, {"x": 1}]}}
+                           ).modified_count == 0
+    assert db.c.update_one({"_id": 1}, {"$set": {"a": 1.0}}).modified_count == 1
+    assert isinstance(db.c.find_one()["a"], float)
+
+
+async def test_upsert_by_id_with_plain_set_async(adb: AsyncDatabase) -> None:
+    result = await adb.c.update_one({"_id": "k"}, {"$set": {"name": "n", "age": 3}},
+                                    upsert=True)
+    assert result.upserted_id == "k"
+    raw = (await adb.command("find", "c"))["cursor"]["firstBatch"][0]
+    assert list(raw.items()) == [("_id", "k"), ("age", 3), ("name", "n")]
+    with pytest.raises(WriteError) as info:
+        await adb.c.update_one({"_id": "k"}, {"$set": {"_id": "other"}})
+    assert info.value.code == 66
