@@ -9,6 +9,7 @@ from mongolet.commands import validation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
 from mongolet.cursors import cursor_reply
 from mongolet.errors import MongoError
+from mongolet.query import collation as collations
 from mongolet.query import matcher
 from mongolet.storage import Collection
 
@@ -36,6 +37,7 @@ async def create(ctx: CommandContext) -> dict[str, Any]:
     if "viewOn" in options or "timeseries" in options:
         raise MongoError(115, "mongolet does not support views or time series collections")
     validation.check_options("create", options)
+    collations.parse(options.get("collation"))  # a default collation mongolet can apply
     if options.get("capped") and not options.get("size"):
         raise MongoError(72, "the 'size' field is required when 'capped' is true")
     existing = ctx.state.store.collection(ctx.db, name)

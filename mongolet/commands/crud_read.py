@@ -14,15 +14,19 @@ from mongolet.commands.writing import write_pipeline_output
 from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
 from mongolet.errors import MongoError
 from mongolet.query import aggregation, expressions, matcher, paths, projection, sorting, values
+from mongolet.query import collation as collations
+from mongolet.query.collation import Collation
+from mongolet.storage import Collection
 
 
-def check_collation(body: dict[str, Any]) -> None:
-    """Only the simple collation is implemented: refuse others rather than answer wrongly."""
-    collation = body.get("collation")
-    if collation is not None and (not isinstance(collation, dict)
-                                  or collation.get("locale") not in ("simple", None)):
-        raise MongoError(2, "mongolet supports only the simple collation "
-                            f"(got {collation!r})")
+def query_collation(spec: dict[str, Any], coll: Collection | None) -> Collation | None:
+    """The collation a query runs with: its own ``collation``, else its collection's
+    default one (None: the simple collation)."""
+    if spec.get("collation") is not None:
+        return collations.parse(spec["collation"])
+    if coll is not None and coll.options.get("collation") is not None:
+        return collations.parse(coll.options["collation"])
+    return None
 
 
 def open_cursor(ctx: CommandContext, ns: str, docs: Iterator[dict[str, Any]],
@@ -68,8 +72,8 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     if body.get("tailable"):
         raise MongoError(2, "error processing query: tailable cursor requested on non capped "
                             "collection")
-    check_collation(body)
     coll = ctx.collection(name)
+    collation = query_collation(body, coll)
     let = expressions.evaluate_let(get_doc(body, "let"))
     project = (projection.compile_projection(projection_spec, query=filter, variables=let)
                if projection_spec else None)
@@ -79,9 +83,10 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
             matcher.compile_filter(filter, variables=let)
         return cursor_reply(ns, 0, [], first=True)
     docs: Iterator[dict[str, Any]] = (
-        doc for _, doc in select(ctx.view, coll, filter, variables=let))
+        doc for _, doc in select(ctx.view, coll, filter, variables=let, collation=collation))
     if sort:
-        docs = iter(sorting.sort_documents(list(docs), sort))
+        with collations.applied(collation):
+            docs = iter(sorting.sort_documents(list(docs), sort))
     if skip or limit:
         docs = itertools.islice(docs, skip, skip + limit if limit else None)
     if project is not None:
@@ -100,8 +105,8 @@ async def count(ctx: CommandContext) -> dict[str, Any]:
     limit = get_int(body, "limit", 0) or 0
     if skip < 0:
         raise MongoError(51024, "BSON field 'skip' value must be >= 0")
-    check_collation(body)
     coll = ctx.collection(name)
+    collation = query_collation(body, coll)
     if coll is None:
         if query:
             matcher.compile_filter(query)
@@ -109,7 +114,7 @@ async def count(ctx: CommandContext) -> dict[str, Any]:
     if not query:
         n = coll.count_latest()
     else:
-        n = sum(1 for _ in select(ctx.view, coll, query))
+        n = sum(1 for _ in select(ctx.view, coll, query, collation=collation))
     n = max(n - skip, 0)
     if limit:
         n = min(n, abs(limit))
@@ -128,19 +133,21 @@ async def distinct(ctx: CommandContext) -> dict[str, Any]:
     if not key:
         raise MongoError(40352, "FieldPath cannot be constructed with empty string")
     query = get_doc(body, "query")
-    check_collation(body)
     coll = ctx.collection(name)
+    collation = query_collation(body, coll)
     if coll is None:
         if query:
             matcher.compile_filter(query)
         return {"values": [], "ok": 1.0}
     seen: dict[Any, Any] = {}
-    for _, doc in select(ctx.view, coll, query):
-        for value in paths.path_values(doc, key):
-            items = value if isinstance(value, list) else [value]
-            for item in items:
-                seen.setdefault(values.canonical_key(item), item)
-    result = sorted(seen.values(), key=functools.cmp_to_key(values.compare))
+    matches = list(select(ctx.view, coll, query, collation=collation))
+    with collations.applied(collation):  # values equal under the collation count once
+        for _, doc in matches:
+            for value in paths.path_values(doc, key):
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    seen.setdefault(values.canonical_key(item), item)
+        result = sorted(seen.values(), key=functools.cmp_to_key(values.compare))
     return {"values": result, "ok": 1.0}
 
 
@@ -184,7 +191,6 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     if cursor_doc is None:
         raise MongoError(9, "The 'cursor' option is required, except for aggregate with the "
                             "explain argument")
-    check_collation(body)
     for i, stage in enumerate(pipeline):
         if not isinstance(stage, dict) or len(stage) != 1:
             raise MongoError(40323, "A pipeline stage specification object must contain "
@@ -215,7 +221,10 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
         source = local_sessions.list_local_sessions(ctx, stages[0][stage_name])
         stages = stages[1:]
     variables = expressions.evaluate_let(get_doc(body, "let"))
-    results = aggregation.run_pipeline(source, stages, _PipelineSource(ctx), variables=variables)
+    collation = query_collation(body, None if collectionless else ctx.collection(ctx.arg()))
+    with collations.applied(collation):
+        results = aggregation.run_pipeline(source, stages, _PipelineSource(ctx),
+                                           variables=variables)
     if output is not None:
         await write_pipeline_output(ctx, results, output)
         return cursor_reply(ns, 0, [], first=True)

@@ -13,13 +13,15 @@ from typing import Any
 
 import bson
 
-from mongolet.commands.crud_read import check_collation
+from mongolet.commands.crud_read import query_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
-from mongolet.commands.selection import id_keys, select
+from mongolet.commands.selection import compile_filter, id_keys, select
 from mongolet.commands.validation import Validator, validator_for
 from mongolet.commands.writing import check_stored_document, prepare_insert
 from mongolet.errors import MongoError
+from mongolet.query import collation as collations
 from mongolet.query import expressions, matcher, projection, sorting, updates
+from mongolet.query.collation import Collation
 from mongolet.storage import Collection, Record
 
 
@@ -58,12 +60,12 @@ def _statement_variables(let: Variables, stmt: dict[str, Any]) -> Variables:
     return {**(let or {}), **constants}
 
 
-def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None
-               ) -> Callable[[Mapping[str, Any]], bool]:
-    keys = id_keys(filter) if filter else None
+def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None,
+               collation: Collation | None = None) -> Callable[[Mapping[str, Any]], bool]:
+    keys = id_keys(filter, collation) if filter else None
     if not filter or (keys is not None and len(keys) == 1):
         return lambda doc: True  # records found by _id stay matched (_id is immutable)
-    return matcher.compile_filter(filter, variables=variables)
+    return compile_filter(filter, variables, collation)
 
 
 def _stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
@@ -209,16 +211,17 @@ def _parse_update(stmt: Any) -> None:
         raise MongoError(14, "Update argument must be either an object or an array")
     if get_bool(stmt, "multi") and _is_replacement(update) and update:
         raise MongoError(9, "multi update is not supported for replacement-style update")
-    if stmt.get("collation") is not None:
-        check_collation(stmt)
+    collations.parse(stmt.get("collation"))
 
 
 def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
-                 variables: Variables = None) -> Iterator[Record]:
+                 variables: Variables = None, collation: Collation | None = None
+                 ) -> Iterator[Record]:
     """The first matching record, again and again: a single-document write whose target
     changed while it waited looks for the next match."""
     while True:
-        found = next(iter(select(ctx.view, coll, query, variables=variables)), None)
+        found = next(iter(select(ctx.view, coll, query, variables=variables,
+                                 collation=collation)), None)
         if found is None:
             return
         yield found[0]
@@ -234,16 +237,17 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     array_filters = stmt.get("arrayFilters")
     variables = _statement_variables(let, stmt)
     validator = validator_for(ctx, coll)
-    predicate = _predicate(query, variables)
+    collation = query_collation(stmt, coll)
+    predicate = _predicate(query, variables, collation)
     apply = _updater(update, array_filters, query, variables)
 
     matched = modified = 0
     candidates: Iterable[Record]
     if multi:
         candidates = [record for record, _ in select(ctx.view, coll, query,
-                                                     variables=variables)]
+                                                     variables=variables, collation=collation)]
     else:
-        candidates = _first_match(ctx, coll, query, variables)
+        candidates = _first_match(ctx, coll, query, variables, collation)
     for record in candidates:
         result = await _update_record(ctx, coll, record, predicate, apply, validator)
         if result is None:
@@ -318,8 +322,7 @@ def _parse_delete(stmt: Any) -> None:
     if stmt["limit"] not in (0, 1):
         raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got "
                             f"{stmt['limit']}")
-    if stmt.get("collation") is not None:
-        check_collation(stmt)
+    collations.parse(stmt.get("collation"))
 
 
 async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
@@ -329,11 +332,13 @@ async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
     if coll is None:
         matcher.compile_filter(query, variables=variables)
         return 0
-    predicate = _predicate(query, variables)
+    collation = query_collation(stmt, coll)
+    predicate = _predicate(query, variables, collation)
     view = ctx.view
     removed = 0
-    candidates = _first_match(ctx, coll, query, variables) if limit == 1 else \
-        [record for record, _ in select(view, coll, query, variables=variables)]
+    candidates = _first_match(ctx, coll, query, variables, collation) if limit == 1 else \
+        [record for record, _ in select(view, coll, query, variables=variables,
+                                        collation=collation)]
     for record in candidates:
         while True:
             current = await view.current(coll, record)
@@ -417,13 +422,14 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(9, "Cannot specify both upsert=true and remove=true")
     if update is not None and not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
-    check_collation(body)
+    collations.parse(body.get("collation"))
     variables = _let(ctx)
     project = (projection.compile_projection(fields, variables=variables) if fields
                else None)
     view = ctx.view
     coll = await view.writable_collection(ctx.db, name) if not remove else ctx.collection(name)
-    predicate = _predicate(query, variables)
+    collation = query_collation(body, coll)
+    predicate = _predicate(query, variables, collation)
     apply = (_updater(update, array_filters, query, variables) if update is not None
              else None)
 
@@ -434,13 +440,16 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
         target: tuple[Record, dict[str, Any]] | None = None
         if coll is not None:
             if sort:
-                matches = list(select(view, coll, query, variables=variables))
-                docs = sorting.sort_documents([doc for _, doc in matches], sort)
+                matches = list(select(view, coll, query, variables=variables,
+                                      collation=collation))
+                with collations.applied(collation):
+                    docs = sorting.sort_documents([doc for _, doc in matches], sort)
                 if docs:
                     by_id = {id(doc): record for record, doc in matches}
                     target = (by_id[id(docs[0])], docs[0])
             else:
-                target = next(iter(select(view, coll, query, variables=variables)), None)
+                target = next(iter(select(view, coll, query, variables=variables,
+                                          collation=collation)), None)
         if target is None:
             break
         record = target[0]

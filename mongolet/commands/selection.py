@@ -12,6 +12,7 @@ from typing import Any
 
 from bson import Regex
 
+from mongolet.query import collation as collations
 from mongolet.query import matcher
 from mongolet.storage import Collection, Record, canonical_id
 from mongolet.transactions import DirectView
@@ -24,11 +25,25 @@ def _plain(value: Any) -> bool:
     return not isinstance(value, list | Regex | re.Pattern)
 
 
-def id_keys(filter: Mapping[str, Any] | None) -> list[Hashable] | None:
-    """The ``_id`` keys a filter is exactly limited to, or None when it is not a point read."""
+def _has_strings(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(_has_strings(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_strings(v) for v in value)
+    return False
+
+
+def id_keys(filter: Mapping[str, Any] | None,
+            collation: collations.Collation | None = None) -> list[Hashable] | None:
+    """The ``_id`` keys a filter is exactly limited to, or None when it is not a point read
+    (strings compared under a collation are not: ``"a"`` may match ``"A"``)."""
     if not filter or len(filter) != 1 or "_id" not in filter:
         return None
     value = filter["_id"]
+    if collation is not None and _has_strings(value):
+        return None
     if _plain(value):
         return [canonical_id(value)]
     if isinstance(value, dict) and len(value) == 1:
@@ -40,11 +55,21 @@ def id_keys(filter: Mapping[str, Any] | None) -> list[Hashable] | None:
     return None
 
 
+def compile_filter(filter: Mapping[str, Any], variables: Mapping[str, Any] | None = None,
+                   collation: collations.Collation | None = None
+                   ) -> matcher.Predicate:
+    """``matcher.compile_filter``, compiled and evaluated under ``collation``."""
+    with collations.applied(collation):
+        predicate = matcher.compile_filter(filter, variables=variables)
+    return collations.under(collation, predicate)
+
+
 def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
-           variables: Mapping[str, Any] | None = None
+           variables: Mapping[str, Any] | None = None,
+           collation: collations.Collation | None = None
            ) -> Iterator[tuple[Record, dict[str, Any]]]:
     """``(record, document)`` pairs matching ``filter``, in natural order."""
-    keys = id_keys(filter)
+    keys = id_keys(filter, collation)
     if keys is not None:
         found = []
         for key in keys:
@@ -57,5 +82,5 @@ def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None,
         return iter(found)
     if not filter:
         return view.documents(coll)
-    predicate = matcher.compile_filter(filter, variables=variables)
+    predicate = compile_filter(filter, variables, collation)
     return ((record, doc) for record, doc in view.documents(coll) if predicate(doc))

@@ -18,6 +18,7 @@ from bson import Int64, ObjectId, Regex
 
 from mongolet.errors import MongoError, bad_value
 from mongolet.query._errors import no_query_plans
+from mongolet.query.collation import active as active_collation
 from mongolet.query.paths import MISSING, match_values, split_path
 from mongolet.query.values import (
     MAXKEY,
@@ -316,7 +317,7 @@ def _eq_predicate(target: Any) -> ElementPredicate:
     t = type(target)
     if target is None:
         return _is_null_or_missing
-    if t is str:
+    if t is str and active_collation() is None:
 
         def eq_str(value: Any) -> bool:
             return type(value) is str and value == target

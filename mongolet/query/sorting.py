@@ -14,6 +14,7 @@ from typing import Any
 from bson import Int64
 
 from mongolet.errors import MongoError
+from mongolet.query.collation import active as active_collation
 from mongolet.query.paths import MISSING, match_values, split_path
 from mongolet.query.values import compare, is_number, numeric
 
@@ -167,6 +168,9 @@ def _native_key(values: list[Any]) -> Callable[[int], Any] | None:
         return values.__getitem__
     kinds = {type(value) for value in values}
     if kinds == {str}:
+        collation = active_collation()
+        if collation is not None:
+            return lambda i: collation.key(values[i])
         return values.__getitem__
     if kinds <= _FAST_NUMBERS and all(value == value for value in values):
         return values.__getitem__

@@ -19,6 +19,7 @@ from bson.datetime_ms import DatetimeMS
 from bson.decimal128 import Decimal128
 
 from mongolet.errors import MongoError, bad_value
+from mongolet.query.collation import active as active_collation
 from mongolet.query.paths import _Missing
 
 # Canonical type numbers, as in mongod's canonicalizeBSONType (a missing value sorts between
@@ -175,6 +176,9 @@ def _compare_same_bracket(kind: int, a: Any, b: Any) -> int:
     if kind == NUMBER:
         return _compare_numbers(a, b)
     if kind == STRING:
+        collation = active_collation()
+        if collation is not None:
+            return _cmp(collation.key(str(a)), collation.key(str(b)))
         # Python compares code points, which is the order of the UTF-8 bytes.
         return _cmp(a, b)
     if kind == OBJECT:
@@ -220,7 +224,8 @@ def _compare_sequences(xs: list[tuple[Any, Any]], ys: list[tuple[Any, Any]], *, 
 def equal(a: Any, b: Any) -> bool:
     """Equality as ``$eq`` sees it: 1 == 1.0 == Int64(1) == Decimal128("1")."""
     ta, tb = type(a), type(b)
-    if ta is tb and ta in (str, int, ObjectId, bool):
+    if ta is tb and ta in (str, int, ObjectId, bool) and (ta is not str
+                                                          or active_collation() is None):
         return bool(a == b)
     return compare(a, b) == 0
 
@@ -233,7 +238,8 @@ def canonical_key(value: Any) -> Hashable:
     Decimal128("1")) and distinct otherwise; field order of documents matters."""
     t = type(value)
     if t is str:
-        return (STRING, value)
+        collation = active_collation()
+        return (STRING, value) if collation is None else (STRING, collation.key(value))
     if t is int or t is Int64:
         return (NUMBER, int(value))
     if t is ObjectId:
@@ -246,7 +252,9 @@ def canonical_key(value: Any) -> Hashable:
         # Python's int/float/Decimal equality is exact and their hashes agree.
         return (NUMBER, number)
     if kind == STRING:
-        return (STRING, str(value))
+        collation = active_collation()
+        return (STRING, str(value)) if collation is None else (STRING,
+                                                                collation.key(str(value)))
     if kind == OBJECT:
         return (OBJECT, tuple((k, canonical_key(v)) for k, v in _items(value)))
     if kind == ARRAY:

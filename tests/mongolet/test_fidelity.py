@@ -318,3 +318,61 @@ async def test_upsert_by_id_with_plain_set_async(adb: AsyncDatabase) -> None:
     with pytest.raises(WriteError) as info:
         await adb.c.update_one({"_id": "k"}, {"$set": {"_id": "other"}})
     assert info.value.code == 66
+
+
+# -- collation ("en": ICU root order; strength, caseLevel, numericOrdering) --------------------
+
+_EN2 = {"locale": "en_US", "strength": 2}
+
+
+def test_collation_in_filters_counts_and_writes(db: Database) -> None:
+    db.c.insert_many([{"_id": 1, "x": "ping"}, {"_id": 2, "x": "pINg"}, {"_id": 3, "x": "pïng"},
+                      {"_id": 4, "x": "pong"}])
+    assert [d["_id"] for d in db.c.find({"x": "PING"}, collation=_EN2)] == [1, 2]
+    assert db.c.count_documents({"x": {"$in": ["PING"]}},
+                                collation={"locale": "en", "strength": 1}) == 3
+    assert db.c.count_documents({"x": "PING"}) == 0  # simple: code points
+    assert db.c.update_many({"x": "Ping"}, {"$set": {"y": 1}}, collation=_EN2
+                            ).modified_count == 2
+    assert db.c.delete_one({"x": "PONG"}, collation=_EN2).deleted_count == 1
+    caseless = {"locale": "en", "strength": 1, "caseLevel": True}
+    assert db.c.count_documents({"x": "pÏNg"}, collation=caseless) == 1  # accents ignored
+    assert db.c.count_documents({"x": "ping"}, collation=caseless) == 2  # case not
+
+
+def test_collation_orders_like_icu(db: Database) -> None:
+    db.c.insert_many([{"x": v} for v in ["b", "B", "a", "á", "A", "10", "9", "_z", " z"]])
+    got = [d["x"] for d in db.c.find({}, {"_id": 0}).sort("x", 1).collation({"locale": "en"})]
+    assert got == [" z", "_z", "10", "9", "a", "A", "á", "b", "B"]
+    numeric = {"locale": "en", "numericOrdering": True}
+    got = [d["x"] for d in db.c.find({"x": {"$lt": "a"}}).sort("x", 1).collation(numeric)]
+    assert got == [" z", "_z", "9", "10"]
+    assert [d["x"] for d in db.c.find({}).sort("x", 1)][:3] == [" z", "10", "9"]
+
+
+async def test_collation_in_distinct_aggregate_and_find_and_modify_async(
+        adb: AsyncDatabase) -> None:
+    await adb.c.insert_many([{"_id": 1, "s": "PING"}, {"_id": 2, "s": "ping"},
+                             {"_id": 3, "s": "Pong"}])
+    assert await adb.c.distinct("s", collation=_EN2) == ["PING", "Pong"]
+    grouped = await (await adb.c.aggregate(
+        [{"$group": {"_id": "$s", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}],
+        collation=_EN2)).to_list()
+    assert [g["n"] for g in grouped] == [2, 1]
+    found = await adb.c.find_one_and_delete({"s": "pong"}, collation=_EN2)
+    assert found == {"_id": 3, "s": "Pong"}
+
+
+def test_collection_default_collation_and_refused_options(db: Database) -> None:
+    db.create_collection("c", collation={"locale": "en", "strength": 2})
+    db.c.insert_many([{"_id": "A"}, {"_id": "b"}])
+    assert db.c.find_one({"_id": "a"}) == {"_id": "A"}
+    assert db.c.find_one({"_id": "a"}, collation={"locale": "simple"}) is None
+    for bad in ({"locale": "fr"}, {"locale": "en", "caseFirst": "upper"},
+                {"locale": "en", "strength": 6}):
+        with pytest.raises(OperationFailure) as info:
+            db.c.find_one({}, collation=bad)
+        assert info.value.code == 2
+    with pytest.raises(OperationFailure) as info:
+        db.c.find_one({}, collation={"strength": 2})
+    assert info.value.code == 40414
