@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mongolet.commands import validation
+from mongolet.commands import validation, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
 from mongolet.cursors import cursor_reply
 from mongolet.errors import MongoError
@@ -34,8 +34,9 @@ async def create(ctx: CommandContext) -> dict[str, Any]:
     if unknown:
         field = sorted(unknown)[0]
         raise MongoError(40415, f"BSON field 'create.{field}' is an unknown field.")
-    if "viewOn" in options or "timeseries" in options:
-        raise MongoError(115, "mongolet does not support views or time series collections")
+    if "timeseries" in options:
+        raise MongoError(115, "mongolet does not support time series collections")
+    views.check_definition(ctx, options)
     validation.check_options("create", options)
     collations.parse(options.get("collation"))  # a default collation mongolet can apply
     if options.get("capped") and not options.get("size"):
@@ -78,6 +79,13 @@ async def drop_database(ctx: CommandContext) -> dict[str, Any]:
 
 
 def collection_info(coll: Collection) -> dict[str, Any]:
+    if views.is_view(coll):
+        return {"name": coll.name, "type": "view",
+                "options": {"viewOn": coll.options["viewOn"],
+                            "pipeline": coll.options.get("pipeline", []),
+                            **{k: v for k, v in coll.options.items()
+                               if k not in ("viewOn", "pipeline")}},
+                "info": {"readOnly": True}}
     return {
         "name": coll.name,
         "type": "collection",
@@ -98,7 +106,7 @@ async def list_collections(ctx: CommandContext) -> dict[str, Any]:
         info = collection_info(coll)
         if predicate is not None and not predicate(info):
             continue
-        entries.append({"name": info["name"], "type": "collection"} if name_only else info)
+        entries.append({"name": info["name"], "type": info["type"]} if name_only else info)
     return cursor_reply(ctx.ns("$cmd.listCollections"), 0, entries, first=True)
 
 

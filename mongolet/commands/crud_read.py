@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from mongolet.commands import local_sessions
+from mongolet.commands import local_sessions, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
-from mongolet.commands.selection import select
+from mongolet.commands.selection import compile_filter, select
 from mongolet.commands.writing import write_pipeline_output
 from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
 from mongolet.errors import MongoError
@@ -27,6 +27,20 @@ def query_collation(spec: dict[str, Any], coll: Collection | None) -> Collation 
     if coll is not None and coll.options.get("collation") is not None:
         return collations.parse(coll.options["collation"])
     return None
+
+
+def matching(ctx: CommandContext, coll: Collection, filter: dict[str, Any] | None,
+             variables: dict[str, Any] | None = None, collation: Collation | None = None
+             ) -> Iterator[dict[str, Any]]:
+    """The documents of a collection or view that ``filter`` selects, in natural order."""
+    if views.is_view(coll):
+        docs = views.documents(ctx, coll)
+        if not filter:
+            return iter(docs)
+        predicate = compile_filter(filter, variables, collation)
+        return (doc for doc in docs if predicate(doc))
+    return (doc for _, doc in select(ctx.view, coll, filter, variables=variables,
+                                     collation=collation))
 
 
 def open_cursor(ctx: CommandContext, ns: str, docs: Iterator[dict[str, Any]],
@@ -82,8 +96,7 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
             # bad filters fail even on missing collections
             matcher.compile_filter(filter, variables=let)
         return cursor_reply(ns, 0, [], first=True)
-    docs: Iterator[dict[str, Any]] = (
-        doc for _, doc in select(ctx.view, coll, filter, variables=let, collation=collation))
+    docs = matching(ctx, coll, filter, let, collation)
     if sort:
         with collations.applied(collation):
             docs = iter(sorting.sort_documents(list(docs), sort))
@@ -111,10 +124,10 @@ async def count(ctx: CommandContext) -> dict[str, Any]:
         if query:
             matcher.compile_filter(query)
         return {"n": 0, "ok": 1.0}
-    if not query:
+    if not query and not views.is_view(coll):
         n = coll.count_latest()
     else:
-        n = sum(1 for _ in select(ctx.view, coll, query, collation=collation))
+        n = sum(1 for _ in matching(ctx, coll, query, collation=collation))
     n = max(n - skip, 0)
     if limit:
         n = min(n, abs(limit))
@@ -140,28 +153,15 @@ async def distinct(ctx: CommandContext) -> dict[str, Any]:
             matcher.compile_filter(query)
         return {"values": [], "ok": 1.0}
     seen: dict[Any, Any] = {}
-    matches = list(select(ctx.view, coll, query, collation=collation))
+    matches = list(matching(ctx, coll, query, collation=collation))
     with collations.applied(collation):  # values equal under the collation count once
-        for _, doc in matches:
+        for doc in matches:
             for value in paths.path_values(doc, key):
                 items = value if isinstance(value, list) else [value]
                 for item in items:
                     seen.setdefault(values.canonical_key(item), item)
         result = sorted(seen.values(), key=functools.cmp_to_key(values.compare))
     return {"values": result, "ok": 1.0}
-
-
-class _PipelineSource:
-    """What ``$lookup`` and friends read: this command's view of other collections."""
-
-    def __init__(self, ctx: CommandContext) -> None:
-        self.ctx = ctx
-
-    def collection_documents(self, name: str) -> Iterable[dict[str, Any]]:
-        coll = self.ctx.collection(name)
-        if coll is None:
-            return []
-        return [doc for _, doc in self.ctx.view.documents(coll)]
 
 
 _OUTPUT_STAGES = ("$out", "$merge")
@@ -212,7 +212,7 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
         name = ctx.collection_name()
         ns = ctx.ns(name)
         coll = ctx.collection(name)
-        source = [doc for _, doc in ctx.view.documents(coll)] if coll is not None else []
+        source = list(matching(ctx, coll, None)) if coll is not None else []
     if stages and next(iter(stages[0])) in aggregation.SOURCE_STAGES:
         stage_name = next(iter(stages[0]))
         if not collectionless:
@@ -223,7 +223,7 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     variables = expressions.evaluate_let(get_doc(body, "let"))
     collation = query_collation(body, None if collectionless else ctx.collection(ctx.arg()))
     with collations.applied(collation):
-        results = aggregation.run_pipeline(source, stages, _PipelineSource(ctx),
+        results = aggregation.run_pipeline(source, stages, views.PipelineSource(ctx),
                                            variables=variables)
     if output is not None:
         await write_pipeline_output(ctx, results, output)

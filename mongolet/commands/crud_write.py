@@ -13,6 +13,7 @@ from typing import Any
 
 import bson
 
+from mongolet.commands import views
 from mongolet.commands.crud_read import query_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import compile_filter, id_keys, select
@@ -93,6 +94,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
     ordered = get_bool(ctx.body, "ordered", True)
     view = ctx.view
     coll = await view.writable_collection(ctx.db, name)
+    views.check_writable(ctx, coll)
     validator = validator_for(ctx, coll)
     retry = ctx.retry
     n = 0
@@ -276,6 +278,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
         _parse_update(stmt)
     let = _let(ctx)
     coll = await ctx.view.writable_collection(ctx.db, name)
+    views.check_writable(ctx, coll)
     n = modified = 0
     upserted: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
@@ -365,6 +368,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         _parse_delete(stmt)
     let = _let(ctx)
     coll = ctx.collection(name)
+    views.check_writable(ctx, coll)
     n = 0
     errors: list[dict[str, Any]] = []
     for index, stmt in enumerate(stmts):
@@ -428,6 +432,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
                else None)
     view = ctx.view
     coll = await view.writable_collection(ctx.db, name) if not remove else ctx.collection(name)
+    views.check_writable(ctx, coll)
     collation = query_collation(body, coll)
     predicate = _predicate(query, variables, collation)
     apply = (_updater(update, array_filters, query, variables) if update is not None

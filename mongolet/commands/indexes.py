@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mongolet.commands import views
 from mongolet.commands.registry import CommandContext, command
 from mongolet.cursors import cursor_reply
 from mongolet.errors import MongoError
@@ -49,6 +50,7 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(263, f"Cannot create new indexes on existing collection "
                               f"{ctx.ns(name)} in a multi-document transaction.")
     coll = await view.writable_collection(ctx.db, name)
+    views.check_writable(ctx, coll)
     before = len(coll.indexes)
     new = [spec for spec in specs if not _existing_conflict(coll, spec)]
     names = [spec.name for spec in new]
@@ -86,6 +88,7 @@ async def list_indexes(ctx: CommandContext) -> dict[str, Any]:
     coll = ctx.collection(name)
     if coll is None:
         raise MongoError(26, f"ns does not exist: {ctx.ns(name)}")
+    views.check_writable(ctx, coll)
     return cursor_reply(ctx.ns(name), 0, [spec.to_document() for spec in coll.indexes.values()],
                         first=True)
 
@@ -96,6 +99,7 @@ async def drop_indexes(ctx: CommandContext) -> dict[str, Any]:
     coll = ctx.collection(name)
     if coll is None:
         raise MongoError(26, f"ns not found {ctx.ns(name)}")
+    views.check_writable(ctx, coll)
     which = ctx.body.get("index")
     before = len(coll.indexes)
     if which == "*":

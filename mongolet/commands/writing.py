@@ -121,6 +121,8 @@ async def _out(ctx: CommandContext, docs: list[dict[str, Any]], spec: Any) -> No
         seen.add(key)
     store = ctx.state.store
     old = store.collection(db, name)
+    if old is not None and "viewOn" in old.options:
+        raise MongoError(166, f"Namespace {db}.{name} is a view, not a collection")
     ctx.state.txns.abort_touching(db, name)
     # Replace the target wholesale, keeping its indexes (as $out does).
     store.drop_collection(db, name)
@@ -142,6 +144,8 @@ async def _merge(ctx: CommandContext, docs: list[dict[str, Any]], spec: Any) -> 
     when_not_matched = options.get("whenNotMatched", "insert")
     view = ctx.view
     coll = await view.writable_collection(db, name)
+    if "viewOn" in coll.options:
+        raise MongoError(166, f"Namespace {db}.{name} is a view, not a collection")
     for doc in docs:
         if "_id" not in doc and on_fields != ["_id"]:
             doc = {"_id": ObjectId(), **doc}

@@ -376,3 +376,42 @@ def test_collection_default_collation_and_refused_options(db: Database) -> None:
     with pytest.raises(OperationFailure) as info:
         db.c.find_one({}, collation={"strength": 2})
     assert info.value.code == 40414
+
+
+# -- read-only views ---------------------------------------------------------------------------
+
+
+def test_view_reads_run_its_pipeline(db: Database) -> None:
+    db.c.insert_many([{"_id": i, "x": i * 10, "s": "a" if i % 2 else "b"} for i in range(1, 5)])
+    db.create_collection("v", viewOn="c", pipeline=[{"$match": {"_id": {"$gt": 1}}},
+                                                    {"$project": {"s": 0}}])
+    db.create_collection("vv", viewOn="v", pipeline=[{"$match": {"x": {"$lt": 40}}}])
+    assert db.v.estimated_document_count() == 3
+    assert db.v.count_documents({"x": {"$gte": 30}}) == 2
+    assert list(db.v.find({}, sort=[("x", -1)], limit=1)) == [{"_id": 4, "x": 40}]
+    assert db.vv.distinct("x") == [20, 30]
+    assert list(db.vv.aggregate([{"$group": {"_id": None, "n": {"$sum": 1}}}])) == [
+        {"_id": None, "n": 2}]
+    db.c.insert_one({"_id": 5, "x": 5})
+    assert db.vv.count_documents({}) == 3  # a view is evaluated at each read
+    infos = {i["name"]: i for i in db.list_collections()}
+    assert infos["v"]["type"] == "view" and infos["v"]["options"]["viewOn"] == "c"
+    assert infos["v"]["info"] == {"readOnly": True}
+
+
+async def test_view_refuses_writes_and_indexes_async(adb: AsyncDatabase) -> None:
+    await adb.c.insert_one({"_id": 1})
+    await adb.create_collection("v", viewOn="c", pipeline=[])
+    for write in (adb.v.insert_one({"_id": 2}), adb.v.update_one({}, {"$set": {"a": 1}}),
+                  adb.v.delete_many({}), adb.v.find_one_and_delete({}),
+                  adb.v.create_index("a")):
+        with pytest.raises(OperationFailure) as info:
+            await write
+        assert info.value.code == 166
+        assert info.value.details["codeName"] == "CommandNotSupportedOnView"
+    with pytest.raises(OperationFailure) as info:
+        await adb.create_collection("w", viewOn="c", pipeline=[{"$out": "x"}])
+    assert info.value.code == 167
+    assert info.value.details["codeName"] == "OptionNotSupportedOnView"
+    await adb.drop_collection("v")
+    assert await adb.list_collection_names() == ["c"]
