@@ -133,8 +133,10 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def _updater(update: Any, array_filters: Any, query: Mapping[str, Any],
-             variables: Variables = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The function turning a matched document into its updated version."""
+             variables: Variables = None, collation: Collation | None = None
+             ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The function turning a matched document into its updated version (array element
+    comparisons of $addToSet, $pull... follow the statement's collation, as on mongod)."""
     if _is_replacement(update):
         replacement = {k: v for k, v in update.items() if k != "_id"}
         new_id = update.get("_id")
@@ -148,7 +150,7 @@ def _updater(update: Any, array_filters: Any, query: Mapping[str, Any],
         return updates.apply_update(doc, update, array_filters=array_filters, query=query,
                                     variables=variables)
 
-    return apply
+    return collations.under(collation, apply)
 
 
 async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
@@ -173,16 +175,17 @@ async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
 
 
 async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
-                  update: Any, array_filters: Any, variables: Variables = None
-                  ) -> dict[str, Any]:
+                  update: Any, array_filters: Any, variables: Variables = None,
+                  collation: Collation | None = None) -> dict[str, Any]:
     seed = updates.upsert_seed(query)
     if _is_replacement(update):
         new = dict(update)
         if "_id" not in new and "_id" in seed:
             new = {"_id": seed["_id"], **new}
     else:
-        new = updates.apply_update(seed, update, array_filters=array_filters, is_insert=True,
-                                   query=query, variables=variables)
+        new = collations.under(collation, updates.apply_update)(
+            seed, update, array_filters=array_filters, is_insert=True, query=query,
+            variables=variables)
     new = prepare_insert(new)
     validator = validator_for(ctx, coll)
     if validator is not None:
@@ -241,7 +244,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     validator = validator_for(ctx, coll)
     collation = query_collation(stmt, coll)
     predicate = _predicate(query, variables, collation)
-    apply = _updater(update, array_filters, query, variables)
+    apply = _updater(update, array_filters, query, variables, collation)
 
     matched = modified = 0
     candidates: Iterable[Record]
@@ -260,7 +263,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
         if not multi:
             break
     if matched == 0 and upsert:
-        new = await _upsert(ctx, coll, query, update, array_filters, variables)
+        new = await _upsert(ctx, coll, query, update, array_filters, variables, collation)
         return 0, 0, new["_id"]
     return matched, modified, None
 
@@ -435,7 +438,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     views.check_writable(ctx, coll)
     collation = query_collation(body, coll)
     predicate = _predicate(query, variables, collation)
-    apply = (_updater(update, array_filters, query, variables) if update is not None
+    apply = (_updater(update, array_filters, query, variables, collation) if update is not None
              else None)
 
     def shown(doc: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -475,7 +478,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
                 "value": shown(new if return_new else old), "ok": 1.0}
     if upsert and not remove:
         assert coll is not None
-        new = await _upsert(ctx, coll, query, update, array_filters, variables)
+        new = await _upsert(ctx, coll, query, update, array_filters, variables, collation)
         return {"lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
                 "value": shown(new) if return_new else None, "ok": 1.0}
     last_error: dict[str, Any] = {"n": 0}

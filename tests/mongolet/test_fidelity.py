@@ -340,6 +340,16 @@ def test_collation_in_filters_counts_and_writes(db: Database) -> None:
     assert db.c.count_documents({"x": "ping"}, collation=caseless) == 2  # case not
 
 
+def test_collation_reaches_array_update_operators(db: Database) -> None:
+    db.c.insert_one({"_id": 1, "tags": ["a", "b"]})
+    db.c.update_one({"_id": 1}, {"$addToSet": {"tags": "A"}}, collation=_EN2)
+    assert db.c.find_one()["tags"] == ["a", "b"]
+    db.c.update_one({"_id": 1}, {"$pull": {"tags": "B"}}, collation=_EN2)
+    assert db.c.find_one()["tags"] == ["a"]
+    db.c.update_one({"_id": 1}, {"$addToSet": {"tags": "A"}})  # simple collation
+    assert db.c.find_one()["tags"] == ["a", "A"]
+
+
 def test_collation_orders_like_icu(db: Database) -> None:
     db.c.insert_many([{"x": v} for v in ["b", "B", "a", "á", "A", "10", "9", "_z", " z"]])
     got = [d["x"] for d in db.c.find({}, {"_id": 0}).sort("x", 1).collation({"locale": "en"})]
