@@ -14,6 +14,7 @@ from typing import Any
 from bson import Int64
 
 from mongolet.errors import MongoError
+from mongolet.query import collation as collations
 from mongolet.query import matcher, paths, values
 
 # Index types accepted as metadata (their special semantics are not implemented).
@@ -76,6 +77,14 @@ class IndexSpec:
         a missing field indexes as null."""
         if not self.covers(doc):
             return []
+        collation = self.options.get("collation")
+        if collation is not None:
+            # A unique index with a collation holds strings equal under it as one key.
+            with collations.applied(collations.parse(collation)):
+                return self._keys(doc)
+        return self._keys(doc)
+
+    def _keys(self, doc: Mapping[str, Any]) -> list[Hashable]:
         per_field: list[list[Any]] = []
         for field_name in self.key:
             found = _index_values(doc, field_name)
@@ -175,6 +184,7 @@ def parse_index_spec(raw: Any) -> IndexSpec:
         matcher.compile_filter(partial)  # reject bad filters now
         if options.get("sparse"):
             raise MongoError(67, "cannot mix \"partialFilterExpression\" and \"sparse\" options")
+    collations.parse(options.get("collation"))  # a collation mongolet can apply
     if "expireAfterSeconds" in options:
         ttl = options["expireAfterSeconds"]
         if isinstance(ttl, bool) or not isinstance(ttl, int | float | Int64) or ttl < 0:

@@ -51,6 +51,10 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
                               f"{ctx.ns(name)} in a multi-document transaction.")
     coll = await view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
+    default_collation = coll.options.get("collation")
+    if default_collation is not None:  # indexes inherit the collection's collation
+        for spec in specs:
+            spec.options.setdefault("collation", default_collation)
     before = len(coll.indexes)
     new = [spec for spec in specs if not _existing_conflict(coll, spec)]
     names = [spec.name for spec in new]

@@ -425,3 +425,19 @@ async def test_view_refuses_writes_and_indexes_async(adb: AsyncDatabase) -> None
     assert info.value.details["codeName"] == "OptionNotSupportedOnView"
     await adb.drop_collection("v")
     assert await adb.list_collection_names() == ["c"]
+
+
+def test_unique_index_with_collation_holds_equal_strings_once(db: Database) -> None:
+    db.c.create_index("name", unique=True, collation=_EN2)
+    db.c.insert_one({"name": "Alice"})
+    with pytest.raises(WriteError) as info:
+        db.c.insert_one({"name": "ALICE"})
+    assert info.value.code == 11000
+    db.create_collection("d", collation={"locale": "en", "strength": 1})
+    db.d.create_index("name", unique=True)  # inherits the collection's collation
+    db.d.insert_one({"name": "resume"})
+    with pytest.raises(WriteError):
+        db.d.insert_one({"name": "Résumé"})
+    with pytest.raises(OperationFailure) as bad:
+        db.c.create_index("other", collation={"locale": "de"})
+    assert bad.value.code == 2
