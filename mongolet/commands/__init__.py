@@ -219,10 +219,14 @@ class Dispatcher:
                 raise MongoError(251, f"Cannot start a transaction with a "
                                       f"{spec.name} command",
                                  labels=[TRANSIENT_TRANSACTION_ERROR])
+            at_ts = self._transaction_snapshot(body.get("readConcern"))
             session.txn_number = txn_number
             session.retry_results = {}
             session.txn = txns.begin(txn_number)
             session.txn.read_concern_seen = True
+            if at_ts is not None:  # a transaction reading at a chosen cluster time
+                session.txn.snapshot_ts = at_ts
+                self.state.store.snapshot_holders[id(session.txn)] = at_ts
         else:
             txn = session.txn
             if txn_number != session.txn_number or txn is None or txn.number != txn_number:
@@ -253,6 +257,17 @@ class Dispatcher:
             raise MongoError(72, "Cannot set write concern after starting a transaction.")
         if not spec.in_transaction:
             raise MongoError(263, f"Cannot run '{spec.name}' in a multi-document transaction.")
+
+    def _transaction_snapshot(self, read_concern: Any) -> int | None:
+        """The commit time a starting transaction reads at, when its readConcern names one
+        (``{level: "snapshot", atClusterTime}``)."""
+        if not isinstance(read_concern, dict) or "atClusterTime" not in read_concern:
+            return None
+        if read_concern.get("level") != "snapshot":
+            raise MongoError(72, "readConcern.atClusterTime is only compatible with the "
+                                 "snapshot read concern level")
+        return snapshots.commit_time_at(self.state.store, int(self.state.started),
+                                        read_concern)
 
     def _enter_retryable_write(self, ctx: CommandContext, spec: CommandSpec,
                                txn_number: Any) -> None:

@@ -92,6 +92,26 @@ def cluster_time_of(started: int, ts: int) -> Timestamp:
     return Timestamp(started, ts + 1)
 
 
+def commit_time_at(store: Store, started: int, read_concern: dict[str, Any]) -> int:
+    """The commit time ``readConcern.atClusterTime`` names, if the history still holds it."""
+    at = read_concern["atClusterTime"]
+    if not isinstance(at, Timestamp):
+        raise MongoError(14, "BSON field 'readConcern.atClusterTime' is the wrong type, "
+                             "expected type 'timestamp'")
+    if "afterClusterTime" in read_concern:
+        raise MongoError(72, "Can not specify both afterClusterTime and atClusterTime")
+    current = cluster_time_of(started, store.clock)
+    if at > current:
+        raise MongoError(72, f"readConcern atClusterTime value must not be greater than the "
+                             f"current clusterTime. Requested clusterTime: {at}; current "
+                             f"clusterTime: {current}")
+    oldest = cluster_time_of(started, store.oldest_snapshot())
+    if at < oldest:
+        raise MongoError(239, f"Read timestamp {at} is older than the oldest available "
+                              f"timestamp.")
+    return int(at.inc) - 1
+
+
 def snapshot_view(store: Store, holds: SnapshotHolds, started: int, read_concern: Any,
                   session_id: Any) -> SnapshotView | None:
     """The view a read with this ``readConcern`` uses, or None when it is not a snapshot
@@ -104,24 +124,7 @@ def snapshot_view(store: Store, holds: SnapshotHolds, started: int, read_concern
             raise MongoError(72, "readConcern.atClusterTime is only compatible with the "
                                  "snapshot read concern level")
         return None
-    if at is None:
-        ts = store.clock
-    else:
-        if not isinstance(at, Timestamp):
-            raise MongoError(14, "BSON field 'readConcern.atClusterTime' is the wrong type, "
-                                 "expected type 'timestamp'")
-        if "afterClusterTime" in read_concern:
-            raise MongoError(72, "Can not specify both afterClusterTime and atClusterTime")
-        current = cluster_time_of(started, store.clock)
-        if at > current:
-            raise MongoError(72, f"readConcern atClusterTime value must not be greater than "
-                                 f"the current clusterTime. Requested clusterTime: {at}; "
-                                 f"current clusterTime: {current}")
-        oldest = cluster_time_of(started, store.oldest_snapshot())
-        if at < oldest:
-            raise MongoError(239, f"Read timestamp {at} is older than the oldest available "
-                                  f"timestamp.")
-        ts = at.inc - 1
+    ts = store.clock if at is None else commit_time_at(store, started, read_concern)
     holds.acquire(session_id if session_id is not None else object(), ts)
     return SnapshotView(store, ts, cluster_time_of(started, ts))
 

@@ -8,6 +8,7 @@ from bson import Timestamp
 from pymongo import AsyncMongoClient, MongoClient, ReturnDocument, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, WriteConcernError, WriteError
+from pymongo.read_concern import ReadConcern
 from pymongo.synchronous.database import Database
 
 # -- let: command variables in filters, update pipelines and projections ----------------------
@@ -441,3 +442,21 @@ def test_unique_index_with_collation_holds_equal_strings_once(db: Database) -> N
     with pytest.raises(OperationFailure) as bad:
         db.c.create_index("other", collation={"locale": "de"})
     assert bad.value.code == 2
+
+
+def test_transaction_reads_at_a_chosen_cluster_time(client: MongoClient, db: Database) -> None:
+    db.c.insert_one({"_id": 1, "x": 1})
+    with client.start_session(causal_consistency=False) as holder:
+        # A snapshot session holds the history of its point in time (as mongod's window).
+        at = db.command("find", "c", readConcern={"level": "snapshot"}, session=holder
+                        )["cursor"]["atClusterTime"]
+        db.c.update_one({"_id": 1}, {"$set": {"x": 2}})
+        with client.start_session(causal_consistency=False) as session:
+            session.start_transaction(read_concern=ReadConcern())
+            reply = db.command("find", "c", session=session,
+                               readConcern={"level": "snapshot", "atClusterTime": at})
+            assert reply["cursor"]["firstBatch"] == [{"_id": 1, "x": 1}]
+            with pytest.raises(OperationFailure) as info:  # written since: a conflict
+                db.c.update_one({"_id": 1}, {"$set": {"x": 3}}, session=session)
+            assert info.value.code == 112
+    assert db.c.find_one() == {"_id": 1, "x": 2}
