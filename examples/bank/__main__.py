@@ -1,7 +1,13 @@
-"""``python -m examples.bank``: money transfers on the embedded server (or --uri).
+"""``python -m examples.bank``: concurrent money transfers in MongoDB transactions.
 
-A first demo with plain PyMongo: it opens accounts, runs concurrent transfers inside
-transactions, and shows that the total is unchanged.
+Starts an embedded mongolet (or uses ``--uri`` / ``MONGODB_URI``), opens five accounts and runs
+a batch of transfers on a thread pool. Several threads move money between the same accounts
+at once, so their transactions conflict and ``uow.run`` runs them again; transfers larger than
+the balance are refused. At the end it prints the balances and checks the books: the total is
+unchanged, the ledger has one entry per applied transfer, and each balance is its opening
+balance plus what the domain events and the ledger say moved.
+
+Exit status: 0 when every check holds, 1 when one fails, 2 when the server cannot be used.
 """
 
 from __future__ import annotations
@@ -11,75 +17,270 @@ import contextlib
 import os
 import random
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
 
 from pymongo import MongoClient
-from pymongo.client_session import ClientSession
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.uri_parser import parse_uri
 
 import mongolet
+import odm
+from examples.bank import service
+from examples.bank.domain import (
+    MODELS,
+    Account,
+    BankUnit,
+    Deposited,
+    InsufficientFunds,
+    Transfer,
+    Withdrawn,
+)
+from uow import TransactionsNotSupported
+
+OPENING = [
+    ("alice", "Alice Martin", 1000),
+    ("bob", "Bob Chen", 600),
+    ("carol", "Carol Diaz", 400),
+    ("dave", "Dave Okafor", 300),
+    ("erin", "Erin Novak", 200),
+]
+
+Job = tuple[str, str, int]
+Outcome = Transfer | InsufficientFunds
 
 
-class InsufficientFunds(Exception):
-    pass
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m examples.bank",
+        description="Concurrent transfers between bank accounts, in MongoDB transactions.",
+    )
+    parser.add_argument(
+        "--uri",
+        default=os.environ.get("MONGODB_URI"),
+        help="a MongoDB replica set or mongos (default: $MONGODB_URI, else an embedded mongolet)",
+    )
+    parser.add_argument(
+        "--database",
+        default="bank_example",
+        help="the database to use; its accounts and transfers collections are reset "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--transfers", type=positive, default=200, help="default: %(default)s")
+    parser.add_argument("--workers", type=positive, default=8, help="threads (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="of the random plan (default: %(default)s)")
+    return parser.parse_args(argv)
 
 
-def transfer(client: MongoClient, source: str, target: str, amount: int) -> None:
-    accounts = client.bank.accounts
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
-    def move(session: ClientSession) -> None:
-        src = accounts.find_one({"_id": source}, session=session)
-        if src is None or src["balance"] < amount:
-            raise InsufficientFunds(f"{source} cannot pay {amount}")
-        accounts.update_one({"_id": source}, {"$inc": {"balance": -amount}}, session=session)
-        accounts.update_one({"_id": target}, {"$inc": {"balance": amount}}, session=session)
 
-    with client.start_session() as session:
-        session.with_transaction(move)
+def say(text: str = "") -> None:
+    print(text, flush=True)  # flushed: progress shows up at once in piped logs too
+
+
+def money(amount: int) -> str:
+    return f"{amount:,}"
 
 
 @contextlib.contextmanager
-def database_uri(uri: str | None) -> Iterator[str]:
+def server_uri(uri: str | None) -> Iterator[str]:
+    """``uri``, or the URI of an embedded mongolet running for the duration of the block."""
     if uri:
+        hosts = ", ".join(f"{host}:{port}" for host, port in parse_uri(uri)["nodelist"])
+        say(f"Using MongoDB at {hosts}")  # not the whole URI: it may hold a password
         yield uri
         return
     with mongolet.serve() as server:
-        print(f"started mongolet at {server.uri}")
+        say(f"Started mongolet, the embedded server, at {server.uri}")
         yield server.uri
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.bank")
-    parser.add_argument("--uri", default=os.environ.get("MONGODB_URI"),
-                        help="a MongoDB replica set (default: start an embedded mongolet)")
-    parser.add_argument("--transfers", type=int, default=200)
-    args = parser.parse_args(argv)
-    names = ["alice", "bob", "carol", "dave"]
-    with database_uri(args.uri) as uri, MongoClient(uri) as client:
-        client.bank.accounts.drop()
-        client.bank.accounts.insert_many([{"_id": n, "balance": 100} for n in names])
-        rng = random.Random(7)
-        jobs = [(*rng.sample(names, 2), rng.randint(1, 60)) for _ in range(args.transfers)]
-        done = refused = 0
+def plan(seed: int, count: int, account_ids: list[str]) -> list[Job]:
+    """``count`` random transfers: two distinct accounts and an amount from 10 to 250."""
+    rng = random.Random(seed)
+    jobs: list[Job] = []
+    for _ in range(count):
+        source, target = rng.sample(account_ids, 2)
+        jobs.append((source, target, rng.randint(10, 250)))
+    return jobs
 
-        def run(job: tuple[str, str, int]) -> bool:
-            try:
-                transfer(client, *job)
-            except InsufficientFunds:
-                return False
-            return True
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for ok in pool.map(run, jobs):
-                done += ok
-                refused += not ok
-        balances = {d["_id"]: d["balance"] for d in client.bank.accounts.find()}
-        total = sum(balances.values())
-        print(f"{done} transfers applied, {refused} refused for insufficient funds")
-        for name in names:
-            print(f"  {name:<6} {balances[name]:>5}")
-        print(f"  total  {total:>5} (expected {100 * len(names)})")
-        return 0 if total == 100 * len(names) else 1
+class Books:
+    """What the workers saw: how often a use case ran, and the money the events moved."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.attempts = 0
+        self.paid_out: Counter[str] = Counter()
+        self.paid_in: Counter[str] = Counter()
+
+    def counted(self, use_case: Callable[..., Transfer]) -> Callable[..., Transfer]:
+        """``use_case``, counting each run (``uow.run`` runs it again after a conflict)."""
+
+        def attempt(uow: BankUnit, *args: Any) -> Transfer:
+            with self._lock:
+                self.attempts += 1
+            return use_case(uow, *args)
+
+        return attempt
+
+    # Event handlers: the unit calls them after a commit, once per event; the events of an
+    # attempt that was rolled back are dropped, so a retried transfer is counted once.
+    def withdrawn(self, event: Withdrawn) -> None:
+        with self._lock:
+            self.paid_out[event.account] += event.amount
+
+    def deposited(self, event: Deposited) -> None:
+        with self._lock:
+            self.paid_in[event.account] += event.amount
+
+
+class Progress:
+    """A line per tenth of the batch: plain lines, readable in a terminal and in CI logs."""
+
+    def __init__(self, total: int, books: Books) -> None:
+        self.total = total
+        self.books = books
+        self.step = max(1, total // 10)
+        self.applied: list[Transfer] = []
+        self.refused: list[InsufficientFunds] = []
+        self.started = time.monotonic()
+
+    @property
+    def retries(self) -> int:
+        return self.books.attempts - len(self.applied) - len(self.refused)
+
+    def record(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Transfer):
+            self.applied.append(outcome)
+        else:
+            self.refused.append(outcome)
+        done = len(self.applied) + len(self.refused)
+        if done % self.step == 0 or done == self.total:
+            width = len(str(self.total))
+            say(
+                f"  {done:>{width}}/{self.total}  applied {len(self.applied):>{width}}"
+                f"  refused {len(self.refused):>{width}}  retries {self.retries:>{width}}"
+                f"  {time.monotonic() - self.started:5.1f} s"
+            )
+
+
+def run_batch(engine: odm.SyncEngine, jobs: list[Job], workers: int, books: Books) -> Progress:
+    """Every job on a thread pool, each in a unit of its own; the outcomes as they come."""
+    handlers: dict[type, Callable[[Any], None]] = {
+        Withdrawn: books.withdrawn,
+        Deposited: books.deposited,
+    }
+    attempt = books.counted(service.transfer)
+
+    def work(job: Job) -> Outcome:
+        unit = BankUnit(engine, handlers=handlers)  # a new unit per use case
+        try:
+            return unit.run(attempt, *job)
+        except InsufficientFunds as refused:
+            return refused
+
+    progress = Progress(len(jobs), books)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in as_completed([pool.submit(work, job) for job in jobs]):
+            progress.record(future.result())
+    return progress
+
+
+def check_books(
+    engine: odm.SyncEngine, opened: dict[str, int], books: Books, progress: Progress
+) -> bool:
+    """Print the balances and the checks; True when every check holds."""
+    unit = BankUnit(engine)
+    final = unit.run(service.accounts)
+    ledger = {a.id: unit.run(service.statement, a.id) for a in final}
+    entries = engine.count(Transfer)
+
+    say()
+    say(f"{'account':<8} {'owner':<13} {'opened':>7} {'paid out':>9} {'paid in':>9} {'balance':>8}")
+    for a in final:
+        say(
+            f"{a.id:<8} {a.owner:<13} {money(opened[a.id]):>7} {money(books.paid_out[a.id]):>9}"
+            f" {money(books.paid_in[a.id]):>9} {money(a.balance):>8}"
+        )
+    before, after = sum(opened.values()), sum(a.balance for a in final)
+    say(f"{'total':<22} {money(before):>7} {'':>9} {'':>9} {money(after):>8}")
+
+    def replayed(account: Account) -> int:
+        moves = ledger[account.id]
+        received = sum(t.amount for t in moves if t.target == account.id)
+        return opened[account.id] + received - sum(t.amount for t in moves if t.source == account.id)
+
+    checks = [
+        (before == after, f"total unchanged: {money(before)} before, {money(after)} after"),
+        (
+            entries == len(progress.applied),
+            f"ledger: {entries} entries for {len(progress.applied)} applied transfers",
+        ),
+        (
+            all(opened[a.id] - books.paid_out[a.id] + books.paid_in[a.id] == a.balance for a in final),
+            "each balance = opened - paid out + paid in (events handed out after commits)",
+        ),
+        (
+            all(replayed(a) == a.balance for a in final),
+            "each balance = opened + its ledger entries",
+        ),
+        (all(a.balance >= 0 for a in final), "no balance below zero"),
+    ]
+    say()
+    say("Checks:")
+    for ok, text in checks:
+        say(f"  [{'ok' if ok else 'FAILED'}] {text}")
+    return all(ok for ok, _ in checks)
+
+
+def run(engine: odm.SyncEngine, args: argparse.Namespace) -> bool:
+    for model in MODELS:  # start from empty collections, with the ledger's indexes
+        engine.get_collection(model).drop()
+    engine.configure_database(MODELS)
+
+    unit = BankUnit(engine)
+    with unit:  # one transaction: all the accounts, or none
+        for account_id, owner, balance in OPENING:
+            service.open_account(unit, account_id, owner, balance)
+    opened = {a.id: a.balance for a in unit.run(service.accounts)}
+    say(f"Opened {len(opened)} accounts holding {money(sum(opened.values()))} in total.")
+
+    jobs = plan(args.seed, args.transfers, list(opened))
+    say(f"Running {len(jobs)} transfers on {args.workers} threads (seed {args.seed}):")
+    books = Books()
+    progress = run_batch(engine, jobs, args.workers, books)
+
+    say()
+    say(f"Applied:  {len(progress.applied)} transfers")
+    refused = progress.refused
+    example = f', e.g. "{refused[0]}"' if refused else ""
+    say(f"Refused:  {len(refused)} for insufficient funds{example}")
+    say(f"Retries:  {progress.retries} (transactions that lost a write conflict, run again)")
+    ok = check_books(engine, opened, books, progress)
+    say()
+    say("The books balance." if ok else "The books do NOT balance.")
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        with server_uri(args.uri) as uri, MongoClient[Any](uri, serverSelectionTimeoutMS=10_000) as client:
+            say(f"Database {args.database!r} (its accounts and transfers are reset)")
+            return 0 if run(odm.SyncEngine(client, database=args.database), args) else 1
+    except (ConnectionFailure, ServerSelectionTimeoutError, TransactionsNotSupported) as error:
+        print(f"error: cannot use the database: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
