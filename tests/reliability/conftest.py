@@ -77,13 +77,17 @@ class FaultRecorder(CommandRecorder):
             self.lsids.append(lsid)
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        if _is_injected(event.reply):
+        wce = event.reply.get("writeConcernError")
+        if isinstance(wce, dict) and wce.get("errmsg") == INJECTED:
             self.faults.append((event.command_name, "writeConcernError"))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         failure = event.failure
-        if _is_injected(failure):
-            self.faults.append((event.command_name, "error"))
+        errmsg = str(failure.get("errmsg", ""))
+        if "failCommand" in errmsg:
+            self.faults.append((event.command_name, f"error {failure.get('code')}"))
+        elif errmsg == INJECTED:  # PyMongo raised the writeConcernError of an ok reply
+            self.faults.append((event.command_name, "writeConcernError"))
         elif failure.get("errtype") in NETWORK_ERRORS:
             self.faults.append((event.command_name, "closed connection"))
         elif failure.get("code") == 112:
@@ -91,16 +95,6 @@ class FaultRecorder(CommandRecorder):
 
     def sent(self, name: str) -> int:
         return sum(1 for event in self.started_events if event.command_name == name)
-
-
-def _is_injected(reply: Any) -> bool:
-    if not isinstance(reply, dict):
-        return False
-    errmsg = str(reply.get("errmsg", ""))
-    if "failCommand" in errmsg or errmsg == INJECTED:  # a failure is the error or the wce
-        return True
-    wce = reply.get("writeConcernError")
-    return isinstance(wce, dict) and wce.get("errmsg") == INJECTED
 
 
 # ------------------------------------------------------------------ fail points
