@@ -1,0 +1,46 @@
+"""The dependency-injector container: client, engine, and a unit of work per use case.
+
+::
+
+    container = Container()
+    container.config.uri.from_value("mongodb://...")   # tests: their own mongolet
+    await container.init_resources()                   # connects the client
+    ...                                                # services get their units
+    await container.shutdown_resources()               # closes the client
+
+- ``client`` is a :class:`~dependency_injector.providers.Resource`: one ``AsyncMongoClient``
+  for the container's life, closed by ``shutdown_resources()``;
+- ``engine`` is a singleton ``odm.AIOEngine`` on that client;
+- ``unit_of_work`` is a factory: every injection gets a new ``AsyncBankUnit`` (a unit serves
+  one task at a time, so concurrent requests must not share one).
+
+Creating a container wires :mod:`examples.di_service.services` to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from dependency_injector import containers, providers
+from pymongo import AsyncMongoClient
+
+import odm
+from examples.bank.domain import AsyncBankUnit
+
+
+async def mongo_client(uri: str) -> AsyncIterator[AsyncMongoClient]:
+    """The client, until the container shuts its resources down."""
+    client: AsyncMongoClient = AsyncMongoClient(uri, serverSelectionTimeoutMS=10_000)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+class Container(containers.DeclarativeContainer):
+    wiring_config = containers.WiringConfiguration(modules=["examples.di_service.services"])
+
+    config = providers.Configuration(default={"database": "bank"})
+    client = providers.Resource(mongo_client, uri=config.uri.required())
+    engine = providers.Singleton(odm.AIOEngine, client=client, database=config.database)
+    unit_of_work = providers.Factory(AsyncBankUnit, engine=engine)

@@ -1,0 +1,1 @@
+"""A FastAPI app on the bank's services (see app.py)."""
