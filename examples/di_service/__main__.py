@@ -39,7 +39,8 @@ async def scenario(container: Container) -> None:
         print("10 concurrent transfers of 1 from alice to bob, each in a unit of its own")
 
         for account in await services.accounts():
-            print(f"  {account.id:<6} {account.owner:<13} {account.balance:>4}  (version {account.version})")
+            print(f"  {account.id:<6} {account.owner:<13} {account.balance:>4}"
+                  f"  (version {account.version})")
         lines = await services.statement("bob")
         print(f"bob's statement: {len(lines)} transfers, {sum(t.amount for t in lines)} received")
     finally:
@@ -50,7 +51,8 @@ async def scenario(container: Container) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.di_service")
     parser.add_argument("--uri", default=os.environ.get("MONGODB_URI"),
-                        help="a MongoDB replica set (default: $MONGODB_URI, else an embedded mongolet)")
+                        help="a MongoDB replica set (default: $MONGODB_URI, else an embedded "
+                        "mongolet)")
     parser.add_argument("--database", default="di_service_example",
                         help="its accounts and transfers are reset (default: %(default)s)")
     args = parser.parse_args(argv)

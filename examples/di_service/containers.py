@@ -30,7 +30,7 @@ from examples.bank.domain import AsyncBankUnit
 
 async def mongo_client(uri: str) -> AsyncIterator[AsyncMongoClient]:
     """The client, until the container shuts its resources down."""
-    client: AsyncMongoClient = AsyncMongoClient(uri, serverSelectionTimeoutMS=10_000)
+    client: AsyncMongoClient = AsyncMongoClient(uri)
     try:
         yield client
     finally:

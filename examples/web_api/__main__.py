@@ -22,7 +22,8 @@ from examples.web_api.app import create_app
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m examples.web_api")
     parser.add_argument("--uri", default=os.environ.get("MONGODB_URI"),
-                        help="a MongoDB replica set (default: $MONGODB_URI, else an embedded mongolet)")
+                        help="a MongoDB replica set (default: $MONGODB_URI, else an embedded "
+                        "mongolet)")
     parser.add_argument("--database", default="web_api_example", help="default: %(default)s")
     parser.add_argument("--port", type=int, default=8000, help="default: %(default)s")
     args = parser.parse_args(argv)

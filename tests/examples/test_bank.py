@@ -48,6 +48,7 @@ def test_cli_runs_the_batch_and_the_books_balance(
     argv = ["--uri", mongodb_uri, "--database", db.name, "--transfers", "60", "--workers", "6"]
     assert main(argv) == 0
     out = capsys.readouterr().out
+    assert out.startswith("Using MongoDB at ") and "mongodb://" not in out  # hosts only
     assert "FAILED" not in out and out.rstrip().endswith("The books balance.")
     # Progress: a line per tenth of the batch, the last one at 60/60.
     progress = re.findall(r"^\s+(\d+)/60\s+applied", out, re.MULTILINE)
@@ -64,7 +65,8 @@ def test_cli_runs_the_batch_and_the_books_balance(
     for account_id, doc in accounts.items():
         # Each applied transfer updated both its accounts once: a retried attempt never
         # bumped a version, a refused one wrote nothing.
-        moves = db.transfers.count_documents({"$or": [{"source": account_id}, {"target": account_id}]})
+        involving = {"$or": [{"source": account_id}, {"target": account_id}]}
+        moves = db.transfers.count_documents(involving)
         assert doc["version"] == moves
         assert re.search(rf"^{account_id}\s.*\s{doc['balance']:,}$", out, re.MULTILINE)
 

@@ -38,7 +38,8 @@ async def container(
 
 
 async def test_each_injection_gets_a_new_unit_on_one_engine(container: Container) -> None:
-    first, second = await container.unit_of_work(), await container.unit_of_work()  # type: ignore[misc]
+    first = await container.unit_of_work()  # type: ignore[misc]
+    second = await container.unit_of_work()  # type: ignore[misc]
     assert isinstance(first, AsyncBankUnit) and first is not second
     assert first.engine is second.engine is await container.engine()  # type: ignore[misc]
 

@@ -101,7 +101,9 @@ def test_renaming_a_changed_account_is_409(http: TestClient) -> None:
     current = http.get("/accounts/alice").json()["version"]
     renamed = http.patch("/accounts/alice", json={"owner": "Alicia", "version": current})
     assert renamed.status_code == 200
-    assert renamed.json() == {"id": "alice", "owner": "Alicia", "balance": 9, "version": current + 1}
+    assert renamed.json() == {
+        "id": "alice", "owner": "Alicia", "balance": 9, "version": current + 1,
+    }
 
 
 def test_insufficient_funds_is_422_and_writes_nothing(http: TestClient) -> None:
