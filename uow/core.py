@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import bson
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from odm import Model
@@ -60,6 +62,29 @@ def current_owner() -> Owner:
 def _describe(owner: Owner) -> str:
     thread, task = owner
     return f"thread {thread}" + (f", task {task!r}" if task is not None else "")
+
+
+def _is_literal_safe(value: Any) -> bool:
+    """A value that stands for itself in ``{key: value}`` and in ``$in`` (not an operator
+    document nor a regular expression, which would select other documents)."""
+    if isinstance(value, Mapping):
+        return not any(str(key).startswith("$") for key in value)
+    return not isinstance(value, re.Pattern | bson.Regex)
+
+
+def _id_is(model: type[Model], id: Any) -> dict[str, Any]:
+    """The filter of one id, always ``$eq``: an id from user input such as
+    ``{"$ne": None}`` or a regex is data, never an operator (the MongoDB manual's advice)."""
+    return {model.__primary_key__: {"$eq": id}}
+
+
+def _id_in(model: type[Model], ids: list[Any]) -> dict[str, Any]:
+    """The filter of several ids: ``$in``, or ``$eq`` one by one when one of them is not
+    literal-safe (``$in`` would refuse a ``$`` document and match a regex)."""
+    key = model.__primary_key__
+    if all(_is_literal_safe(id) for id in ids):
+        return {key: {"$in": ids}}
+    return {"$or": [{key: {"$eq": id}} for id in ids]}
 
 
 class UnitCore:
@@ -237,7 +262,7 @@ class UnitCore:
         entry = self.identity_map.lookup(model, id)
         if entry is not None:
             return None if entry.state is State.REMOVED else entry.instance
-        found = yield Find(model, ({model.__primary_key__: id},), self.session, limit=1)
+        found = yield Find(model, (_id_is(model, id),), self.session, limit=1)
         return self.identity_map.loaded(found[0]) if found else None
 
     def get(self, model: type[Model], id: Any) -> Steps:
@@ -253,8 +278,7 @@ class UnitCore:
         ids = list(ids)
         to_load = [id for id in ids if self.identity_map.lookup(model, id) is None]
         if to_load:
-            query = {model.__primary_key__: {"$in": to_load}}
-            for instance in (yield Find(model, (query,), self.session)):
+            for instance in (yield Find(model, (_id_in(model, to_load),), self.session)):
                 self.identity_map.loaded(instance)
         found: list[Model] = []
         for id in ids:

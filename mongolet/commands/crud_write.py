@@ -186,7 +186,7 @@ async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any
         new = collations.under(collation, updates.apply_update)(
             seed, update, array_filters=array_filters, is_insert=True, query=query,
             variables=variables)
-    new = prepare_insert(new)
+    new = prepare_insert(new, upsert=True)
     validator = validator_for(ctx, coll)
     if validator is not None:
         validator.check(new)

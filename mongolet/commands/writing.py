@@ -33,8 +33,9 @@ def check_id(value: Any) -> None:
                                      "is not valid for storage.")
 
 
-def prepare_insert(doc: Any) -> dict[str, Any]:
-    """The document to store: ``_id`` first (generated when missing), validated."""
+def prepare_insert(doc: Any, *, upsert: bool = False) -> dict[str, Any]:
+    """The document to store: ``_id`` first (generated when missing), validated (``upsert``:
+    the document an upsert inserts, whose size error is mongod's UpsertStage's)."""
     if not isinstance(doc, dict):
         raise MongoError(14, f"document to insert must be an object, not {type_name(doc)}")
     if "_id" in doc:
@@ -43,14 +44,16 @@ def prepare_insert(doc: Any) -> dict[str, Any]:
             doc = {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
     else:
         doc = {"_id": ObjectId(), **doc}
-    check_size(doc, insert=True)
+    check_size(doc, insert=True, upsert=upsert)
     return doc
 
 
-def check_size(doc: dict[str, Any], *, insert: bool) -> None:
+def check_size(doc: dict[str, Any], *, insert: bool, upsert: bool = False) -> None:
     # Cheap pre-check: only encode documents that might be near the limit.
     size = len(bson.encode(doc)) if _maybe_large(doc) else 0
     if size > MAX_DOCUMENT_BYTES:
+        if upsert:
+            raise MongoError(17420, f"Document to upsert is larger than {MAX_DOCUMENT_BYTES}")
         if insert:
             raise MongoError(2, f"object to insert too large. size in bytes: {size}, max size: "
                                 f"{MAX_DOCUMENT_BYTES}")
