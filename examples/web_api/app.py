@@ -147,7 +147,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     if container is None:
         container = Container()
         container.config.uri.from_env("MONGODB_URI", required=True)
-    resources = container
+    resources = container  # for the lifespan below (a closure does not keep the narrowing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
