@@ -1,19 +1,23 @@
-"""Command line: ``python -m mongolet [--host 127.0.0.1] [--port 27017]``."""
+"""Command line: ``python -m mongolet [--host 127.0.0.1] [--port 27017] [--dbpath DIR]``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 import threading
 
+from mongolet.durability import DurabilityError
 from mongolet.server import DEFAULT_REPLICA_SET, MongoletServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m mongolet",
-        description="An embedded MongoDB-compatible server (in memory) for development and tests.",
+        description="An embedded MongoDB-compatible server for development and tests: in "
+                    "memory, or durable in a data directory with --dbpath.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=27017, help="port (0 picks a free one)")
@@ -24,20 +28,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "with enableTestCommands=1")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow binding a non-loopback address (there is no authentication)")
+    parser.add_argument("--dbpath", metavar="DIR",
+                        help="keep the data in DIR across restarts (created if missing); "
+                             "without it the data lives in memory")
+    parser.add_argument("--checkpoint-bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 async def run(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # SIGTERM stops cleanly (a checkpoint)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     server = MongoletServer(args.host, args.port, replica_set=args.replica_set,
                             enable_test_commands=args.enable_test_commands,
-                            allow_remote=args.allow_remote)
+                            allow_remote=args.allow_remote, dbpath=args.dbpath,
+                            checkpoint_bytes=args.checkpoint_bytes)
     await server.start()
-    print(f"mongolet listening on {server.uri}", flush=True)
-    stop = asyncio.Event()
+    where = f" (data in {args.dbpath})" if args.dbpath else ""
+    print(f"mongolet listening on {server.uri}{where}", flush=True)
     if args.exit_with_stdin:
         # Started by serve(mode="process"): exit when the parent closes our stdin (or dies).
-        loop = asyncio.get_running_loop()
 
         def watch_stdin() -> None:
             sys.stdin.read()
@@ -56,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run(args))
     except KeyboardInterrupt:
         print("mongolet stopped", flush=True)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, DurabilityError) as exc:
+        if args.exit_with_stdin:  # serve(mode="process") raises it again from this line
+            print(f"mongolet failed: {type(exc).__name__}: {exc}", flush=True)
         print(f"mongolet: {exc}", file=sys.stderr)
         return 1
     return 0

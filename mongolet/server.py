@@ -4,6 +4,10 @@ Each connection is one task that reads a message, hands its command to the
 ``Dispatcher`` and writes the answer. All commands run on one event loop in one thread, so
 each command is atomic unless it awaits: the command layer relies on this.
 
+Data lives in memory unless ``dbpath`` names a data directory (``mongolet.durability``):
+then it is replayed at start, every commit is journaled (fsynced) before it is acknowledged,
+and a clean stop writes a checkpoint.
+
     >>> with serve() as server:                         # doctest: +SKIP
     ...     client = MongoClient(server.uri)
 """
@@ -24,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions
+from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
+from mongolet.storage import Store
 from mongolet.wire import (
     HEADER_SIZE,
     FramingError,
@@ -77,12 +83,17 @@ class MongoletServer:
         replica_set: str = DEFAULT_REPLICA_SET,
         enable_test_commands: bool = False,
         allow_remote: bool = False,
+        dbpath: str | os.PathLike[str] | None = None,
+        checkpoint_bytes: int | None = None,
     ) -> None:
         check_bind_address(host, allow_remote)
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.replica_set = replica_set
         self.enable_test_commands = enable_test_commands
+        self.dbpath = os.fspath(dbpath) if dbpath is not None else None
+        self.checkpoint_bytes = checkpoint_bytes
+        self.durability: Durability | None = None
         self.dispatcher: Dispatcher | None = None
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -94,8 +105,18 @@ class MongoletServer:
         return connection_uri(self.host, self.port, self.replica_set)
 
     async def start(self) -> None:
-        """Bind (a free port when ``port`` is 0), then build the dispatcher for that address."""
-        self._server = await asyncio.start_server(self._serve_connection, self.host, self.port)
+        """Open the data directory (if any), bind (a free port when ``port`` is 0), then
+        build the dispatcher for that address."""
+        store = None
+        if self.dbpath is not None:
+            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes)
+            store = self.durability.load()
+        try:
+            self._server = await asyncio.start_server(self._serve_connection, self.host,
+                                                      self.port)
+        except BaseException:
+            self._close_durability(checkpoint=False)
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
         self.dispatcher = Dispatcher(
             ServerOptions(
@@ -103,7 +124,8 @@ class MongoletServer:
                 port=self.port,
                 replica_set=self.replica_set,
                 enable_test_commands=self.enable_test_commands,
-            )
+            ),
+            store if store is not None else Store(),
         )
 
     async def close(self) -> None:
@@ -117,6 +139,12 @@ class MongoletServer:
                 await asyncio.wait_for(self._server.wait_closed(), timeout=2)
         if self.dispatcher is not None:
             self.dispatcher.close()
+        self._close_durability(checkpoint=True)
+
+    def _close_durability(self, checkpoint: bool) -> None:
+        if self.durability is not None:
+            durability, self.durability = self.durability, None
+            durability.close(checkpoint=checkpoint)
 
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -168,6 +196,7 @@ class Server:
     host: str
     port: int
     replica_set: str = DEFAULT_REPLICA_SET
+    dbpath: str | None = None  # the data directory; None: in memory
     _stop: list[object] = field(default_factory=list, repr=False)
 
     @property
@@ -222,16 +251,26 @@ class _ServerThread(threading.Thread):
 
 
 _LISTENING = re.compile(r"mongodb://\[?([^\]/]+?)\]?:(\d+)/")
+# What a child that cannot start prints (``python -m mongolet --exit-with-stdin``).
+_FAILED = re.compile(r"^mongolet failed: (\w+): (.*)$")
+_CHILD_ERRORS: dict[str, type[Exception]] = {
+    cls.__name__: cls for cls in (DurabilityError, DataFormatError, DbpathLockedError,
+                                  ValueError, OSError)}
 
 
 def _start_process(host: str, port: int, replica_set: str, enable_test_commands: bool,
-                   allow_remote: bool) -> tuple[subprocess.Popen[str], int]:
+                   allow_remote: bool, dbpath: str | None = None,
+                   checkpoint_bytes: int | None = None) -> tuple[subprocess.Popen[str], int]:
     args = [sys.executable, "-m", "mongolet", "--host", host, "--port", str(port),
             "--replica-set", replica_set, "--exit-with-stdin"]
     if enable_test_commands:
         args.append("--enable-test-commands")
     if allow_remote:
         args.append("--allow-remote")
+    if dbpath is not None:
+        args += ["--dbpath", dbpath]
+    if checkpoint_bytes is not None:
+        args += ["--checkpoint-bytes", str(checkpoint_bytes)]
     # stdin stays open for the child's lifetime: when we die, it sees EOF and exits too.
     process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -240,6 +279,10 @@ def _start_process(host: str, port: int, replica_set: str, enable_test_commands:
     match = _LISTENING.search(line)
     if not match:
         process.kill()
+        process.wait()
+        failed = _FAILED.match(line.strip())
+        if failed and failed.group(1) in _CHILD_ERRORS:
+            raise _CHILD_ERRORS[failed.group(1)](failed.group(2))
         raise RuntimeError(f"mongolet did not start: {line.strip() or 'no output'}")
     return process, int(match.group(2))
 
@@ -265,6 +308,8 @@ def serve(
     replica_set: str = DEFAULT_REPLICA_SET,
     enable_test_commands: bool = False,
     allow_remote: bool = False,
+    dbpath: str | os.PathLike[str] | None = None,
+    checkpoint_bytes: int | None = None,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
 
@@ -275,23 +320,32 @@ def serve(
 
         with mongolet.serve() as server:
             client = MongoClient(server.uri)
+
+    ``dbpath`` keeps the data in that directory across restarts (created if missing): every
+    acknowledged write or committed transaction is on disk first. An unreadable directory
+    raises ``DataFormatError``, one another server has open ``DbpathLockedError``.
+    ``checkpoint_bytes`` is the journal size that triggers a checkpoint (default 64 MiB).
     """
     check_bind_address(host, allow_remote)
+    path = os.fspath(dbpath) if dbpath is not None else None
     if mode == "process":
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
-                                             allow_remote)
-        handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set)
+                                             allow_remote, path, checkpoint_bytes)
+        handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set,
+                        path)
         handle._stop.append(lambda: _stop_process(process))
     elif mode == "thread":
         server = MongoletServer(host, port, replica_set=replica_set,
                                 enable_test_commands=enable_test_commands,
-                                allow_remote=allow_remote)
+                                allow_remote=allow_remote, dbpath=path,
+                                checkpoint_bytes=checkpoint_bytes)
         thread = _ServerThread(server)
         thread.start()
         thread.ready.wait()
         if thread.startup_error is not None:
+            thread.join(timeout=10)
             raise thread.startup_error
-        handle = Server(server.host, server.port, replica_set)
+        handle = Server(server.host, server.port, replica_set, path)
         handle._stop.append(thread.stop)
     else:
         raise ValueError(f"mode must be 'thread' or 'process', not {mode!r}")

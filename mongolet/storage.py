@@ -11,12 +11,17 @@ the natural order a find without sort returns, as on mongod.
 A record being written by an open transaction is *locked* by it (``locked_by``): other
 transactions then get WriteConflict, non-transactional writers wait for it to end. That
 policy lives in ``mongolet.transactions``; here a lock is just something one can wait on.
+
+A store may have a ``CommitSink`` (``mongolet.durability`` writes one to disk): every
+committed change is handed to it *before* memory changes, so nothing becomes visible (or is
+acknowledged) that the sink has not recorded; when the sink raises, nothing changes. Without
+a sink (the default) the store lives in memory only.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Protocol
 
 from bson import Binary
@@ -32,6 +37,35 @@ class WriteLock(Protocol):
     snapshot_ts: int
 
     async def wait_done(self) -> None: ...
+
+
+# One document write of a commit: (collection, _id, new document or None for a deletion).
+Write = tuple["Collection", Any, "dict[str, Any] | None"]
+
+
+class CommitSink(Protocol):
+    """Records committed changes before the store publishes them (``mongolet.durability``).
+
+    Each method either records its change or raises; the store changes memory only after it
+    returned. Changes of uncommitted transactions never reach a sink."""
+
+    def commit(self, ts: int, created: Sequence[Collection], writes: Sequence[Write]) -> None:
+        """One commit at time ``ts``: the collections it creates (with their options and
+        indexes) and its document writes, all or nothing."""
+
+    def collection_created(self, coll: Collection) -> None: ...
+
+    def collection_dropped(self, db: str, name: str) -> None: ...
+
+    def database_dropped(self, db: str) -> None: ...
+
+    def collection_renamed(self, coll: Collection, db: str, name: str) -> None: ...
+
+    def index_added(self, coll: Collection, spec: IndexSpec) -> None: ...
+
+    def index_dropped(self, coll: Collection, name: str) -> None: ...
+
+    def options_changed(self, coll: Collection, options: dict[str, Any]) -> None: ...
 
 
 class Record:
@@ -89,6 +123,8 @@ class Collection:
         self.pending_unique: dict[tuple[str, Hashable], WriteLock] = {}
         # An open transaction that created this collection: invisible to others until commit.
         self.created_by = created_by
+        # The store's sink while this collection is in the store (None: in memory only).
+        self.sink: CommitSink | None = None
 
     @property
     def ns(self) -> str:
@@ -114,8 +150,9 @@ class Collection:
     def add_index(self, spec: IndexSpec) -> None:
         """Register ``spec``, building its unique table from committed documents; raises
         11000 when existing documents already violate it."""
-        if spec.unique and spec.name != "_id_":
-            table: dict[Hashable, Hashable] = {}
+        enforced = spec.unique and spec.name != "_id_"
+        table: dict[Hashable, Hashable] = {}
+        if enforced:
             for record in self.records.values():
                 doc = record.latest
                 if doc is None:
@@ -126,12 +163,23 @@ class Collection:
                         raise duplicate_key(self.ns, spec.name, spec.key,
                                             spec.key_value(doc))
                     table[key] = record.key
+        if self.sink is not None and self.created_by is None:
+            self.sink.index_added(self, spec)
+        if enforced:
             self.unique_keys[spec.name] = table
         self.indexes[spec.name] = spec
 
     def drop_index(self, name: str) -> None:
+        if self.sink is not None and self.created_by is None and name in self.indexes:
+            self.sink.index_dropped(self, name)
         self.indexes.pop(name, None)
         self.unique_keys.pop(name, None)
+
+    def update_options(self, changes: dict[str, Any]) -> None:
+        """Change some collection options (collMod)."""
+        if self.sink is not None and self.created_by is None:
+            self.sink.options_changed(self, {**self.options, **changes})
+        self.options.update(changes)
 
     def committed_unique_conflict(
         self, doc: dict[str, Any], record_key: Hashable,
@@ -186,6 +234,14 @@ class Store:
         # Snapshots still in use (open transactions); versions older than the oldest of
         # them are garbage.
         self.snapshot_holders: dict[int, int] = {}  # id(holder) -> snapshot ts
+        self.sink: CommitSink | None = None
+
+    def attach(self, sink: CommitSink | None) -> None:
+        """Record every later change with ``sink`` (None: memory only)."""
+        self.sink = sink
+        for colls in self.databases.values():
+            for coll in colls.values():
+                coll.sink = sink
 
     def tick(self) -> int:
         self.clock += 1
@@ -200,23 +256,60 @@ class Store:
         colls = self.databases.get(db)
         return colls.get(name) if colls is not None else None
 
+    def holds(self, coll: Collection) -> bool:
+        """Whether ``coll`` is in the store (not dropped or replaced since it was found)."""
+        return self.collection(coll.db, coll.name) is coll
+
     def create_collection(self, db: str, name: str, options: dict[str, Any] | None = None,
                           created_by: WriteLock | None = None) -> Collection:
+        """A new collection (committed at once, or by ``created_by``'s commit)."""
         coll = Collection(db, name, options, created_by)
-        self.databases.setdefault(db, {})[name] = coll
+        if self.sink is not None and created_by is None:
+            self.sink.collection_created(coll)
+        self.link(coll)
+        return coll
+
+    def link(self, coll: Collection) -> None:
+        """Put ``coll`` in the store under its name (what creating it records)."""
+        coll.sink = self.sink
+        self.databases.setdefault(coll.db, {})[coll.name] = coll
+
+    def _unlink(self, db: str, name: str) -> Collection | None:
+        colls = self.databases.get(db)
+        if colls is None or name not in colls:
+            return None
+        coll = colls.pop(name)
+        coll.sink = None
+        if not colls:
+            del self.databases[db]
         return coll
 
     def drop_collection(self, db: str, name: str) -> bool:
-        colls = self.databases.get(db)
-        if colls is None or name not in colls:
+        coll = self.collection(db, name)
+        if coll is None:
             return False
-        del colls[name]
-        if not colls:
-            del self.databases[db]
+        if self.sink is not None and coll.created_by is None:
+            self.sink.collection_dropped(db, name)
+        self._unlink(db, name)
         return True
 
     def drop_database(self, db: str) -> None:
-        self.databases.pop(db, None)
+        colls = self.databases.get(db)
+        if colls is None:
+            return
+        if self.sink is not None and any(c.created_by is None for c in colls.values()):
+            self.sink.database_dropped(db)
+        for name in list(colls):
+            self._unlink(db, name)
+
+    def rename_collection(self, coll: Collection, db: str, name: str) -> None:
+        """Move ``coll`` to ``db.name``, replacing the collection there, if any."""
+        if self.sink is not None:
+            self.sink.collection_renamed(coll, db, name)
+        self._unlink(db, name)
+        self._unlink(coll.db, coll.name)
+        coll.db, coll.name = db, name
+        self.link(coll)
 
 
 def canonical_id(value: Any) -> Hashable:

@@ -11,7 +11,8 @@ A command reads and writes through a *view*:
   TransientTransactionError); the command layer then aborts the transaction.
 
 ``commit`` publishes every overlay write under one commit timestamp, so others see all of
-them or none.
+them or none. With a durable store (``Store.sink``) both commit paths hand the commit to the
+sink first, as one unit, and publish it only once the sink has recorded it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, MongoError
 from mongolet.indexes import IndexSpec
-from mongolet.storage import Collection, Record, Store, canonical_id
+from mongolet.storage import Collection, Record, Store, Write, canonical_id
 
 TRANSACTION_LIFETIME_LIMIT_SECONDS = 60.0
 
@@ -112,11 +113,13 @@ class TransactionManager:
         if not txn.open:
             return
         store = self.store
+        if store.sink is not None:
+            self._record(txn)
         for coll in txn.created:
             coll.created_by = None
             # A collection dropped meanwhile by someone else comes back with our writes.
             if store.collection(coll.db, coll.name) is None:
-                store.databases.setdefault(coll.db, {})[coll.name] = coll
+                store.link(coll)
         self.active.pop(id(txn), None)
         store.snapshot_holders.pop(id(txn), None)
         if txn.locked:
@@ -127,6 +130,25 @@ class TransactionManager:
                 record.locked_by = None
                 coll.commit(record, doc, ts, oldest)
         self._finish(txn, COMMITTED)
+
+    def _record(self, txn: Transaction) -> None:
+        """Hand the commit of ``txn`` to the store's sink (raises: nothing is published)."""
+        store = self.store
+        assert store.sink is not None
+        # Collections it creates that its commit puts in the store (not replaced meanwhile).
+        created = [c for c in txn.created if store.collection(c.db, c.name) in (None, c)]
+        published = {id(c) for c in created}
+        writes: list[Write] = []
+        for coll, record in txn.locked:
+            if id(coll) not in published and not store.holds(coll):
+                continue  # a collection dropped meanwhile: the write is invisible
+            doc = txn.writes[(coll.db, coll.name)][record.key]
+            if doc is not None:
+                writes.append((coll, doc["_id"], doc))
+            elif record.latest is not None:
+                writes.append((coll, record.latest["_id"], None))
+        if created or txn.locked:
+            store.sink.commit(store.clock + 1 if txn.locked else store.clock, created, writes)
 
     def abort(self, txn: Transaction) -> None:
         """Discard every write of ``txn``."""
@@ -266,6 +288,16 @@ class DirectView:
 
     def _commit(self, coll: Collection, record: Record, doc: dict[str, Any] | None) -> None:
         store = self.store
+        if store.sink is not None and store.holds(coll):
+            written = doc if doc is not None else record.latest
+            if written is not None:
+                try:
+                    store.sink.commit(store.clock + 1, (), [(coll, written["_id"], doc)])
+                except BaseException:
+                    if not record.versions and record.locked_by is None \
+                            and coll.records.get(record.key) is record:
+                        del coll.records[record.key]  # the insert's new record
+                    raise
         coll.commit(record, doc, store.tick(), store.oldest_snapshot())
 
 

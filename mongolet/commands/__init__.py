@@ -31,6 +31,7 @@ from mongolet.commands import (  # noqa: F401
 )
 from mongolet.commands.registry import REGISTRY, CommandContext, CommandSpec, ServerState
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, CloseConnection, MongoError
+from mongolet.storage import Store
 from mongolet.transactions import COMMITTED, DirectView, Session, TransactionView
 
 SESSION_TIMEOUT_SECONDS = 30 * 60
@@ -58,10 +59,11 @@ class ConnectionInfo:
 class Dispatcher:
     """Answers every command of one server."""
 
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: ServerOptions, store: Store | None = None) -> None:
         self.options = options
         self.state = ServerState(options.host, options.port, options.replica_set,
-                                 options.enable_test_commands)
+                                 options.enable_test_commands,
+                                 store=store if store is not None else Store())
         self.state.txns.lifetime = options.transaction_lifetime_seconds
         self._direct_view = DirectView(self.state.store)
         self._last_sweep = time.monotonic()

@@ -146,10 +146,9 @@ async def coll_mod(ctx: CommandContext) -> dict[str, Any]:
     if coll is None:
         raise MongoError(26, f"ns does not exist: {ctx.ns(name)}")
     validation.check_options("collMod", ctx.body)
-    for key, value in ctx.body.items():
-        if key in ("validator", "validationLevel", "validationAction",
-                   "changeStreamPreAndPostImages", "expireAfterSeconds"):
-            coll.options[key] = value
+    coll.update_options({key: value for key, value in ctx.body.items()
+                         if key in ("validator", "validationLevel", "validationAction",
+                                    "changeStreamPreAndPostImages", "expireAfterSeconds")})
     return {"ok": 1.0}
 
 
@@ -169,9 +168,6 @@ async def rename_collection(ctx: CommandContext) -> dict[str, Any]:
         if not get_bool(ctx.body, "dropTarget"):
             raise MongoError(48, "target namespace exists")
         ctx.state.txns.abort_touching(dst_db, dst_name)
-        store.drop_collection(dst_db, dst_name)
     ctx.state.txns.abort_touching(src_db, src_name)
-    store.drop_collection(src_db, src_name)
-    coll.db, coll.name = dst_db, dst_name
-    store.databases.setdefault(dst_db, {})[dst_name] = coll
+    store.rename_collection(coll, dst_db, dst_name)  # replaces the target
     return {"ok": 1.0}

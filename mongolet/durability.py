@@ -1,0 +1,496 @@
+"""Durable mongolet: a data directory (``--dbpath``) holding a journal and a checkpoint.
+
+A ``Durability`` is the ``CommitSink`` of a ``Store`` (``mongolet.storage``): the store hands
+it every committed change before publishing it, and it appends one journal record per change
+and fsyncs the journal before returning. A transaction's writes to all its collections are one
+record, so a crash keeps all of them or none; uncommitted transactions never reach it. It knows
+storage (collections, records, indexes), not commands.
+
+Files in the directory:
+
+- ``mongolet.lock``: ``flock``-ed while a server uses the directory (it holds the pid).
+- ``journal``: a header, then records appended in commit order, each numbered (``n``).
+- ``checkpoint``: a header, then the committed state as of journal record ``n``: written to
+  ``checkpoint.tmp``, fsynced, renamed over the old one; then a fresh journal replaces the
+  old one the same way. Start-up = checkpoint + the journal's records after its ``n``.
+
+Header (16 bytes): magic ``MONGOLET``, format version and file kind (uint32 little endian;
+kind 1 journal, 2 checkpoint). Record: body length (uint32), CRC32 of length and body
+(uint32), body (one BSON document, ``{"k": kind, "n": number, "ts": clock, ...}``, encoded
+and decoded as the wire does: every BSON type and key order kept). A journal ending in a
+torn or damaged record (a crash mid-append) is cut back to its last whole record.
+
+    >>> durability = Durability("/var/lib/mongolet")   # doctest: +SKIP
+    >>> store = durability.load()                       # replayed; changes now recorded
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+
+from mongolet.indexes import IndexSpec
+from mongolet.storage import Collection, Record, Store, Write, canonical_id
+from mongolet.wire import CODEC_OPTIONS
+
+FORMAT_VERSION = 1
+MAGIC = b"MONGOLET"
+JOURNAL_KIND = 1
+CHECKPOINT_KIND = 2
+_KIND_NAMES = {JOURNAL_KIND: "journal", CHECKPOINT_KIND: "checkpoint"}
+
+JOURNAL = "journal"
+CHECKPOINT = "checkpoint"
+LOCK = "mongolet.lock"
+# A checkpoint replaces the journal once it has grown past this size (and at a clean stop).
+CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+_HEADER = struct.Struct("<8sII")
+_LENGTH = struct.Struct("<I")
+_FRAME = struct.Struct("<II")  # body length, CRC32
+_BATCH_BYTES = 1 << 20  # documents per checkpoint record
+
+
+class DurabilityError(Exception):
+    """A data directory mongolet cannot use, or a journal it can no longer write."""
+
+
+class DataFormatError(DurabilityError):
+    """A file of the data directory this mongolet cannot read: not mongolet's, written in
+    another format version, or damaged."""
+
+
+class DbpathLockedError(DurabilityError):
+    """Another mongolet has the data directory open."""
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def _header(kind: int) -> bytes:
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, kind)
+
+
+def _check_header(path: Path, data: bytes, kind: int) -> None:
+    if len(data) < _HEADER.size or not data.startswith(MAGIC):
+        raise DataFormatError(f"{path} is not a mongolet data file (no MONGOLET header); "
+                              "use another --dbpath or move the file away")
+    _, version, file_kind = _HEADER.unpack_from(data)
+    if version != FORMAT_VERSION:
+        newer = " by a newer mongolet" if version > FORMAT_VERSION else ""
+        raise DataFormatError(
+            f"{path} was written{newer} in data format version {version}; this mongolet "
+            f"reads format version {FORMAT_VERSION} only")
+    if file_kind != kind:
+        raise DataFormatError(f"{path} is a mongolet {_KIND_NAMES.get(file_kind, file_kind)} "
+                              f"file, not a {_KIND_NAMES[kind]}")
+
+
+def _frame(body: bytes) -> bytes:
+    length = _LENGTH.pack(len(body))
+    return length + _LENGTH.pack(zlib.crc32(body, zlib.crc32(length))) + body
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return _frame(bson.encode(record, codec_options=CODEC_OPTIONS))
+
+
+def _scan(path: Path, data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """The whole records after the header, with their offsets, and where they end (a torn
+    or damaged record, and everything after it, is past that end)."""
+    records: list[tuple[int, dict[str, Any]]] = []
+    pos = _HEADER.size
+    end = len(data)
+    while end - pos >= _FRAME.size:
+        length, crc = _FRAME.unpack_from(data, pos)
+        stop = pos + _FRAME.size + length
+        if stop > end:
+            break
+        body = data[pos + _FRAME.size:stop]
+        if zlib.crc32(body, zlib.crc32(data[pos:pos + 4])) != crc:
+            break
+        try:
+            record = bson.decode(body, codec_options=CODEC_OPTIONS)
+        except Exception as exc:  # a checksummed record that is not BSON: not a torn write
+            raise DataFormatError(f"{path}: record at offset {pos} is unreadable ({exc})") \
+                from None
+        records.append((pos, record))
+        pos = stop
+    return records, pos
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock(path: Path) -> int:
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise DbpathLockedError(
+            f"{path} is in use by another mongolet (pid {holder}): a data directory can be "
+            f"open in one server at a time ({path / LOCK} is locked)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+# -- state <-> records -----------------------------------------------------------------------
+
+
+def _spec_doc(spec: IndexSpec) -> dict[str, Any]:
+    return {"name": spec.name, "key": spec.key, "o": spec.options}
+
+
+def _collection_doc(coll: Collection) -> dict[str, Any]:
+    return {"db": coll.db, "c": coll.name, "o": coll.options, "uuid": coll.uuid,
+            "ix": [_spec_doc(s) for s in coll.indexes.values() if s.name != "_id_"]}
+
+
+def _create(store: Store, entry: dict[str, Any]) -> Collection:
+    store.drop_collection(entry["db"], entry["c"])  # replay: the name was free then
+    coll = store.create_collection(entry["db"], entry["c"], entry["o"])
+    coll.uuid = entry["uuid"]
+    for spec in entry["ix"]:
+        coll.add_index(IndexSpec(spec["name"], spec["key"], spec["o"]))
+    return coll
+
+
+def _collection(store: Store, db: str, name: str) -> Collection:
+    coll = store.collection(db, name)
+    return coll if coll is not None else store.create_collection(db, name)
+
+
+def _put(coll: Collection, doc: dict[str, Any] | None, _id: Any, ts: int) -> None:
+    key = canonical_id(doc["_id"] if doc is not None else _id)
+    record = coll.records.get(key)
+    if record is None:
+        if doc is None:
+            return
+        record = coll.records[key] = Record(key)
+    coll.commit(record, doc, ts, ts)
+
+
+def _apply(store: Store, rec: dict[str, Any]) -> None:
+    """Replay one journal record into ``store`` (which records nothing meanwhile)."""
+    kind, ts = rec["k"], rec["ts"]
+    if kind == "commit":
+        for entry in rec.get("c", ()):
+            _create(store, entry)
+        for write in rec["w"]:
+            db, name, doc = write[0], write[1], write[2]
+            _put(_collection(store, db, name), doc, write[3] if doc is None else None, ts)
+    elif kind == "create":
+        _create(store, rec["coll"])
+    elif kind == "drop":
+        store.drop_collection(rec["db"], rec["c"])
+    elif kind == "dropDatabase":
+        store.drop_database(rec["db"])
+    elif kind == "rename":
+        coll = store.collection(rec["db"], rec["c"])
+        if coll is not None:
+            store.rename_collection(coll, rec["toDb"], rec["to"])
+    elif kind == "index":
+        spec = rec["spec"]
+        _collection(store, rec["db"], rec["c"]).add_index(
+            IndexSpec(spec["name"], spec["key"], spec["o"]))
+    elif kind == "dropIndex":
+        coll = store.collection(rec["db"], rec["c"])
+        if coll is not None:
+            coll.drop_index(rec["name"])
+    elif kind == "options":
+        _collection(store, rec["db"], rec["c"]).options = dict(rec["o"])
+    else:
+        raise DataFormatError(f"unknown journal record kind {kind!r} (record {rec.get('n')})")
+    store.clock = max(store.clock, ts)
+
+
+def _checkpoint_records(store: Store, lsn: int) -> Iterator[bytes]:
+    """The framed records of a checkpoint of ``store``'s committed state."""
+    yield _encode({"k": "checkpoint", "n": lsn, "ts": store.clock})
+    collections = documents = 0
+    for colls in store.databases.values():
+        for coll in colls.values():
+            if coll.created_by is not None:
+                continue  # created by an open transaction: not committed
+            collections += 1
+            yield _encode({"k": "coll", "coll": _collection_doc(coll)})
+            batch: list[RawBSONDocument] = []
+            size = 0
+            for doc in coll.latest_documents():
+                raw = bson.encode(doc, codec_options=CODEC_OPTIONS)
+                batch.append(RawBSONDocument(raw))
+                size += len(raw)
+                documents += 1
+                if size >= _BATCH_BYTES:
+                    yield _encode({"k": "docs", "db": coll.db, "c": coll.name, "d": batch})
+                    batch, size = [], 0
+            if batch:
+                yield _encode({"k": "docs", "db": coll.db, "c": coll.name, "d": batch})
+    yield _encode({"k": "end", "collections": collections, "documents": documents})
+
+
+def _load_checkpoint(store: Store, path: Path) -> int:
+    """Fill ``store`` from checkpoint file ``path``; the journal record it ends at."""
+    data = path.read_bytes()
+    _check_header(path, data, CHECKPOINT_KIND)
+    records, end = _scan(path, data)
+    if end != len(data) or not records or records[0][1].get("k") != "checkpoint" \
+            or records[-1][1].get("k") != "end":
+        raise DataFormatError(f"{path} is damaged (a checkpoint is complete or absent: "
+                              f"readable up to offset {end} of {len(data)})")
+    first = records[0][1]
+    ts = first["ts"]
+    for _, rec in records[1:-1]:
+        if rec["k"] == "coll":
+            _create(store, rec["coll"])
+        elif rec["k"] == "docs":
+            coll = _collection(store, rec["db"], rec["c"])
+            for doc in rec["d"]:
+                _put(coll, doc, None, ts)
+        else:
+            raise DataFormatError(f"{path}: unknown checkpoint record kind {rec['k']!r}")
+    store.clock = max(store.clock, ts)
+    return int(first["n"])
+
+
+# -- the sink ----------------------------------------------------------------------------------
+
+
+class Durability:
+    """One data directory: replays it into a ``Store``, then journals the store's changes.
+
+    Creating it locks the directory (``DbpathLockedError`` when another server has it);
+    ``load()`` reads it (``DataFormatError`` for files it cannot read); ``close()`` writes a
+    checkpoint and unlocks it.
+    """
+
+    def __init__(self, dbpath: str | os.PathLike[str], *,
+                 checkpoint_bytes: int | None = None) -> None:
+        self.path = Path(dbpath)
+        self.checkpoint_bytes = checkpoint_bytes or CHECKPOINT_BYTES
+        self.store: Store | None = None
+        # What load() found: replayed journal records, torn bytes dropped.
+        self.replayed = 0
+        self.dropped_bytes = 0
+        self._fd = -1
+        self._size = 0
+        self._lsn = 0  # number of the last record written
+        self._checkpoint_lsn = 0  # no checkpoint: the empty state before record 1
+        self._failed: BaseException | None = None
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DurabilityError(f"cannot use {self.path} as a data directory: {exc}") \
+                from None
+        self._lock_fd = _lock(self.path)
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def load(self) -> Store:
+        """A store holding the directory's committed state, recording its changes here."""
+        try:
+            return self._load()
+        except BaseException:
+            self.close(checkpoint=False)
+            raise
+
+    def _load(self) -> Store:
+        store = Store()
+        for leftover in (CHECKPOINT + ".tmp", JOURNAL + ".tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / leftover).unlink()  # a checkpoint a crash interrupted
+        checkpoint = self.path / CHECKPOINT
+        lsn = 0
+        if checkpoint.exists():
+            lsn = self._checkpoint_lsn = _load_checkpoint(store, checkpoint)
+        journal = self.path / JOURNAL
+        if journal.exists():
+            data = journal.read_bytes()
+            _check_header(journal, data, JOURNAL_KIND)
+            records, end = _scan(journal, data)
+            for offset, rec in records:
+                n = rec["n"]
+                if n <= lsn:
+                    continue  # already in the checkpoint
+                if n != lsn + 1:
+                    raise DataFormatError(
+                        f"{journal}: record {n} at offset {offset} follows record {lsn}: "
+                        "records are missing (was the checkpoint or journal replaced?)")
+                _apply(store, rec)
+                lsn = n
+                self.replayed += 1
+            self._fd = os.open(journal, os.O_WRONLY)
+            if end < len(data):
+                self.dropped_bytes = len(data) - end
+                print(f"mongolet: {journal}: dropped {self.dropped_bytes} bytes of a torn "
+                      f"record at offset {end} (a write cut short by a crash, never "
+                      "acknowledged)", file=sys.stderr, flush=True)
+                os.ftruncate(self._fd, end)
+                os.fsync(self._fd)
+            os.lseek(self._fd, end, os.SEEK_SET)
+            self._size = end
+        else:
+            self._fd, self._size = self._new_journal()
+        self._lsn = lsn
+        self.store = store
+        store.attach(self)
+        return store
+
+    def close(self, *, checkpoint: bool = True) -> None:
+        """Write a checkpoint (when something changed since the last one) and unlock."""
+        try:
+            if checkpoint and self.store is not None and self._failed is None \
+                    and self._lsn != self._checkpoint_lsn:
+                self.checkpoint()
+        finally:
+            if self.store is not None:
+                self.store.attach(None)
+                self.store = None
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def _new_journal(self) -> tuple[int, int]:
+        """Replace the journal by an empty one (atomically); its descriptor and size."""
+        tmp = self.path / (JOURNAL + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            header = _header(JOURNAL_KIND)
+            _write_all(fd, header)
+            os.fsync(fd)
+            os.replace(tmp, self.path / JOURNAL)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(self.path)
+        return fd, len(header)
+
+    def checkpoint(self) -> None:
+        """Write the committed state as a checkpoint and start an empty journal."""
+        store = self.store
+        assert store is not None, "load() first"
+        tmp = self.path / (CHECKPOINT + ".tmp")
+        try:
+            with open(tmp, "wb") as out:
+                out.write(_header(CHECKPOINT_KIND))
+                for frame in _checkpoint_records(store, self._lsn):
+                    out.write(frame)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path / CHECKPOINT)
+            _fsync_dir(self.path)
+        except OSError as exc:
+            # The old checkpoint and the journal still hold everything: carry on with them.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            print(f"mongolet: checkpoint of {self.path} failed ({exc}); the journal keeps "
+                  "growing", file=sys.stderr, flush=True)
+            return
+        self._checkpoint_lsn = self._lsn
+        try:
+            fd, size = self._new_journal()
+        except OSError as exc:
+            # The old journal (records up to the checkpoint) is still valid.
+            print(f"mongolet: new journal in {self.path} failed ({exc}); appending to the old "
+                  "one", file=sys.stderr, flush=True)
+            return
+        os.close(self._fd)
+        self._fd, self._size = fd, size
+
+    # -- appending ---------------------------------------------------------------------------
+
+    def _append(self, kind: str, ts: int, fields: dict[str, Any]) -> None:
+        if self._failed is not None:
+            raise DurabilityError(f"the journal in {self.path} failed ({self._failed}); "
+                                  "writes are refused until the server restarts")
+        if self._size >= self.checkpoint_bytes:
+            self.checkpoint()  # everything journaled so far is published: a consistent state
+        frame = _encode({"k": kind, "n": self._lsn + 1, "ts": ts, **fields})
+        try:
+            _write_all(self._fd, frame)
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            # What reached the disk is unknown now (a failed fsync may drop pages): stop.
+            self._failed = exc
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise DurabilityError(f"cannot write the journal in {self.path}: {exc}") from None
+        self._size += len(frame)
+        self._lsn += 1
+
+    def _clock(self) -> int:
+        return self.store.clock if self.store is not None else 0
+
+    def commit(self, ts: int, created: Sequence[Collection], writes: Sequence[Write]) -> None:
+        fields: dict[str, Any] = {}
+        if created:
+            fields["c"] = [_collection_doc(c) for c in created]
+        fields["w"] = [[c.db, c.name, doc] if doc is not None else [c.db, c.name, None, _id]
+                       for c, _id, doc in writes]
+        self._append("commit", ts, fields)
+
+    def collection_created(self, coll: Collection) -> None:
+        self._append("create", self._clock(), {"coll": _collection_doc(coll)})
+
+    def collection_dropped(self, db: str, name: str) -> None:
+        self._append("drop", self._clock(), {"db": db, "c": name})
+
+    def database_dropped(self, db: str) -> None:
+        self._append("dropDatabase", self._clock(), {"db": db})
+
+    def collection_renamed(self, coll: Collection, db: str, name: str) -> None:
+        self._append("rename", self._clock(),
+                     {"db": coll.db, "c": coll.name, "toDb": db, "to": name})
+
+    def index_added(self, coll: Collection, spec: IndexSpec) -> None:
+        self._append("index", self._clock(),
+                     {"db": coll.db, "c": coll.name, "spec": _spec_doc(spec)})
+
+    def index_dropped(self, coll: Collection, name: str) -> None:
+        self._append("dropIndex", self._clock(), {"db": coll.db, "c": coll.name, "name": name})
+
+    def options_changed(self, coll: Collection, options: dict[str, Any]) -> None:
+        self._append("options", self._clock(), {"db": coll.db, "c": coll.name, "o": options})
+
+
+def read_records(dbpath: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The whole records of the journal in ``dbpath`` (for tests and inspection)."""
+    path = Path(dbpath) / JOURNAL
+    data = path.read_bytes()
+    _check_header(path, data, JOURNAL_KIND)
+    return [rec for _, rec in _scan(path, data)[0]]
+
+
+__all__ = ["CHECKPOINT_BYTES", "FORMAT_VERSION", "DataFormatError", "DbpathLockedError",
+           "Durability", "DurabilityError", "read_records"]
