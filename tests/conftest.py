@@ -4,8 +4,8 @@ The server is, in order of preference:
 
 1. the MongoDB at ``MONGODB_URI`` when that variable is set (a replica set, so that
    transactions work);
-2. a MongoDB replica set in Docker through testcontainers, when a Docker engine answers
-   and ``MONGOLET_USE_DOCKER=1`` asks for it;
+2. a MongoDB 7 replica set in Docker through testcontainers, when a Docker engine answers
+   (``MONGOLET_USE_DOCKER=0`` turns this off);
 3. an embedded mongolet, started once per test process (once per xdist worker).
 
 Every test gets a database of its own (``db`` / ``adb``), dropped afterwards, so tests can
