@@ -415,7 +415,7 @@ async def _two_accounts(twin: Twin) -> tuple[Account, Account]:
 
 
 async def test_an_invalid_object_id_is_a_validation_error_naming_the_field(
-    twin: Twin, admin_client: MongoClient, db_name: str
+    twin: Twin, admin_client: MongoClient, db_name: str, figures: Callable[..., None]
 ) -> None:
     alice, bob = await _two_accounts(twin)
     before = snapshot(admin_client, db_name)
@@ -436,10 +436,11 @@ async def test_an_invalid_object_id_is_a_validation_error_naming_the_field(
             async with entered(twin.unit()) as uow:
                 await call(uow.accounts.get(bad))
     assert snapshot(admin_client, db_name) == before
+    figures(inputs=6, losses=0)
 
 
 async def test_wrong_types_are_refused_before_anything_is_written(
-    twin: Twin, admin_client: MongoClient, db_name: str
+    twin: Twin, admin_client: MongoClient, db_name: str, figures: Callable[..., None]
 ) -> None:
     alice, bob = await _two_accounts(twin)
     before = snapshot(admin_client, db_name)
@@ -460,6 +461,7 @@ async def test_wrong_types_are_refused_before_anything_is_written(
         async with entered(twin.unit()) as uow:
             (await call(uow.accounts.get(alice.id))).owner = {"$set": {"balance": 10**9}}
     assert snapshot(admin_client, db_name) == before
+    figures(inputs=4, losses=0)
 
 
 class Bag(odm.Model):
@@ -471,7 +473,7 @@ class Bag(odm.Model):
 
 
 def test_dollar_prefixed_and_dotted_keys_behave_as_on_mongod(
-    admin_client: MongoClient, db_name: str
+    admin_client: MongoClient, db_name: str, figures: Callable[..., None]
 ) -> None:
     """MongoDB 5.0+ (manual: "Field Names with Periods and Dollar Signs"): inserts may hold
     ``$``-prefixed and dotted field names, top level and nested; a replacement document may
@@ -497,10 +499,11 @@ def test_dollar_prefixed_and_dotted_keys_behave_as_on_mongod(
         coll.find_one({"$bad": 1})
     assert raised.value.code == 2 and "unknown top level operator: $bad" in str(raised.value)
     assert snapshot(admin_client, db_name) == before
+    figures(inputs=6, losses=0)
 
 
 async def test_a_dict_field_with_dollar_and_dotted_keys_is_data_through_the_unit(
-    twin: Twin, admin_client: MongoClient, db_name: str
+    twin: Twin, admin_client: MongoClient, db_name: str, figures: Callable[..., None]
 ) -> None:
     with pytest.raises(TypeError, match=r"cannot start with '\$' nor contain '\.'"):
         class Bad(odm.Model):  # a field's own stored name is checked at class creation
@@ -521,10 +524,11 @@ async def test_a_dict_field_with_dollar_and_dotted_keys_is_data_through_the_unit
         assert await call(uow.bags.find(Bag.data == {"$gt": 1})) == []  # literal, not "> 1"
         found = await call(uow.bags.find(Bag.data == {"$gt": 5, "a.b": 2, "c.d": 3}))
         assert [b.id for b in found] == [bag.id]
+    figures(inputs=5, losses=0)
 
 
 def test_documents_over_16_mib_are_refused_and_nothing_is_written(
-    admin_client: MongoClient, db_name: str
+    admin_client: MongoClient, db_name: str, figures: Callable[..., None]
 ) -> None:
     coll = admin_client[db_name].big
     coll.insert_one({"_id": "grows", "blob": b"y" * (9 * MiB)})
@@ -549,6 +553,7 @@ def test_documents_over_16_mib_are_refused_and_nothing_is_written(
     assert raised.value.code == 17420
     assert "Document to upsert is larger than 16777216" in str(raised.value)
     assert snapshot(admin_client, db_name) == before
+    figures(inputs=4, losses=0)
 
 
 @pytest.mark.xfail(
@@ -570,7 +575,7 @@ def test_a_document_just_over_16_mib_gets_the_write_error_mongod_gives(
 @pytest.mark.parametrize("size", [MAX_BSON, MAX_BSON + 64 * 1024],
                          ids=["just-over", "beyond-the-16KiB-allowance"])
 async def test_an_oversize_document_in_a_unit_rolls_the_whole_unit_back(
-    twin: Twin, admin_client: MongoClient, db_name: str, size: int
+    twin: Twin, admin_client: MongoClient, db_name: str, size: int, figures: Callable[..., None]
 ) -> None:
     alice, _ = await _two_accounts(twin)
     before = snapshot(admin_client, db_name)
@@ -586,6 +591,7 @@ async def test_an_oversize_document_in_a_unit_rolls_the_whole_unit_back(
         assert not raised.value.has_error_label("TransientTransactionError")
     assert [u["update"] for u in twin.recorder.named("update")][:1] == ["accounts"]
     assert snapshot(admin_client, db_name) == before
+    figures(inputs=1, losses=0)
 
 
 class Handle(odm.Model):
@@ -598,7 +604,7 @@ class Handle(odm.Model):
 
 
 async def test_operators_in_query_values_and_ids_are_matched_as_data(
-    twin: Twin, admin_client: MongoClient, db_name: str
+    twin: Twin, admin_client: MongoClient, db_name: str, figures: Callable[..., None]
 ) -> None:
     alice, _ = await _two_accounts(twin)
     odd = Account(owner="$where", balance=1)
@@ -629,3 +635,4 @@ async def test_operators_in_query_values_and_ids_are_matched_as_data(
             "bob", "alice"]
         assert (await call(uow.accounts.get(alice.id))).owner == "alice"
     assert snapshot(admin_client, db_name) == before
+    figures(inputs=24, losses=0)
