@@ -31,8 +31,10 @@ from odm.tracking import changes, mark_persisted, snapshot_of
 
 ModelT = TypeVar("ModelT", bound=Model)
 
-SortArg = FieldProxy | SortExpression | Sequence[FieldProxy | SortExpression] | None
-"""``sort=``: a field (ascending), ``asc(f)``/``desc(f)``, or a tuple of them."""
+SortArg = FieldProxy | SortExpression | Sequence[FieldProxy | SortExpression] | Any | None
+"""``sort=``: a field (ascending), ``asc(f)``/``desc(f)``, or a tuple of them. ``Any``
+because a type checker reads ``User.name`` as a ``str`` (as in ODMantic); :func:`compile_sort`
+checks at run time."""
 
 # MongoDB error codes (see the server's error_codes.yml).
 DUPLICATE_KEY = 11000

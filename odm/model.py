@@ -602,7 +602,9 @@ class Model(_BaseODMModel):
         __collection__: ClassVar[str]
         __primary_field__: ClassVar[str]
         __primary_key__: ClassVar[str]
-        id: bson.ObjectId = pydantic.Field(default_factory=bson.ObjectId)
+        # ``| Any`` as in ODMantic: a model may declare its own primary field named ``id``
+        # of another type (``id: str = Field(primary_field=True)``).
+        id: bson.ObjectId | Any = pydantic.Field(default_factory=bson.ObjectId)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__primary_field__:

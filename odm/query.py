@@ -26,17 +26,24 @@ import bson
 if TYPE_CHECKING:
     from odm.fields import FieldProxy
 
-FieldLike = Union["FieldProxy", str]
-"""A field proxy (``User.name``) or a stored key path (``"address.city"``)."""
+FieldLike = Union["FieldProxy", str, Any]
+"""A field proxy (``User.name``) or a stored key path (``"address.city"``).
+
+``Any`` because a type checker reads ``User.age`` as the field's value type (``int``), as in
+ODMantic; the check happens at run time (:func:`key_of`)."""
+
+QueryLike = Mapping[str, Any] | bool
+"""A query: a :class:`QueryExpression` or a filter dict. ``bool`` because a type checker reads
+``User.name == "x"`` as a comparison; a real ``bool`` is refused at run time."""
 
 
 class QueryExpression(dict[str, Any]):
     """A MongoDB filter document; combine with ``&`` (and) and ``|`` (or)."""
 
-    def __and__(self, other: Mapping[str, Any]) -> QueryExpression:
+    def __and__(self, other: QueryLike) -> QueryExpression:
         return and_(self, other)
 
-    def __or__(self, other: Mapping[str, Any]) -> QueryExpression:  # type: ignore[override]
+    def __or__(self, other: QueryLike) -> QueryExpression:  # type: ignore[override]
         return or_(self, other)
 
     def __repr__(self) -> str:
@@ -172,7 +179,7 @@ def all_(field: FieldLike, values: Iterable[Any]) -> QueryExpression:
     return _set_operator(field, "all_", "$all", "$and", values)
 
 
-def elem_match(field: FieldLike, *queries: Mapping[str, Any]) -> QueryExpression:
+def elem_match(field: FieldLike, *queries: QueryLike) -> QueryExpression:
     """An element of the array field matches every one of ``queries``.
 
     For arrays of embedded models use the embedded model's fields
@@ -184,13 +191,13 @@ def elem_match(field: FieldLike, *queries: Mapping[str, Any]) -> QueryExpression
     return QueryExpression({key_of(field): {"$elemMatch": _merge(queries)}})
 
 
-def _merge(queries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def _merge(queries: Iterable[QueryLike]) -> dict[str, Any]:
     """One document matching all ``queries`` (``$and`` only when keys collide)."""
-    queries = [_as_query(query) for query in queries]
+    checked = [_as_query(query) for query in queries]
     merged: dict[str, Any] = {}
-    for query in queries:
+    for query in checked:
         if merged.keys() & query.keys():
-            return {"$and": [dict(query) for query in queries]}
+            return {"$and": [dict(query) for query in checked]}
         merged.update(query)
     return merged
 
@@ -203,23 +210,23 @@ def _as_query(query: Any) -> Mapping[str, Any]:
     )
 
 
-def _logical(operator: str, queries: tuple[Mapping[str, Any], ...]) -> QueryExpression:
+def _logical(operator: str, queries: tuple[QueryLike, ...]) -> QueryExpression:
     if not queries:
         raise TypeError(f"{operator} needs at least one query")
     return QueryExpression({operator: [dict(_as_query(query)) for query in queries]})
 
 
-def and_(*queries: Mapping[str, Any]) -> QueryExpression:
+def and_(*queries: QueryLike) -> QueryExpression:
     """All of ``queries`` match."""
     return _logical("$and", queries)
 
 
-def or_(*queries: Mapping[str, Any]) -> QueryExpression:
+def or_(*queries: QueryLike) -> QueryExpression:
     """At least one of ``queries`` matches."""
     return _logical("$or", queries)
 
 
-def nor_(*queries: Mapping[str, Any]) -> QueryExpression:
+def nor_(*queries: QueryLike) -> QueryExpression:
     """None of ``queries`` matches."""
     return _logical("$nor", queries)
 
@@ -236,6 +243,7 @@ def desc(field: FieldLike) -> SortExpression:
 
 __all__ = [
     "FieldLike",
+    "QueryLike",
     "QueryExpression",
     "SortExpression",
     "all_",
