@@ -13,8 +13,12 @@ A test hands its figures (transfers, faults injected, inputs tried...) to
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,10 +26,16 @@ from pymongo import AsyncMongoClient, MongoClient, monitoring
 from pymongo.errors import OperationFailure
 
 from odm import AIOEngine, SyncEngine
+from tests.conftest import using_real_mongodb
 from tests.odm.helpers import CommandRecorder
 from tests.servers import server_uri
 from tests.uow.conftest import Twin
 from tests.uow.models import Account, Transfer
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock (run one process against a shared server)
+    fcntl = None  # type: ignore[assignment]
 
 # ------------------------------------------------------------------ the server
 
@@ -35,7 +45,7 @@ def fault_uri() -> Iterator[str]:
     """A server that accepts ``configureFailPoint``: ``MONGODB_URI`` when set (started with
     ``--setParameter enableTestCommands=1``), else a mongolet of this module's own."""
     with server_uri(enable_test_commands=True) as uri:
-        with MongoClient(uri, appName="reliability-probe") as probe:
+        with _fail_points_to_ourselves(uri), MongoClient(uri, appName="reliability-probe") as probe:
             try:
                 probe.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
             except OperationFailure as error:
@@ -130,13 +140,31 @@ def app_name() -> str:
     return f"rel-{uuid.uuid4().hex[:10]}"
 
 
+@contextmanager
+def _fail_points_to_ourselves(uri: str) -> Iterator[None]:
+    """A server has one ``failCommand``: on a shared real MongoDB, test processes (xdist
+    workers) take turns (mongolet: each process has a server of its own)."""
+    if not using_real_mongodb() or fcntl is None:
+        yield
+        return
+    digest = hashlib.sha1(uri.encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"odm-uow-fail-points-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture
-def fail_point(admin_client: MongoClient, app_name: str) -> Iterator[FailPoint]:
-    point = FailPoint(admin_client, app_name)
-    try:
-        yield point
-    finally:
-        point.off()
+def fail_point(admin_client: MongoClient, app_name: str, fault_uri: str) -> Iterator[FailPoint]:
+    """``failCommand`` for this test's client, off again afterwards."""
+    with _fail_points_to_ourselves(fault_uri):
+        point = FailPoint(admin_client, app_name)
+        try:
+            yield point
+        finally:
+            point.off()
 
 
 # ------------------------------------------------------------------ units on both twins
@@ -172,7 +200,6 @@ async def twin(
             yield Twin("async", aengine, fault_recorder)
             await aclient.close()
     finally:
-        admin_client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
         FailPoint(admin_client, app_name).kill_sessions(fault_recorder.lsids)
         admin_client.drop_database(db_name)
 

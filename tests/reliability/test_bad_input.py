@@ -556,11 +556,22 @@ def test_documents_over_16_mib_are_refused_and_nothing_is_written(
     figures(inputs=4, losses=0)
 
 
-@pytest.mark.xfail(
-    not using_real_mongodb(), strict=True,
-    reason="mongolet bug: mongolet/wire.py refuses a sequence document over 16 MiB with "
-           "10334 before the command runs; mongod parses documents up to 16 MiB + 16 KiB and "
-           "its insert answers a write error 2 'object to insert too large'")
+def is_mongolet(client: MongoClient) -> bool:
+    return client.admin.command("buildInfo").get("gitVersion") == "mongolet"
+
+
+@pytest.fixture
+def wire_size_gap(request: pytest.FixtureRequest, admin_client: MongoClient) -> None:
+    """The next test shows a known gap of mongolet: expected to fail there, strictly (so
+    that fixing it is noticed), and to pass on mongod."""
+    if is_mongolet(admin_client):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "mongolet bug: mongolet/wire.py refuses a sequence document over 16 MiB with 10334 "
+            "before the command runs; mongod parses documents up to 16 MiB + 16 KiB and its "
+            "insert answers a write error 2 'object to insert too large'")))
+
+
+@pytest.mark.usefixtures("wire_size_gap")
 def test_a_document_just_over_16_mib_gets_the_write_error_mongod_gives(
     admin_client: MongoClient, db_name: str
 ) -> None:

@@ -79,7 +79,7 @@ FAULTS = [
           error=OperationFailure, code=112, label=TRANSIENT, budget=0.3),
     Fault("closed-connection-on-commit-outlasting-the-budget", "commitTransaction",
           "alwaysOn", {"closeConnection": True}, attempts=1, commits=None,
-          error=ConnectionFailure, label=UNKNOWN_COMMIT, no_label=TRANSIENT, budget=1.2),
+          error=ConnectionFailure, label=UNKNOWN_COMMIT, no_label=TRANSIENT, budget=1.5),
     Fault("non-transient-error-on-write", "update", {"times": 1}, {"errorCode": 2},
           attempts=1, commits=0, error=OperationFailure, code=2, no_label=TRANSIENT),
 ]
