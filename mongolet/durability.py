@@ -2,9 +2,12 @@
 
 A ``Durability`` is the ``CommitSink`` of a ``Store`` (``mongolet.storage``): the store hands
 it every committed change before publishing it, and it appends one journal record per change
-and fsyncs the journal before returning. A transaction's writes to all its collections are one
-record, so a crash keeps all of them or none; uncommitted transactions never reach it. It knows
-storage (collections, records, indexes), not commands.
+(``write``; a failed write publishes nothing). The server calls ``sync()`` (fsync) before it
+sends any reply, so no client is acknowledged, or shown data, that is not on disk, and the
+writes of one command (an ``insert_many``) share one fsync: group commit. A crash keeps a
+prefix of the journal. A transaction's writes to all its collections are one record, so a
+crash keeps all of them or none; uncommitted transactions never reach it. It knows storage
+(collections, records, indexes), not commands.
 
 Files in the directory:
 
@@ -52,7 +55,9 @@ _KIND_NAMES = {JOURNAL_KIND: "journal", CHECKPOINT_KIND: "checkpoint"}
 JOURNAL = "journal"
 CHECKPOINT = "checkpoint"
 LOCK = "mongolet.lock"
-# A checkpoint replaces the journal once it has grown past this size (and at a clean stop).
+# A checkpoint replaces the journal once it has grown past this size and past the last
+# checkpoint's (so rewriting the state costs at most as much as journaling did), and at a
+# clean stop.
 CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 _HEADER = struct.Struct("<8sII")
@@ -144,7 +149,10 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _lock(path: Path) -> int:
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise DurabilityError(f"cannot use {path} as a data directory: {exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -264,15 +272,21 @@ def _load_checkpoint(store: Store, path: Path) -> int:
                               f"readable up to offset {end} of {len(data)})")
     first = records[0][1]
     ts = first["ts"]
-    for _, rec in records[1:-1]:
-        if rec["k"] == "coll":
-            _create(store, rec["coll"])
-        elif rec["k"] == "docs":
-            coll = _collection(store, rec["db"], rec["c"])
-            for doc in rec["d"]:
-                _put(coll, doc, None, ts)
-        else:
-            raise DataFormatError(f"{path}: unknown checkpoint record kind {rec['k']!r}")
+    for offset, rec in records[1:-1]:
+        try:
+            if rec["k"] == "coll":
+                _create(store, rec["coll"])
+            elif rec["k"] == "docs":
+                coll = _collection(store, rec["db"], rec["c"])
+                for doc in rec["d"]:
+                    _put(coll, doc, None, ts)
+            else:
+                raise DataFormatError(f"{path}: unknown checkpoint record kind {rec['k']!r}")
+        except DataFormatError:
+            raise
+        except Exception as exc:
+            raise DataFormatError(f"{path}: record at offset {offset} cannot be loaded "
+                                  f"({type(exc).__name__}: {exc})") from None
     store.clock = max(store.clock, ts)
     return int(first["n"])
 
@@ -300,7 +314,10 @@ class Durability:
         self._size = 0
         self._lsn = 0  # number of the last record written
         self._checkpoint_lsn = 0  # no checkpoint: the empty state before record 1
+        self._checkpoint_size = 0
         self._failed: BaseException | None = None
+        self._dirty = False  # records written since the last fsync
+        self._broken = False  # an fsync failed: what is on disk is unknown
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -327,6 +344,7 @@ class Durability:
         lsn = 0
         if checkpoint.exists():
             lsn = self._checkpoint_lsn = _load_checkpoint(store, checkpoint)
+            self._checkpoint_size = checkpoint.stat().st_size
         journal = self.path / JOURNAL
         if journal.exists():
             data = journal.read_bytes()
@@ -340,7 +358,13 @@ class Durability:
                     raise DataFormatError(
                         f"{journal}: record {n} at offset {offset} follows record {lsn}: "
                         "records are missing (was the checkpoint or journal replaced?)")
-                _apply(store, rec)
+                try:
+                    _apply(store, rec)
+                except DataFormatError:
+                    raise
+                except Exception as exc:  # a record this version cannot make sense of
+                    raise DataFormatError(f"{journal}: record {n} at offset {offset} cannot "
+                                          f"be replayed ({type(exc).__name__}: {exc})") from None
                 lsn = n
                 self.replayed += 1
             self._fd = os.open(journal, os.O_WRONLY)
@@ -355,6 +379,7 @@ class Durability:
             self._size = end
         else:
             self._fd, self._size = self._new_journal()
+            _fsync_dir(self.path)
         self._lsn = lsn
         self.store = store
         store.attach(self)
@@ -366,6 +391,8 @@ class Durability:
             if checkpoint and self.store is not None and self._failed is None \
                     and self._lsn != self._checkpoint_lsn:
                 self.checkpoint()
+            if self._dirty and self._failed is None:
+                self.sync()
         finally:
             if self.store is not None:
                 self.store.attach(None)
@@ -380,7 +407,8 @@ class Durability:
     # -- checkpoints -------------------------------------------------------------------------
 
     def _new_journal(self) -> tuple[int, int]:
-        """Replace the journal by an empty one (atomically); its descriptor and size."""
+        """Replace the journal by an empty one (atomically); its descriptor and size. When
+        this raises, the old journal is still in place; the caller fsyncs the directory."""
         tmp = self.path / (JOURNAL + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -393,7 +421,6 @@ class Durability:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
-        _fsync_dir(self.path)
         return fd, len(header)
 
     def checkpoint(self) -> None:
@@ -408,6 +435,7 @@ class Durability:
                     out.write(frame)
                 out.flush()
                 os.fsync(out.fileno())
+                size = out.tell()
             os.replace(tmp, self.path / CHECKPOINT)
             _fsync_dir(self.path)
         except OSError as exc:
@@ -416,8 +444,10 @@ class Durability:
                 tmp.unlink()
             print(f"mongolet: checkpoint of {self.path} failed ({exc}); the journal keeps "
                   "growing", file=sys.stderr, flush=True)
+            self._checkpoint_size = 2 * max(self._size, self._checkpoint_size)  # retry later
             return
         self._checkpoint_lsn = self._lsn
+        self._checkpoint_size = size
         try:
             fd, size = self._new_journal()
         except OSError as exc:
@@ -425,29 +455,53 @@ class Durability:
             print(f"mongolet: new journal in {self.path} failed ({exc}); appending to the old "
                   "one", file=sys.stderr, flush=True)
             return
-        os.close(self._fd)
-        self._fd, self._size = fd, size
+        os.close(self._fd)  # its unsynced records are in the checkpoint
+        self._fd, self._size, self._dirty = fd, size, False
+        try:
+            _fsync_dir(self.path)
+        except OSError as exc:  # the new journal may not be the one a restart finds
+            self._failed = exc
+            self._broken = True
 
     # -- appending ---------------------------------------------------------------------------
 
+    def _refused(self) -> DurabilityError:
+        return DurabilityError(f"the journal in {self.path} failed ({self._failed}); "
+                               "restart the server")
+
     def _append(self, kind: str, ts: int, fields: dict[str, Any]) -> None:
         if self._failed is not None:
-            raise DurabilityError(f"the journal in {self.path} failed ({self._failed}); "
-                                  "writes are refused until the server restarts")
-        if self._size >= self.checkpoint_bytes:
+            raise self._refused()
+        if self._size >= self.checkpoint_bytes and self._size >= self._checkpoint_size:
             self.checkpoint()  # everything journaled so far is published: a consistent state
         frame = _encode({"k": kind, "n": self._lsn + 1, "ts": ts, **fields})
         try:
             _write_all(self._fd, frame)
-            os.fdatasync(self._fd)
-        except OSError as exc:
-            # What reached the disk is unknown now (a failed fsync may drop pages): stop.
+        except OSError as exc:  # (a full disk) nothing of it is published; writes stop
             self._failed = exc
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._size)
             raise DurabilityError(f"cannot write the journal in {self.path}: {exc}") from None
         self._size += len(frame)
         self._lsn += 1
+        self._dirty = True
+
+    def sync(self) -> None:
+        """Make every record written so far durable (fsync); call it before any reply.
+
+        Raises ``DurabilityError`` when that fails, and from then on: records already
+        published may not be on disk, so nothing more may be acknowledged or shown."""
+        if self._broken:
+            raise self._refused()
+        if not self._dirty:
+            return
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:  # a failed fsync may have dropped the pages: stop
+            self._failed = exc
+            self._broken = True
+            raise DurabilityError(f"cannot write the journal in {self.path}: {exc}") from None
+        self._dirty = False
 
     def _clock(self) -> int:
         return self.store.clock if self.store is not None else 0

@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
@@ -169,6 +169,8 @@ class MongoletServer:
                 reply = await dispatcher.handle(request.body, conn)
                 if request.more_to_come:
                     continue
+                if self.durability is not None:
+                    reply = self._synced(reply)
                 writer.write(self._frame(request, reply))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, FramingError, CloseConnection):
@@ -179,6 +181,16 @@ class MongoletServer:
             self._writers.discard(writer)
             dispatcher.connection_closed(conn)
             writer.close()
+
+    def _synced(self, reply: dict[str, Any]) -> dict[str, Any]:
+        """``reply``, once every journaled change is on disk: nothing reaches a client (an
+        acknowledgement, data) before it is durable."""
+        assert self.durability is not None
+        try:
+            self.durability.sync()
+        except DurabilityError as error:
+            return MongoError(1, str(error)).to_reply()
+        return reply
 
     def _frame(self, request: Request, reply: dict[str, object]) -> bytes:
         try:

@@ -26,7 +26,7 @@ from bson import Binary, Decimal128, Int64, MaxKey, ObjectId, Regex, Timestamp
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
-from pymongo.errors import DuplicateKeyError, OperationFailure, WriteError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError, WriteError
 
 import mongolet
 from mongolet import durability
@@ -406,7 +406,33 @@ def test_checkpoint_plus_journal_replay_equals_the_state(dbpath: Path,
 
 def test_a_failed_journal_write_is_never_visible(dbpath: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write the journal refuses (a full disk) is not applied; reads go on."""
     with mongolet.serve(dbpath=dbpath) as server, MongoClient(server.uri) as client:
+        client.app.log.insert_one({"_id": 1})
+
+        def disk_full(fd: int, data: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(durability, "_write_all", disk_full)
+        with pytest.raises(OperationFailure, match="cannot write the journal"), \
+                client.start_session() as session, session.start_transaction():
+            client.app.log.insert_one({"_id": 2}, session=session)
+            client.app.other.insert_one({"_id": 2}, session=session)
+        monkeypatch.undo()
+        assert list(client.app.log.find()) == [{"_id": 1}]
+        assert "other" not in client.app.list_collection_names()
+        with pytest.raises(OperationFailure, match="restart the server"):
+            client.app.log.insert_one({"_id": 4})
+        assert list(client.app.log.find()) == [{"_id": 1}]
+    with mongolet.serve(dbpath=dbpath) as server, MongoClient(server.uri) as client:
+        assert list(client.app.log.find()) == [{"_id": 1}]
+        client.app.log.insert_one({"_id": 5})
+
+
+def test_after_a_failed_fsync_nothing_more_is_acknowledged_or_shown(
+        dbpath: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with mongolet.serve(dbpath=dbpath) as server, \
+            MongoClient(server.uri, serverSelectionTimeoutMS=1000) as client:
         client.app.log.insert_one({"_id": 1})
 
         def failing_sync(fd: int) -> None:
@@ -414,11 +440,64 @@ def test_a_failed_journal_write_is_never_visible(dbpath: Path,
 
         monkeypatch.setattr(durability.os, "fdatasync", failing_sync)
         with pytest.raises(OperationFailure, match="cannot write the journal"):
-            client.app.log.insert_one({"_id": 2})
+            client.app.log.insert_one({"_id": 2})  # written, but not known to be on disk
         monkeypatch.undo()
-        assert list(client.app.log.find()) == [{"_id": 1}]
-        with pytest.raises(OperationFailure, match="writes are refused until the server"):
-            client.app.log.insert_one({"_id": 3})
+        with pytest.raises(PyMongoError, match="restart the server"):
+            client.app.log.find_one({"_id": 2})  # so it is never shown
     with mongolet.serve(dbpath=dbpath) as server, MongoClient(server.uri) as client:
-        assert list(client.app.log.find()) == [{"_id": 1}]
-        client.app.log.insert_one({"_id": 4})
+        assert client.app.log.find_one({"_id": 1}) == {"_id": 1}  # acknowledged: kept
+        client.app.log.insert_one({"_id": 3})
+
+
+def test_one_command_shares_one_fsync(dbpath: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def counting(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    with mongolet.serve(dbpath=dbpath) as server, MongoClient(server.uri) as client:
+        client.app.log.insert_one({"_id": 0})
+        monkeypatch.setattr(durability.os, "fdatasync", counting)
+        client.app.log.insert_many([{"_id": i} for i in range(1, 501)])
+        assert len(syncs) == 1
+        client.app.log.find_one()
+        assert len(syncs) == 1  # nothing new to sync
+        monkeypatch.undo()
+        assert len(durability.read_records(dbpath)) == 1 + 501  # create, inserts
+
+
+def test_a_crash_between_checkpoint_and_new_journal_replays_nothing_twice(
+        dbpath: Path, nodes: list[Node]) -> None:
+    node = start(nodes, dbpath)
+    coll = node.client().app.counters
+    coll.insert_one({"_id": "c", "n": 0})
+    for _ in range(5):
+        coll.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+    coll.insert_one({"_id": "gone"})
+    coll.delete_one({"_id": "gone"})
+    node.kill()
+    journal = dbpath / durability.JOURNAL
+    old_journal = journal.read_bytes()
+    node = start(nodes, dbpath)
+    node.stop()  # checkpoint written, then an empty journal
+    assert len(journal.read_bytes()) == 16
+    journal.write_bytes(old_journal)  # as if the crash came before the journal was replaced
+
+    node = start(nodes, dbpath)
+    coll = node.client().app.counters
+    assert list(coll.find()) == [{"_id": "c", "n": 5}]
+    coll.update_one({"_id": "c"}, {"$inc": {"n": 1}})  # appended after the old records
+    node.kill()
+    node = start(nodes, dbpath)
+    assert list(node.client().app.counters.find()) == [{"_id": "c", "n": 6}]
+    node.stop()  # a checkpoint, then a journal starting after it
+    node = start(nodes, dbpath)
+    node.client().app.counters.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+    node.kill()
+
+    (dbpath / durability.CHECKPOINT).unlink()  # the journal's first records are missing now
+    with pytest.raises(DataFormatError, match="records are missing"), \
+            mongolet.serve(dbpath=dbpath):
+        pass
