@@ -7,7 +7,8 @@ see ODMantic's shapes. The documents MongoDB holds use **stored keys** (``_id``,
 pydantic-core serializer and validator, built once per class from a copy of the class's core
 schema in which every odm model (the class and its embedded models, wherever they sit in
 ``definitions``) names its fields by their stored keys. Both run in pydantic-core, so
-documents cost what plain pydantic dumps and validations cost.
+documents cost what plain pydantic validations cost; dumps mostly skip the serializer
+through a dumper compiled from the same schema (:mod:`odm.dumper`).
 
 The document validator accepts stored keys only, as ODMantic's ``model_validate_doc``:
 a stored ``id`` key next to ``_id`` is an unknown key, never the primary key.
@@ -23,13 +24,17 @@ from typing import Any
 
 from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer, SchemaValidator
 
+from odm.dumper import Dumper, compile_dumper
+
 
 @dataclass(frozen=True)
 class DocumentCodec:
-    """The document serializer and validator of one model class."""
+    """The document serializer and validator of one model class, and its compiled dumper
+    (None when the class needs the serializer)."""
 
     serializer: SchemaSerializer
     validator: SchemaValidator
+    dump: Dumper | None = None
 
 
 def _stored_keys(model_schema: dict[str, Any]) -> bool:
@@ -119,7 +124,11 @@ def build_codec(schema: CoreSchema) -> DocumentCodec:
     stored, renamed = document_schema(schema)
     config = _top_model_config(stored)
     with _own_build_for(renamed):
-        return DocumentCodec(SchemaSerializer(stored, config), SchemaValidator(stored, config))
+        return DocumentCodec(
+            SchemaSerializer(stored, config),
+            SchemaValidator(stored, config),
+            compile_dumper(stored),  # may build serializers of single fields
+        )
 
 
 __all__ = ["DocumentCodec", "build_codec", "document_schema"]

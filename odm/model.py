@@ -500,6 +500,11 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         ``include`` names fields by their field names.
         """
         codec = type(self).__odm_codec__ or document_codec(type(self))
+        if include is None and codec.dump is not None:
+            try:
+                return codec.dump(self)
+            except Exception:  # a value the compiled code does not expect: the serializer
+                pass  # gives its document (or its error, or its warnings)
         document: dict[str, Any] = codec.serializer.to_python(
             self, by_alias=True, include=include, context=DOC_CONTEXT
         )
