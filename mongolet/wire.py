@@ -30,6 +30,7 @@ _INT32 = struct.Struct("<i")
 _REPLY_PREFIX = struct.Struct("<iqii")  # responseFlags, cursorID, startingFrom, numberReturned
 
 MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024
+MAX_INTERNAL_BSON_SIZE = MAX_BSON_OBJECT_SIZE + 16 * 1024  # mongod's BSONObjMaxInternalSize
 MAX_MESSAGE_SIZE = 48_000_000
 
 # OP_MSG flag bits.
@@ -108,10 +109,12 @@ def _decode_document(data: bytes | memoryview, start: int, end: int) -> tuple[di
 
 
 def _refuse_oversize(size: int) -> None:
-    if size > MAX_BSON_OBJECT_SIZE:
+    # mongod parses documents up to its internal limit (16 MiB + 16 KiB, room for a command's
+    # own fields); the command then refuses a user document over 16 MiB with its own error.
+    if size > MAX_INTERNAL_BSON_SIZE:
         raise MongoError(
             10334, f"BSONObj size: {size} (0x{size:X}) is invalid. Size must be between 0 and "
-            f"{MAX_BSON_OBJECT_SIZE}(16MB)"
+            f"{MAX_INTERNAL_BSON_SIZE}(16MB)"
         )
 
 
