@@ -117,20 +117,19 @@ class AIOEngine(BaseEngine[Any]):
         return instance
 
     async def save_all(self, instances: Iterable[ModelT], *, session: Any = None) -> list[ModelT]:
-        """Save many instances: one ``bulk_write`` per collection."""
+        """Save many instances: one write (a ``bulk_write`` or a plain call) per collection."""
         instances = list(instances)
         for collection, operations in commands.save_operations(instances):
-            await self._bulk_write(collection, operations, session)
+            await self._write(collection, operations, session)
         return instances
 
-    async def _bulk_write(
+    async def _write(
         self, collection: str, operations: Sequence[commands.SaveOperation], session: Any
     ) -> None:
-        requests = commands.write_requests(operations)
+        method, arguments, keywords = commands.write_call(operations)
+        write = getattr(self._collection(collection), method)
         try:
-            await self._collection(collection).bulk_write(
-                requests, ordered=True, session=driver_session(session)
-            )
+            await write(*arguments, session=driver_session(session), **keywords)
         except PyMongoError as error:
             raise commands.translate_write_error(error, operations) from error
         after_save(operations, session)

@@ -105,20 +105,19 @@ class SyncEngine(BaseEngine[Any]):
         return instance
 
     def save_all(self, instances: Iterable[ModelT], *, session: Any = None) -> list[ModelT]:
-        """Save many instances: one ``bulk_write`` per collection."""
+        """Save many instances: one write (a ``bulk_write`` or a plain call) per collection."""
         instances = list(instances)
         for collection, operations in commands.save_operations(instances):
-            self._bulk_write(collection, operations, session)
+            self._write(collection, operations, session)
         return instances
 
-    def _bulk_write(
+    def _write(
         self, collection: str, operations: Sequence[commands.SaveOperation], session: Any
     ) -> None:
-        requests = commands.write_requests(operations)
+        method, arguments, keywords = commands.write_call(operations)
+        write = getattr(self._collection(collection), method)
         try:
-            self._collection(collection).bulk_write(
-                requests, ordered=True, session=driver_session(session)
-            )
+            write(*arguments, session=driver_session(session), **keywords)
         except PyMongoError as error:
             raise commands.translate_write_error(error, operations) from error
         after_save(operations, session)
