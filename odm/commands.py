@@ -30,7 +30,7 @@ from odm.fields import FieldProxy, ODMField
 from odm.index import Index
 from odm.model import Model, document_codec
 from odm.query import SortExpression, key_of
-from odm.tracking import diff, mark_persisted, snapshot_of
+from odm.tracking import changes_and_snapshot, mark_persisted
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -285,7 +285,6 @@ class _ModelWrites:
     collection: str
     primary_key: str
     primary_field: str
-    extra_allowed: bool
     references: tuple[ODMField, ...]
     depth: int  # how deep its references go: referenced collections are written first
 
@@ -303,7 +302,6 @@ def _model_writes(model: type[Any]) -> _ModelWrites:
         model.__collection__,
         model.__primary_key__,
         model.__primary_field__,
-        model.__odm_extra_allowed__,
         model.__odm_references__,
         _reference_depth(model),
     )
@@ -322,12 +320,10 @@ def save_operation(instance: Model) -> SaveOperation | None:
 
 
 def _save_operation(instance: Model, writes: _ModelWrites) -> SaveOperation | None:
-    document = instance.model_dump_doc()
-    snapshot = snapshot_of(instance)
+    document, snapshot, update = changes_and_snapshot(instance)
     primary_key = writes.primary_key
     filter_ = {primary_key: document[primary_key]}
     if snapshot is not None:
-        update = diff(snapshot, document, unset_missing=writes.extra_allowed)
         if not update:
             return None
         kind = _UPDATE

@@ -17,8 +17,12 @@ comparison is on documents, in-place changes (``user.tags.append(...)``,
 from __future__ import annotations
 
 import contextlib
+import datetime
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import bson
 
 from odm.model import _BaseODMModel
 
@@ -27,13 +31,32 @@ _set_snapshot = _SNAPSHOT.__set__
 _get_snapshot = _SNAPSHOT.__get__
 
 
+# Values compared with == once their types match (the common case: no isinstance checks).
+_SCALARS = frozenset(
+    {str, int, float, bool, type(None), bytes, datetime.datetime, bson.ObjectId, bson.Int64,
+     bson.Decimal128, bson.Binary, bson.Regex}
+)
+_MISSING: Any = object()
+
+
 def same_value(old: Any, new: Any) -> bool:
     """Equal as BSON values: same types (1 vs 1.0 vs True differ in BSON) and contents."""
     kind = type(old)
     if kind is not type(new):
         return False
     if kind is list or (kind is not dict and isinstance(old, list)):
-        return len(old) == len(new) and all(map(same_value, old, new))
+        if len(old) != len(new):
+            return False
+        for item, other in zip(old, new):
+            item_kind = type(item)
+            if item_kind in _SCALARS:  # no call per item for lists of scalars
+                if (item is not other or item_kind is float) and (
+                    item_kind is not type(other) or item != other
+                ):
+                    return False
+            elif not same_value(item, other):
+                return False
+        return True
     if kind is dict or isinstance(old, dict):
         return old.keys() == new.keys() and all(same_value(v, new[k]) for k, v in old.items())
     return bool(old == new)
@@ -52,23 +75,28 @@ def _diff_into(
     unset: dict[str, Any],
     unset_missing: bool,
 ) -> None:
+    found = 0  # keys of new also in old: when all of old's, none was removed
     for key, value in new.items():
-        path = prefix + key
-        if key not in old:
-            set_[path] = value
+        before = old.get(key, _MISSING)
+        if before is _MISSING:
+            set_[prefix + key] = value
             continue
-        before = old[key]
+        found += 1
         kind = type(before)
         if kind is not type(value):
-            set_[path] = value
+            set_[prefix + key] = value
+        elif kind in _SCALARS:
+            # The same object is an equal value (ObjectId's != is Python code), NaN aside.
+            if (before is not value or kind is float) and before != value:
+                set_[prefix + key] = value
         elif kind is dict and _plain_keys(value) and _plain_keys(before):
-            _diff_into(before, value, path + ".", set_, unset, True)
+            _diff_into(before, value, prefix + key + ".", set_, unset, True)
         elif kind is dict or kind is list or isinstance(before, dict | list):
             if not same_value(before, value):
-                set_[path] = value
-        elif before != value:  # scalars of one type: plain equality (the common case)
-            set_[path] = value
-    if unset_missing:
+                set_[prefix + key] = value
+        elif before != value:  # other values of one type: plain equality
+            set_[prefix + key] = value
+    if unset_missing and found != len(old):
         for key in old:
             if key not in new:
                 unset[prefix + key] = ""
@@ -135,16 +163,32 @@ def changes(instance: _BaseODMModel) -> tuple[dict[str, Any], dict[str, dict[str
     nothing changed. Keys that the model does not declare are never unset, unless the model
     allows extra fields (``extra="allow"``).
     """
+    document, _, update = changes_and_snapshot(instance)
+    return document, update
+
+
+def changes_and_snapshot(
+    instance: _BaseODMModel,
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, dict[str, Any]] | None]:
+    """``(document, snapshot, update)``: :func:`changes` and the snapshot it compared with
+    (what to restore if the write is rolled back), read once."""
     document = instance.model_dump_doc()
     snapshot = snapshot_of(instance)
     if snapshot is None:
-        return document, None
-    allow_extra = type(instance).__odm_extra_allowed__
-    return document, diff(snapshot, document, unset_missing=allow_extra)
+        return document, None, None
+    update = diff(snapshot, document, unset_missing=_extra_allowed(type(instance)))
+    return document, snapshot, update
+
+
+@functools.cache
+def _extra_allowed(model: type[_BaseODMModel]) -> bool:
+    # Looked up once per class: class attributes of pydantic models cost ~0.1 us.
+    return model.__odm_extra_allowed__
 
 
 __all__ = [
     "changes",
+    "changes_and_snapshot",
     "diff",
     "forget",
     "is_new",
