@@ -84,7 +84,8 @@ class BaseRepository(Generic[ModelT]):
                 f"{self!r}.attach expects a {self.model_class.__name__} loaded from the "
                 "database (it keeps the snapshot it was loaded with); use add() for a new one"
             )
-        self._add([instance])
+        self._core.check_active()
+        self._core.identity_map.add(instance)
 
     def _remove(self, instance: ModelT) -> None:
         self._core.check_active()

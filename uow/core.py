@@ -51,6 +51,9 @@ class Status(enum.Enum):
     CLOSED = "closed"
 
 
+_ACTIVE = Status.ACTIVE
+
+
 def current_owner() -> Owner:
     """The thread, and the asyncio task when there is one, running this code."""
     # _get_running_loop returns None outside a loop (get_running_loop would raise: slower).
@@ -117,9 +120,12 @@ class UnitCore:
 
     def check_active(self) -> None:
         """Raise unless the unit is inside its block, in this thread/task."""
-        if self.status is Status.CLOSED:
+        status = self.status
+        if status is _ACTIVE and self.owner == current_owner():
+            return  # the common case, first (an enum member lookup costs ~0.1 us)
+        if status is Status.CLOSED:
             raise UnitOfWorkClosed(f"This {self._name()} is closed; create a new one")
-        if self.status is not Status.ACTIVE:
+        if status is not Status.ACTIVE:
             raise UnitOfWorkError(
                 f"This {self._name()} is not active: use it inside `with uow:` "
                 "(`async with` for AsyncUnitOfWork) or through uow.run(...)"
@@ -249,7 +255,7 @@ class UnitCore:
                 raise flushing.concurrency_error(missed, current)
             self._restore_log.extend(flushing.applied(batch))
             self._departed.extend(
-                write.entry.instance for write in batch.writes if write.kind is flushing.Kind.DELETE
+                write.entry.instance for write in batch.writes if write.kind is flushing.DELETE
             )
         if batches:
             self.identity_map.flushed([w.entry for b in batches for w in b.writes])

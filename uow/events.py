@@ -10,6 +10,7 @@ sees each event once.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -42,11 +43,18 @@ class DomainEvents(BaseModel):
         return [event for _, event in self._recorded_events]
 
 
+@functools.cache
+def _records_events(model: type) -> bool:
+    # Asked once per class: isinstance on pydantic classes goes through ABCMeta (slow).
+    return issubclass(model, DomainEvents)
+
+
 def take_events(instances: Iterable[Any]) -> list[Any]:
     """Remove and return the events of ``instances``, in the order they were recorded."""
     taken: list[tuple[int, Any]] = []
     for instance in instances:
-        if isinstance(instance, DomainEvents) and instance._recorded_events:
+        kind: type = type(instance)
+        if _records_events(kind) and instance._recorded_events:
             taken.extend(instance._recorded_events)
             instance._recorded_events = []
     taken.sort(key=lambda item: item[0])

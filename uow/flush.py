@@ -31,13 +31,17 @@ from pymongo.results import BulkWriteResult
 from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
 from uow.errors import ConcurrencyError
-from uow.tracking import Entry, State, canonical_id
+from uow.tracking import NEW, PERSISTENT, REMOVED, Entry, canonical_id, model_keys
 
 
 class Kind(enum.Enum):
     DELETE = 0
     INSERT = 1
     UPDATE = 2
+
+
+# The members as module globals for the per-model paths (an enum member lookup costs ~0.1 us).
+DELETE, INSERT, UPDATE = Kind.DELETE, Kind.INSERT, Kind.UPDATE
 
 
 @functools.cache
@@ -66,6 +70,7 @@ class Write:
     document: dict[str, Any] | None = None  # the stored document afterwards (its new snapshot)
     expected_version: Any = None
     new_version: Any = None
+    previous: dict[str, Any] | None = None  # the snapshot before (restored on rollback)
 
     @property
     def model(self) -> type[Model]:
@@ -91,46 +96,49 @@ class Batch:
 def _update(entry: Entry) -> Write | None:
     instance = entry.instance
     model = type(instance)
-    document, update = odm_tracking.changes(instance)
+    document, snapshot, update = odm_tracking.changes_and_snapshot(instance)
     if update is None:  # attached without a snapshot: cannot happen for PERSISTENT entries
         update = {"$set": dict(document)}
     if not update:
         return None
-    primary_key = model.__primary_key__
+    primary_key = model_keys(model)[2]
     filter_ = {primary_key: document[primary_key]}
     versioned = version_key(model)
     expected = new = None
     if versioned is not None:
-        snapshot = odm_tracking.snapshot_of(instance) or {}
-        expected = snapshot.get(versioned[1])
+        expected = (snapshot or {}).get(versioned[1])
         new = (expected or 0) + 1
         filter_[versioned[1]] = expected
         document[versioned[1]] = new
         update.setdefault("$set", {})[versioned[1]] = new
         update.get("$unset", {}).pop(versioned[1], None)
     request = pymongo.UpdateOne(filter_, update)
-    return Write(entry, Kind.UPDATE, request, filter_, document, expected, new)
+    return Write(entry, UPDATE, request, filter_, document, expected, new, snapshot)
 
 
 def _insert(entry: Entry) -> Write:
     document = entry.instance.model_dump_doc()
-    primary_key = type(entry.instance).__primary_key__
+    primary_key = model_keys(type(entry.instance))[2]
     filter_ = {primary_key: document[primary_key]}
     fields = {key: value for key, value in document.items() if key != primary_key} or filter_
     request = pymongo.UpdateOne(filter_, {"$setOnInsert": fields}, upsert=True)
-    return Write(entry, Kind.INSERT, request, filter_, document)
+    previous = odm_tracking.snapshot_of(entry.instance)
+    return Write(entry, INSERT, request, filter_, document, previous=previous)
 
 
 def _delete(entry: Entry) -> Write:
     instance = entry.instance
     model = type(instance)
-    filter_ = {model.__primary_key__: getattr(instance, model.__primary_field__)}
+    _, primary_field, primary_key = model_keys(model)
+    filter_ = {primary_key: getattr(instance, primary_field)}
     versioned = version_key(model)
     expected = None
+    snapshot = odm_tracking.snapshot_of(instance)
     if versioned is not None:
-        expected = (odm_tracking.snapshot_of(instance) or {}).get(versioned[1])
+        expected = (snapshot or {}).get(versioned[1])
         filter_[versioned[1]] = expected
-    return Write(entry, Kind.DELETE, pymongo.DeleteOne(filter_), filter_, None, expected)
+    request = pymongo.DeleteOne(filter_)
+    return Write(entry, DELETE, request, filter_, None, expected, previous=snapshot)
 
 
 def plan(entries: Iterable[Entry]) -> list[Batch]:
@@ -138,21 +146,25 @@ def plan(entries: Iterable[Entry]) -> list[Batch]:
     batches: dict[str, Batch] = {}
     for entry in entries:
         write: Write | None
-        if entry.state is State.NEW:
+        state = entry.state
+        if state is NEW:
             write = _insert(entry)
-        elif entry.state is State.REMOVED:
+        elif state is REMOVED:
             write = _delete(entry)
         else:
             write = _update(entry)
         if write is None:
             continue
         model = type(entry.instance)
-        batch = batches.get(model.__collection__)
+        collection = model_keys(model)[0]
+        batch = batches.get(collection)
         if batch is None:
-            batch = batches[model.__collection__] = Batch(model, model.__collection__)
+            batch = batches[collection] = Batch(model, collection)
         batch.writes.append(write)
     for batch in batches.values():
-        batch.writes.sort(key=lambda write: write.kind.value)  # stable: keeps tracking order
+        first = batch.writes[0].kind
+        if any(write.kind is not first for write in batch.writes):
+            batch.writes.sort(key=lambda write: write.kind.value)  # stable: keeps tracking order
     return list(batches.values())
 
 
@@ -176,16 +188,20 @@ def unapplied(batch: Batch, result: BulkWriteResult) -> list[Write] | None:
     Raises :class:`odm.DuplicateKeyError` for a new model whose id already existed.
     """
     upserted = result.upserted_ids or {}
+    updates = deletes = 0
     for index, write in enumerate(batch.writes):
-        if write.kind is Kind.INSERT and index not in upserted:
+        kind = write.kind  # compared by identity: Enum.__hash__ is Python code
+        if kind is UPDATE:
+            updates += 1
+        elif kind is DELETE:
+            deletes += 1
+        elif index not in upserted:
             raise _duplicate_id_error(write, batch.collection)
-    updates = [w for w in batch.writes if w.kind is Kind.UPDATE]
-    deletes = [w for w in batch.writes if w.kind is Kind.DELETE]
     missed: list[Write] = []
-    if result.matched_count < len(updates):
-        missed.extend(updates)
-    if result.deleted_count < len(deletes):
-        missed.extend(deletes)
+    if result.matched_count < updates:
+        missed.extend(w for w in batch.writes if w.kind is UPDATE)
+    if result.deleted_count < deletes:
+        missed.extend(w for w in batch.writes if w.kind is DELETE)
     return missed or None
 
 
@@ -204,7 +220,7 @@ def concurrency_error(writes: Sequence[Write], current: Iterable[Mapping[str, An
     culprits: list[Write] = []
     for write in writes:
         doc = now.get(canonical_id(write.id))
-        if write.kind is Kind.DELETE:
+        if write.kind is DELETE:
             missed = doc is not None or versioned is None
         elif versioned is None:
             missed = doc is None
@@ -229,12 +245,12 @@ def applied(batch: Batch) -> list[tuple[Model, dict[str, Any] | None, Any]]:
     previous: list[tuple[Model, dict[str, Any] | None, Any]] = []
     for write in batch.writes:
         instance = write.entry.instance
-        versioned = version_key(write.model)
+        versioned = version_key(type(instance))
         old_version = getattr(instance, versioned[0]) if versioned else None
-        previous.append((instance, odm_tracking.snapshot_of(instance), old_version))
+        previous.append((instance, write.previous, old_version))
         if write.document is not None:
             odm_tracking.mark_persisted(instance, write.document)
-            write.entry.state = State.PERSISTENT
+            write.entry.state = PERSISTENT
         if versioned is not None and write.new_version is not None:
             instance.__dict__[versioned[0]] = write.new_version
     return previous

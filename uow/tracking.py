@@ -9,6 +9,8 @@ flush inserts, updates or deletes it.
 from __future__ import annotations
 
 import enum
+import functools
+import uuid
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +30,32 @@ class State(enum.Enum):
     REMOVED = "removed"  # flush deletes it
 
 
-@dataclass
+# The members as module globals for the per-model paths: looking an enum member up on its
+# class costs ~0.1 us.
+NEW, PERSISTENT, REMOVED = State.NEW, State.PERSISTENT, State.REMOVED
+
+
+@dataclass(slots=True)
 class Entry:
     instance: Model
     state: State
 
 
+@functools.cache
+def model_keys(model: type[Model]) -> tuple[str, str, str]:
+    """``(collection, primary field, primary key)`` of a model class, looked up once (class
+    attributes of pydantic models cost ~0.1 us each: their metaclass has a __getattr__)."""
+    return model.__collection__, model.__primary_field__, model.__primary_key__
+
+
+# Primary key types that are always hashable (no try/hash, ObjectId's __hash__ is Python).
+_HASHABLE = frozenset({bson.ObjectId, str, int, uuid.UUID})
+
+
 def canonical_id(value: Any) -> Hashable:
     """A hashable stand-in for a primary key value: itself, or its BSON bytes (dicts, lists)."""
+    if type(value) in _HASHABLE:
+        return value
     try:
         hash(value)
     except TypeError:
@@ -44,12 +64,12 @@ def canonical_id(value: Any) -> Hashable:
 
 
 def key_for(model: type[Model], id: Any) -> Key:
-    return (model.__collection__, canonical_id(id))
+    return (model_keys(model)[0], canonical_id(id))
 
 
 def key_of(instance: Model) -> Key:
-    model = type(instance)
-    return key_for(model, getattr(instance, model.__primary_field__))
+    collection, primary_field, _ = model_keys(type(instance))
+    return (collection, canonical_id(getattr(instance, primary_field)))
 
 
 def check_model(instance: Any, operation: str) -> Model:
@@ -82,7 +102,7 @@ class IdentityMap:
         entry = self._entries.get(key)
         if entry is not None:
             return entry.instance
-        self._entries[key] = Entry(instance, State.PERSISTENT)
+        self._entries[key] = Entry(instance, PERSISTENT)
         return instance
 
     def add(self, instance: Model) -> None:
@@ -94,17 +114,17 @@ class IdentityMap:
         key = key_of(instance)
         entry = self._entries.get(key)
         if entry is not None and entry.instance is instance:
-            if entry.state is State.REMOVED:
-                entry.state = State.PERSISTENT
+            if entry.state is REMOVED:
+                entry.state = PERSISTENT
             return
-        if entry is not None and entry.state is not State.REMOVED:
+        if entry is not None and entry.state is not REMOVED:
             model = type(instance)
             raise UnitOfWorkError(
                 f"Another {model.__name__} object with {model.__primary_field__}="
                 f"{getattr(instance, model.__primary_field__)!r} is already tracked by this "
                 "unit of work; change that object instead of adding a second one"
             )
-        state = State.NEW if odm_tracking.is_new(instance) else State.PERSISTENT
+        state = NEW if odm_tracking.is_new(instance) else PERSISTENT
         if entry is not None:
             # Replacing a removed document: delete it, then insert the new object.
             self._entries[(key[0], ("replaced", key[1]))] = entry
@@ -125,16 +145,16 @@ class IdentityMap:
                     f"Cannot remove this {type(instance).__name__} {key[1]!r}: the unit tracks "
                     "another object for that document; remove that one"
                 )
-            self._entries[key] = Entry(instance, State.REMOVED)
+            self._entries[key] = Entry(instance, REMOVED)
             return
-        if entry.state is State.NEW:
+        if entry.state is NEW:
             del self._entries[key]
         else:
-            entry.state = State.REMOVED
+            entry.state = REMOVED
 
     def flushed(self, entries: list[Entry]) -> None:
         """After a successful flush: deleted documents leave the map."""
-        gone = [entry for entry in entries if entry.state is State.REMOVED]
+        gone = [entry for entry in entries if entry.state is REMOVED]
         if not gone:
             return
         ids = {id(entry) for entry in gone}
@@ -149,4 +169,14 @@ class IdentityMap:
         return instances
 
 
-__all__ = ["Entry", "IdentityMap", "Key", "State", "canonical_id", "check_model", "key_for", "key_of"]
+__all__ = [
+    "Entry",
+    "IdentityMap",
+    "Key",
+    "State",
+    "canonical_id",
+    "check_model",
+    "key_for",
+    "key_of",
+    "model_keys",
+]
