@@ -173,8 +173,9 @@ def changes_and_snapshot(
     """``(document, snapshot, update)``: :func:`changes` and the snapshot it compared with
     (what to restore if the write is rolled back), read once."""
     document = instance.model_dump_doc()
-    snapshot = snapshot_of(instance)
-    if snapshot is None:
+    try:
+        snapshot: dict[str, Any] = _get_snapshot(instance)
+    except AttributeError:
         return document, None, None
     update = diff(snapshot, document, unset_missing=_extra_allowed(type(instance)))
     return document, snapshot, update

@@ -85,7 +85,7 @@ class BaseRepository(Generic[ModelT]):
                 "database (it keeps the snapshot it was loaded with); use add() for a new one"
             )
         self._core.check_active()
-        self._core.identity_map.add(instance)
+        self._core.identity_map.add(instance, new=False)
 
     def _remove(self, instance: ModelT) -> None:
         self._core.check_active()

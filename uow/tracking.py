@@ -105,30 +105,34 @@ class IdentityMap:
         self._entries[key] = Entry(instance, PERSISTENT)
         return instance
 
-    def add(self, instance: Model) -> None:
+    def add(self, instance: Model, *, new: bool | None = None) -> None:
         """Track ``instance``: new (inserted at flush) or loaded elsewhere (its changes sent).
 
         A loaded instance keeps the snapshot it was loaded with, so flush sends exactly what
-        changed since, guarded by its version when the model has one.
+        changed since, guarded by its version when the model has one. ``new`` is
+        ``odm.tracking.is_new(instance)`` when the caller already knows it.
         """
         key = key_of(instance)
-        entry = self._entries.get(key)
-        if entry is not None and entry.instance is instance:
+        if new is None:
+            new = odm_tracking.is_new(instance)
+        added = Entry(instance, NEW if new else PERSISTENT)
+        entry = self._entries.setdefault(key, added)
+        if entry is added:
+            return  # not tracked yet, the common case (one lookup)
+        if entry.instance is instance:
             if entry.state is REMOVED:
                 entry.state = PERSISTENT
             return
-        if entry is not None and entry.state is not REMOVED:
+        if entry.state is not REMOVED:
             model = type(instance)
             raise UnitOfWorkError(
                 f"Another {model.__name__} object with {model.__primary_field__}="
                 f"{getattr(instance, model.__primary_field__)!r} is already tracked by this "
                 "unit of work; change that object instead of adding a second one"
             )
-        state = NEW if odm_tracking.is_new(instance) else PERSISTENT
-        if entry is not None:
-            # Replacing a removed document: delete it, then insert the new object.
-            self._entries[(key[0], ("replaced", key[1]))] = entry
-        self._entries[key] = Entry(instance, state)
+        # Replacing a removed document: delete it, then insert the new object.
+        self._entries[(key[0], ("replaced", key[1]))] = entry
+        self._entries[key] = added
 
     def remove(self, instance: Model) -> None:
         """Delete ``instance`` at flush (a never-stored one is simply dropped)."""
