@@ -30,7 +30,7 @@ from odm.fields import FieldProxy, ODMField
 from odm.index import Index
 from odm.model import Model, document_codec
 from odm.query import SortExpression, key_of
-from odm.tracking import changes_and_snapshot, mark_persisted
+from odm.tracking import _set_snapshot, changes_and_snapshot, mark_persisted
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -217,12 +217,26 @@ def instance_from_document(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
 
 def instances_from_documents(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> list[ModelT]:
     """Instances from many documents; the hot path is one pydantic call per document."""
-    return list(iter_instances(model, documents))
+    if _needs_checks(model):
+        return [instance_from_document(model, document) for document in documents]
+    validate = document_codec(model).validator.validate_python
+    instances: list[ModelT] = []
+    raw: dict[str, Any] = {}
+    try:
+        for raw in documents:  # a loop, not list(iter_instances()): no generator per item
+            instance = validate(raw)
+            _set_snapshot(instance, raw)  # mark_persisted, without the call
+            instances.append(instance)
+    except ValidationError as error:
+        raise DocumentParsingError.from_validation_error(
+            model, raw.get("_id", "<unknown>"), error
+        ) from None
+    return instances
 
 
 def iter_instances(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> Iterator[ModelT]:
     """Instances one by one as ``documents`` yields them (a cursor streams, never loaded whole)."""
-    if model.__odm_references__ or model.__odm_required_keys__ - {"_id"}:
+    if _needs_checks(model):
         for document in documents:
             yield instance_from_document(model, document)
         return
@@ -231,12 +245,17 @@ def iter_instances(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> 
     try:
         for raw in documents:
             instance = validate(raw)
-            mark_persisted(instance, raw)
+            _set_snapshot(instance, raw)  # mark_persisted, without the call
             yield instance
     except ValidationError as error:
         raise DocumentParsingError.from_validation_error(
             model, raw.get("_id", "<unknown>"), error
         ) from None
+
+
+def _needs_checks(model: type[Model]) -> bool:
+    """References to look up, or keys to check before validating (see instance_from_document)."""
+    return bool(model.__odm_references__ or model.__odm_required_keys__ - {"_id"})
 
 
 # ---------------------------------------------------------------- writing
