@@ -9,6 +9,12 @@ prefix of the journal. A transaction's writes to all its collections are one rec
 crash keeps all of them or none; uncommitted transactions never reach it. It knows storage
 (collections, records, indexes), not commands.
 
+A commit may carry a *session record* (opaque here: the command layer's note of a session's
+outcome, ``mongolet.commands.session_history``): it is stored in the commit's own record, so
+it is on disk exactly when the commit is. At start-up ``load(on_session_record)`` hands the
+session records back in commit order (the checkpoint's first); a checkpoint stores the ones
+``session_records()`` (set by the server) gives for the sessions still alive.
+
 Files in the directory:
 
 - ``mongolet.lock``: ``flock``-ed while a server uses the directory (it holds the pid).
@@ -23,6 +29,10 @@ kind 1 journal, 2 checkpoint). Record: body length (uint32), CRC32 of length and
 and decoded as the wire does: every BSON type and key order kept). A journal ending in a
 torn or damaged record (a crash mid-append) is cut back to its last whole record.
 
+Session records are optional fields, so format version 1 is unchanged (a reader that does
+not know them ignores them): ``"s"`` in a journal ``commit`` record (one document), ``"s"``
+in a checkpoint's ``end`` record (a list of documents).
+
     >>> durability = Durability("/var/lib/mongolet")   # doctest: +SKIP
     >>> store = durability.load()                       # replayed; changes now recorded
 """
@@ -35,7 +45,7 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +69,9 @@ LOCK = "mongolet.lock"
 # checkpoint's (so rewriting the state costs at most as much as journaling did), and at a
 # clean stop.
 CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+# Receives, at start-up, each session record found (``Durability.load``).
+SessionRecordSink = Callable[[dict[str, Any]], None]
 
 _HEADER = struct.Struct("<8sII")
 _LENGTH = struct.Struct("<I")
@@ -202,7 +215,8 @@ def _put(coll: Collection, doc: dict[str, Any] | None, _id: Any, ts: int) -> Non
     coll.commit(record, doc, ts, ts)
 
 
-def _apply(store: Store, rec: dict[str, Any]) -> None:
+def _apply(store: Store, rec: dict[str, Any],
+           on_session_record: SessionRecordSink | None = None) -> None:
     """Replay one journal record into ``store`` (which records nothing meanwhile)."""
     kind, ts = rec["k"], rec["ts"]
     if kind == "commit":
@@ -211,6 +225,9 @@ def _apply(store: Store, rec: dict[str, Any]) -> None:
         for write in rec["w"]:
             db, name, doc = write[0], write[1], write[2]
             _put(_collection(store, db, name), doc, write[3] if doc is None else None, ts)
+        session_record = rec.get("s")
+        if session_record is not None and on_session_record is not None:
+            on_session_record(session_record)
     elif kind == "create":
         _create(store, rec["coll"])
     elif kind == "drop":
@@ -236,8 +253,10 @@ def _apply(store: Store, rec: dict[str, Any]) -> None:
     store.clock = max(store.clock, ts)
 
 
-def _checkpoint_records(store: Store, lsn: int) -> Iterator[bytes]:
-    """The framed records of a checkpoint of ``store``'s committed state."""
+def _checkpoint_records(store: Store, lsn: int,
+                        session_records: Iterable[dict[str, Any]] = ()) -> Iterator[bytes]:
+    """The framed records of a checkpoint of ``store``'s committed state (and of the
+    sessions' outcomes, ``session_records``)."""
     yield _encode({"k": "checkpoint", "n": lsn, "ts": store.clock})
     collections = documents = 0
     for colls in store.databases.values():
@@ -258,10 +277,15 @@ def _checkpoint_records(store: Store, lsn: int) -> Iterator[bytes]:
                     batch, size = [], 0
             if batch:
                 yield _encode({"k": "docs", "db": coll.db, "c": coll.name, "d": batch})
-    yield _encode({"k": "end", "collections": collections, "documents": documents})
+    end: dict[str, Any] = {"k": "end", "collections": collections, "documents": documents}
+    sessions = list(session_records)
+    if sessions:
+        end["s"] = sessions
+    yield _encode(end)
 
 
-def _load_checkpoint(store: Store, path: Path) -> int:
+def _load_checkpoint(store: Store, path: Path,
+                     on_session_record: SessionRecordSink | None = None) -> int:
     """Fill ``store`` from checkpoint file ``path``; the journal record it ends at."""
     data = path.read_bytes()
     _check_header(path, data, CHECKPOINT_KIND)
@@ -287,6 +311,14 @@ def _load_checkpoint(store: Store, path: Path) -> int:
         except Exception as exc:
             raise DataFormatError(f"{path}: record at offset {offset} cannot be loaded "
                                   f"({type(exc).__name__}: {exc})") from None
+    if on_session_record is not None:
+        offset, end_record = records[-1]
+        try:
+            for session_record in end_record.get("s", ()):
+                on_session_record(session_record)
+        except Exception as exc:
+            raise DataFormatError(f"{path}: the session records at offset {offset} cannot be "
+                                  f"loaded ({type(exc).__name__}: {exc})") from None
     store.clock = max(store.clock, ts)
     return int(first["n"])
 
@@ -307,6 +339,8 @@ class Durability:
         self.path = Path(dbpath)
         self.checkpoint_bytes = checkpoint_bytes or CHECKPOINT_BYTES
         self.store: Store | None = None
+        # The session records a checkpoint keeps (the server's live sessions); None: none.
+        self.session_records: Callable[[], Iterable[dict[str, Any]]] | None = None
         # What load() found: replayed journal records, torn bytes dropped.
         self.replayed = 0
         self.dropped_bytes = 0
@@ -327,15 +361,16 @@ class Durability:
 
     # -- start and stop ------------------------------------------------------------------------
 
-    def load(self) -> Store:
-        """A store holding the directory's committed state, recording its changes here."""
+    def load(self, on_session_record: SessionRecordSink | None = None) -> Store:
+        """A store holding the directory's committed state, recording its changes here.
+        ``on_session_record`` gets every session record kept, oldest first."""
         try:
-            return self._load()
+            return self._load(on_session_record)
         except BaseException:
             self.close(checkpoint=False)
             raise
 
-    def _load(self) -> Store:
+    def _load(self, on_session_record: SessionRecordSink | None) -> Store:
         store = Store()
         for leftover in (CHECKPOINT + ".tmp", JOURNAL + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
@@ -343,7 +378,8 @@ class Durability:
         checkpoint = self.path / CHECKPOINT
         lsn = 0
         if checkpoint.exists():
-            lsn = self._checkpoint_lsn = _load_checkpoint(store, checkpoint)
+            lsn = self._checkpoint_lsn = _load_checkpoint(store, checkpoint,
+                                                          on_session_record)
             self._checkpoint_size = checkpoint.stat().st_size
         journal = self.path / JOURNAL
         if journal.exists():
@@ -359,7 +395,7 @@ class Durability:
                         f"{journal}: record {n} at offset {offset} follows record {lsn}: "
                         "records are missing (was the checkpoint or journal replaced?)")
                 try:
-                    _apply(store, rec)
+                    _apply(store, rec, on_session_record)
                 except DataFormatError:
                     raise
                 except Exception as exc:  # a record this version cannot make sense of
@@ -431,7 +467,8 @@ class Durability:
         try:
             with open(tmp, "wb") as out:
                 out.write(_header(CHECKPOINT_KIND))
-                for frame in _checkpoint_records(store, self._lsn):
+                sessions = self.session_records() if self.session_records is not None else ()
+                for frame in _checkpoint_records(store, self._lsn, sessions):
                     out.write(frame)
                 out.flush()
                 os.fsync(out.fileno())
@@ -506,12 +543,15 @@ class Durability:
     def _clock(self) -> int:
         return self.store.clock if self.store is not None else 0
 
-    def commit(self, ts: int, created: Sequence[Collection], writes: Sequence[Write]) -> None:
+    def commit(self, ts: int, created: Sequence[Collection], writes: Sequence[Write],
+               session_record: dict[str, Any] | None = None) -> None:
         fields: dict[str, Any] = {}
         if created:
             fields["c"] = [_collection_doc(c) for c in created]
         fields["w"] = [[c.db, c.name, doc] if doc is not None else [c.db, c.name, None, _id]
                        for c, _id, doc in writes]
+        if session_record is not None:
+            fields["s"] = session_record
         self._append("commit", ts, fields)
 
     def collection_created(self, coll: Collection) -> None:
@@ -538,13 +578,14 @@ class Durability:
         self._append("options", self._clock(), {"db": coll.db, "c": coll.name, "o": options})
 
 
-def read_records(dbpath: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The whole records of the journal in ``dbpath`` (for tests and inspection)."""
-    path = Path(dbpath) / JOURNAL
+def read_records(dbpath: str | os.PathLike[str], file: str = JOURNAL) -> list[dict[str, Any]]:
+    """The whole records of the journal (``file=CHECKPOINT``: of the checkpoint) in
+    ``dbpath`` (for tests and inspection)."""
+    path = Path(dbpath) / file
     data = path.read_bytes()
-    _check_header(path, data, JOURNAL_KIND)
+    _check_header(path, data, CHECKPOINT_KIND if file == CHECKPOINT else JOURNAL_KIND)
     return [rec for _, rec in _scan(path, data)[0]]
 
 
-__all__ = ["CHECKPOINT_BYTES", "FORMAT_VERSION", "DataFormatError", "DbpathLockedError",
-           "Durability", "DurabilityError", "read_records"]
+__all__ = ["CHECKPOINT", "CHECKPOINT_BYTES", "FORMAT_VERSION", "JOURNAL", "DataFormatError",
+           "DbpathLockedError", "Durability", "DurabilityError", "read_records"]

@@ -6,7 +6,9 @@ each command is atomic unless it awaits: the command layer relies on this.
 
 Data lives in memory unless ``dbpath`` names a data directory (``mongolet.durability``):
 then it is replayed at start, every commit is journaled (fsynced) before it is acknowledged,
-and a clean stop writes a checkpoint.
+and a clean stop writes a checkpoint. The sessions' outcomes (committed transactions,
+retryable writes' results) are journaled with their commits and come back too, so a driver's
+retry after a restart is answered as before it.
 
     >>> with serve() as server:                         # doctest: +SKIP
     ...     client = MongoClient(server.uri)
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions
+from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions, SessionHistory
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
 from mongolet.storage import Store
@@ -108,9 +110,10 @@ class MongoletServer:
         """Open the data directory (if any), bind (a free port when ``port`` is 0), then
         build the dispatcher for that address."""
         store = None
+        history = SessionHistory()
         if self.dbpath is not None:
             self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes)
-            store = self.durability.load()
+            store = self.durability.load(history.add)
         try:
             self._server = await asyncio.start_server(self._serve_connection, self.host,
                                                       self.port)
@@ -126,7 +129,10 @@ class MongoletServer:
                 enable_test_commands=self.enable_test_commands,
             ),
             store if store is not None else Store(),
+            history,
         )
+        if self.durability is not None:
+            self.durability.session_records = self.dispatcher.session_records
 
     async def close(self) -> None:
         """Stop listening, drop every connection, and let the dispatcher clean up."""

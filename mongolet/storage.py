@@ -15,7 +15,9 @@ policy lives in ``mongolet.transactions``; here a lock is just something one can
 A store may have a ``CommitSink`` (``mongolet.durability`` writes one to disk): every
 committed change is handed to it *before* memory changes, so nothing becomes visible (or is
 acknowledged) that the sink has not recorded; when the sink raises, nothing changes. Without
-a sink (the default) the store lives in memory only.
+a sink (the default) the store lives in memory only. A commit may carry a *session record*:
+an opaque, BSON-encodable document the command layer wants kept with it (the session outcome
+a retry after a restart must find); the sink records it in the same unit as the commit.
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ class CommitSink(Protocol):
     Each method either records its change or raises; the store changes memory only after it
     returned. Changes of uncommitted transactions never reach a sink."""
 
-    def commit(self, ts: int, created: Sequence[Collection], writes: Sequence[Write]) -> None:
+    def commit(self, ts: int, created: Sequence[Collection], writes: Sequence[Write],
+               session_record: dict[str, Any] | None = None) -> None:
         """One commit at time ``ts``: the collections it creates (with their options and
-        indexes) and its document writes, all or nothing."""
+        indexes) and its document writes, all or nothing; ``session_record`` (opaque to
+        storage) is kept with them, in the same unit."""
 
     def collection_created(self, coll: Collection) -> None: ...
 

@@ -12,7 +12,9 @@ A command reads and writes through a *view*:
 
 ``commit`` publishes every overlay write under one commit timestamp, so others see all of
 them or none. With a durable store (``Store.sink``) both commit paths hand the commit to the
-sink first, as one unit, and publish it only once the sink has recorded it.
+sink first, as one unit, and publish it only once the sink has recorded it; a commit may carry
+the command layer's opaque ``session_record`` (what a retry after a restart must find), which
+the sink keeps in that same unit.
 """
 
 from __future__ import annotations
@@ -108,13 +110,23 @@ class TransactionManager:
                 del coll.pending_unique[key]
         txn.done.set()
 
-    def commit(self, txn: Transaction) -> None:
-        """Publish every write of ``txn`` atomically (one commit timestamp)."""
+    def committed(self, number: int) -> Transaction:
+        """A finished transaction known only as committed: a session's outcome, restored
+        after a restart, that a repeated commit is answered from."""
+        txn = Transaction(self, number, self.store.clock, self.lifetime)
+        txn.state = COMMITTED
+        txn.done.set()
+        return txn
+
+    def commit(self, txn: Transaction, session_record: dict[str, Any] | None = None) -> None:
+        """Publish every write of ``txn`` atomically (one commit timestamp); a durable store
+        records ``session_record`` with them (a transaction that wrote nothing records
+        nothing)."""
         if not txn.open:
             return
         store = self.store
         if store.sink is not None:
-            self._record(txn)
+            self._record(txn, session_record)
         for coll in txn.created:
             coll.created_by = None
             # A collection dropped meanwhile by someone else comes back with our writes.
@@ -131,7 +143,7 @@ class TransactionManager:
                 coll.commit(record, doc, ts, oldest)
         self._finish(txn, COMMITTED)
 
-    def _record(self, txn: Transaction) -> None:
+    def _record(self, txn: Transaction, session_record: dict[str, Any] | None) -> None:
         """Hand the commit of ``txn`` to the store's sink (raises: nothing is published)."""
         store = self.store
         assert store.sink is not None
@@ -148,7 +160,8 @@ class TransactionManager:
             elif record.latest is not None:
                 writes.append((coll, record.latest["_id"], None))
         if created or txn.locked:
-            store.sink.commit(store.clock + 1 if txn.locked else store.clock, created, writes)
+            store.sink.commit(store.clock + 1 if txn.locked else store.clock, created, writes,
+                              session_record)
 
     def abort(self, txn: Transaction) -> None:
         """Discard every write of ``txn``."""
@@ -238,7 +251,10 @@ class DirectView:
                 return coll
             await coll.created_by.wait_done()
 
-    async def insert(self, coll: Collection, doc: dict[str, Any]) -> None:
+    async def insert(self, coll: Collection, doc: dict[str, Any],
+                     session_record: dict[str, Any] | None = None) -> None:
+        """Insert ``doc`` (11000 on a duplicate); a durable store records ``session_record``
+        with the commit."""
         key = canonical_id(doc["_id"])
         while True:
             record = coll.records.get(key)
@@ -251,12 +267,14 @@ class DirectView:
                 break
         if record is None:
             record = coll.records[key] = Record(key)
-        self._commit(coll, record, doc)
+        self._commit(coll, record, doc, session_record)
 
     async def put(self, coll: Collection, record: Record, doc: dict[str, Any] | None,
-                  based_on: dict[str, Any]) -> bool:
+                  based_on: dict[str, Any], session_record: dict[str, Any] | None = None
+                  ) -> bool:
         """Commit ``doc`` (None: delete) over ``based_on``. False when the record changed
-        while waiting: the caller re-reads and re-decides."""
+        while waiting: the caller re-reads and re-decides (nothing, not even
+        ``session_record``, was recorded)."""
         while True:
             if record.locked_by is not None:
                 await record.locked_by.wait_done()
@@ -267,7 +285,7 @@ class DirectView:
                 break
         if record.latest is not based_on:
             return False
-        self._commit(coll, record, doc)
+        self._commit(coll, record, doc, session_record)
         return True
 
     async def _unique_ok(self, coll: Collection, doc: dict[str, Any], key: Hashable) -> bool:
@@ -286,13 +304,15 @@ class DirectView:
                     return False
         return True
 
-    def _commit(self, coll: Collection, record: Record, doc: dict[str, Any] | None) -> None:
+    def _commit(self, coll: Collection, record: Record, doc: dict[str, Any] | None,
+                session_record: dict[str, Any] | None) -> None:
         store = self.store
         if store.sink is not None and store.holds(coll):
             written = doc if doc is not None else record.latest
             if written is not None:
                 try:
-                    store.sink.commit(store.clock + 1, (), [(coll, written["_id"], doc)])
+                    store.sink.commit(store.clock + 1, (), [(coll, written["_id"], doc)],
+                                      session_record)
                 except BaseException:
                     if not record.versions and record.locked_by is None \
                             and coll.records.get(record.key) is record:
@@ -355,7 +375,9 @@ class TransactionView(DirectView):
             raise write_conflict()
         return coll
 
-    async def insert(self, coll: Collection, doc: dict[str, Any]) -> None:
+    async def insert(self, coll: Collection, doc: dict[str, Any],
+                     session_record: dict[str, Any] | None = None) -> None:
+        # Nothing commits here: a transaction's session record goes with its commit.
         key = canonical_id(doc["_id"])
         record = coll.records.get(key)
         if record is not None:
@@ -367,7 +389,8 @@ class TransactionView(DirectView):
         self._write(coll, record, doc)
 
     async def put(self, coll: Collection, record: Record, doc: dict[str, Any] | None,
-                  based_on: dict[str, Any]) -> bool:
+                  based_on: dict[str, Any], session_record: dict[str, Any] | None = None
+                  ) -> bool:
         self._check_writable(record)
         self._write(coll, record, doc)
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +31,11 @@ from mongolet.commands import (  # noqa: F401
     write_concern,
 )
 from mongolet.commands.registry import REGISTRY, CommandContext, CommandSpec, ServerState
+from mongolet.commands.session_history import SESSION_TIMEOUT_SECONDS, SessionHistory, live_records
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, CloseConnection, MongoError
 from mongolet.storage import Store
 from mongolet.transactions import COMMITTED, DirectView, Session, TransactionView
 
-SESSION_TIMEOUT_SECONDS = 30 * 60
 _ZERO_HASH = Binary(b"\x00" * 20)
 _INVALID_DB_CHARS = set('/\\. "$\x00')
 _TXN_CONTROL = ("committransaction", "aborttransaction")
@@ -59,7 +60,10 @@ class ConnectionInfo:
 class Dispatcher:
     """Answers every command of one server."""
 
-    def __init__(self, options: ServerOptions, store: Store | None = None) -> None:
+    def __init__(self, options: ServerOptions, store: Store | None = None,
+                 history: SessionHistory | None = None) -> None:
+        """``history``: the session records a durable store handed back at start-up; the
+        sessions they describe answer retries as before the restart."""
         self.options = options
         self.state = ServerState(options.host, options.port, options.replica_set,
                                  options.enable_test_commands,
@@ -67,6 +71,12 @@ class Dispatcher:
         self.state.txns.lifetime = options.transaction_lifetime_seconds
         self._direct_view = DirectView(self.state.store)
         self._last_sweep = time.monotonic()
+        if history is not None:
+            history.restore(self.state.sessions, self.state.txns)
+
+    def session_records(self) -> Iterator[dict[str, Any]]:
+        """The records of the live sessions' outcomes, for a durable store's checkpoint."""
+        return live_records(self.state.sessions)
 
     async def handle(self, body: dict[str, Any], conn: ConnectionInfo) -> dict[str, Any]:
         ctx: CommandContext | None = None
@@ -332,4 +342,4 @@ def _show_lsid(session_id: Any) -> str:
     return repr(session_id)
 
 
-__all__ = ["ConnectionInfo", "Dispatcher", "ServerOptions"]
+__all__ = ["ConnectionInfo", "Dispatcher", "ServerOptions", "SessionHistory"]

@@ -3,7 +3,9 @@
 Each statement of a write command runs on its own (atomic per document, as on mongod);
 errors of a statement become ``writeErrors`` entries while WriteConflict, which aborts a
 transaction, is a top-level error. In a retryable write (``txnNumber`` outside a
-transaction) a statement already executed is answered from the session's memory.
+transaction) a statement already executed is answered from the session's memory; on a
+durable server each statement's result also goes to disk with the statement's commit
+(``ctx.statement_record``), so a retry after a restart is answered the same way.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
             doc = prepare_insert(raw)
             if validator is not None:
                 validator.check(doc)
-            await view.insert(coll, doc)
+            await view.insert(coll, doc, ctx.statement_record(index, True))
         except MongoError as error:
             stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
@@ -153,12 +155,17 @@ def _updater(update: Any, array_filters: Any, query: Mapping[str, Any],
     return collations.under(collation, apply)
 
 
+SessionRecordOf = Callable[[dict[str, Any], dict[str, Any]], "dict[str, Any] | None"]
+
+
 async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
                          predicate: Callable[[Mapping[str, Any]], bool],
                          apply: Callable[[dict[str, Any]], dict[str, Any]],
-                         validator: Validator | None
+                         validator: Validator | None,
+                         session_record: SessionRecordOf | None = None,
                          ) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """Apply ``apply`` to the record if it still matches; (old, new) or None."""
+    """Apply ``apply`` to the record if it still matches; (old, new) or None.
+    ``session_record(old, new)``: what to record with the write's commit."""
     view = ctx.view
     while True:
         current = await view.current(coll, record)
@@ -170,13 +177,15 @@ async def _update_record(ctx: CommandContext, coll: Collection, record: Record,
         check_stored_document(new, current)
         if validator is not None:
             validator.check(new, current)
-        if await view.put(coll, record, new, current):
+        recorded = session_record(current, new) if session_record is not None else None
+        if await view.put(coll, record, new, current, recorded):
             return current, new
 
 
-async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
-                  update: Any, array_filters: Any, variables: Variables = None,
-                  collation: Collation | None = None) -> dict[str, Any]:
+def _upsert_document(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
+                     update: Any, array_filters: Any, variables: Variables = None,
+                     collation: Collation | None = None) -> dict[str, Any]:
+    """The document an upsert inserts, checked (the caller inserts it)."""
     seed = updates.upsert_seed(query)
     if _is_replacement(update):
         new = dict(update)
@@ -190,7 +199,6 @@ async def _upsert(ctx: CommandContext, coll: Collection, query: Mapping[str, Any
     validator = validator_for(ctx, coll)
     if validator is not None:
         validator.check(new)
-    await ctx.view.insert(coll, new)
     return new
 
 
@@ -232,9 +240,9 @@ def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any]
         yield found[0]
 
 
-async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables
-                      ) -> tuple[int, int, Any]:
-    """One update statement: (matched, modified, upserted _id or None)."""
+async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables,
+                      index: int) -> tuple[int, int, Any]:
+    """Statement ``index``: (matched, modified, upserted _id or None)."""
     query = get_doc(stmt, "q") or {}
     update = stmt["u"]
     multi = get_bool(stmt, "multi")
@@ -247,6 +255,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     apply = _updater(update, array_filters, query, variables, collation)
 
     matched = modified = 0
+    modified_one = ctx.statement_record(index, (1, 1, None))  # retryable: never multi
     candidates: Iterable[Record]
     if multi:
         candidates = [record for record, _ in select(ctx.view, coll, query,
@@ -254,7 +263,8 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     else:
         candidates = _first_match(ctx, coll, query, variables, collation)
     for record in candidates:
-        result = await _update_record(ctx, coll, record, predicate, apply, validator)
+        result = await _update_record(ctx, coll, record, predicate, apply, validator,
+                                      (lambda old, new: modified_one) if modified_one else None)
         if result is None:
             continue
         matched += 1
@@ -263,7 +273,8 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
         if not multi:
             break
     if matched == 0 and upsert:
-        new = await _upsert(ctx, coll, query, update, array_filters, variables, collation)
+        new = _upsert_document(ctx, coll, query, update, array_filters, variables, collation)
+        await ctx.view.insert(coll, new, ctx.statement_record(index, (0, 0, new["_id"])))
         return 0, 0, new["_id"]
     return matched, modified, None
 
@@ -290,7 +301,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
             result = retry[index]
         else:
             try:
-                result = await _run_update(ctx, coll, stmt, let)
+                result = await _run_update(ctx, coll, stmt, let, index)
             except MongoError as error:
                 stop = _stop_after_error(ctx, error)
                 errors.append(error.to_write_error(index))
@@ -332,7 +343,7 @@ def _parse_delete(stmt: Any) -> None:
 
 
 async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
-                      variables: Variables) -> int:
+                      variables: Variables, index: int) -> int:
     query = get_doc(stmt, "q") or {}
     limit = stmt["limit"]
     if coll is None:
@@ -342,6 +353,7 @@ async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
     predicate = _predicate(query, variables, collation)
     view = ctx.view
     removed = 0
+    removed_one = ctx.statement_record(index, 1)  # retryable: limit 1
     candidates = _first_match(ctx, coll, query, variables, collation) if limit == 1 else \
         [record for record, _ in select(view, coll, query, variables=variables,
                                         collation=collation)]
@@ -350,7 +362,7 @@ async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
             current = await view.current(coll, record)
             if current is None or not predicate(current):
                 break
-            if await view.put(coll, record, None, current):
+            if await view.put(coll, record, None, current, removed_one):
                 removed += 1
                 break
         if limit == 1 and removed:
@@ -379,7 +391,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
             n += retry[index]
             continue
         try:
-            removed = await _run_delete(ctx, coll, stmt, let)
+            removed = await _run_delete(ctx, coll, stmt, let, index)
         except MongoError as error:
             stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
@@ -403,6 +415,7 @@ async def find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     reply = await _find_and_modify(ctx)
     if retry is not None:
         retry[0] = reply
+        return dict(reply)  # the reply gets more fields on its way out; keep the stored one
     return reply
 
 
@@ -465,22 +478,31 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
             current = await view.current(coll, record)  # type: ignore[arg-type]
             if current is None or not predicate(current):
                 continue
-            if await view.put(coll, record, None, current):  # type: ignore[arg-type]
-                return {"lastErrorObject": {"n": 1}, "value": shown(current), "ok": 1.0}
+            reply = {"lastErrorObject": {"n": 1}, "value": shown(current), "ok": 1.0}
+            if await view.put(coll, record, None, current,  # type: ignore[arg-type]
+                              ctx.statement_record(0, reply)):
+                return reply
             continue
         assert coll is not None and apply is not None
-        result = await _update_record(ctx, coll, record, predicate, apply,
-                                      validator_for(ctx, coll))
+
+        def updated(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+            return {"lastErrorObject": {"n": 1, "updatedExisting": True},
+                    "value": shown(new if return_new else old), "ok": 1.0}
+
+        result = await _update_record(
+            ctx, coll, record, predicate, apply, validator_for(ctx, coll),
+            (lambda old, new: ctx.statement_record(0, updated(old, new)))
+            if ctx.records_statements else None)
         if result is None:
             continue
-        old, new = result
-        return {"lastErrorObject": {"n": 1, "updatedExisting": True},
-                "value": shown(new if return_new else old), "ok": 1.0}
+        return updated(*result)
     if upsert and not remove:
         assert coll is not None
-        new = await _upsert(ctx, coll, query, update, array_filters, variables, collation)
-        return {"lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
-                "value": shown(new) if return_new else None, "ok": 1.0}
+        new = _upsert_document(ctx, coll, query, update, array_filters, variables, collation)
+        reply = {"lastErrorObject": {"n": 1, "updatedExisting": False, "upserted": new["_id"]},
+                 "value": shown(new) if return_new else None, "ok": 1.0}
+        await view.insert(coll, new, ctx.statement_record(0, reply))
+        return reply
     last_error: dict[str, Any] = {"n": 0}
     if not remove:
         last_error["updatedExisting"] = False

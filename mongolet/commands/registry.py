@@ -14,6 +14,7 @@ from typing import Any
 
 from bson import Timestamp
 
+from mongolet.commands import session_history
 from mongolet.commands.snapshots import SnapshotHolds
 from mongolet.cursors import CursorRegistry
 from mongolet.errors import MongoError
@@ -119,6 +120,26 @@ class CommandContext:
 
     def session_id(self) -> Any:
         return self.session.id if self.session is not None else None
+
+    @property
+    def durable(self) -> bool:
+        """Whether commits go to disk (``--dbpath``), with the session records given."""
+        return self.state.store.sink is not None
+
+    @property
+    def records_statements(self) -> bool:
+        """A retryable write on a durable server: its statements' results go to disk."""
+        return self.retry is not None and self.session is not None and self.durable
+
+    def statement_record(self, index: int, result: Any) -> dict[str, Any] | None:
+        """What a durable store keeps with the commit of statement ``index`` of this
+        retryable write, ``result`` being what ``retry`` will hold for it (None: not a
+        retryable write, or in memory)."""
+        if not self.records_statements:
+            return None
+        assert self.session is not None
+        return session_history.statement_record(self.session, self.session.retry_txn_number,
+                                                index, result)
 
 
 def type_name(value: Any) -> str:

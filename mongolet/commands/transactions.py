@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mongolet.commands import session_history
 from mongolet.commands.registry import CommandContext, command
 from mongolet.errors import MongoError
 from mongolet.transactions import COMMITTED
@@ -15,7 +16,11 @@ async def commit_transaction(ctx: CommandContext) -> dict[str, Any]:
     txn = ctx.txn
     assert txn is not None, "the dispatcher only runs this inside a transaction"
     if txn.state != COMMITTED:
-        ctx.state.txns.commit(txn)
+        # A durable store keeps the outcome with the commit: a commit retried after a
+        # restart is answered ok, as mongod answers it from config.transactions.
+        record = (session_history.transaction_record(ctx.session, txn.number)
+                  if ctx.session is not None and ctx.durable else None)
+        ctx.state.txns.commit(txn, record)
     return {"ok": 1.0}
 
 

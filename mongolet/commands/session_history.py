@@ -1,0 +1,134 @@
+"""What a durable server keeps of its sessions across a restart: mongod's config.transactions.
+
+mongod persists, per logical session, the newest transaction number used and its outcome (a
+committed transaction; the statements of a retryable write, with their results), so that a
+driver retrying a commit or a write after a crash is answered as it would have been without
+the crash. mongolet does the same through the store's durable sink, without the sink knowing
+what a session is: each commit carries one *session record* (this module builds them), the
+journal keeps it in the same record as the commit's writes (so it is on disk exactly when the
+data is), a checkpoint keeps the records of the sessions still alive, and at start-up the
+records come back, in order, to a ``SessionHistory`` that rebuilds the sessions.
+
+A session record (a BSON document; storage never looks inside)::
+
+    {"id": <lsid.id>, "txnNumber": Int64, "lastUse": <seconds since the epoch, double>,
+     "committed": true}                      # transaction txnNumber committed
+    {"id": ..., "txnNumber": ..., "lastUse": ..., "stmts": [[index, result], ...]}
+                                             # retryable write txnNumber: statements applied
+    {"id": ..., "txnNumber": ..., "lastUse": ...}
+                                             # (checkpoints) the newest number, no outcome:
+                                             # a transaction open or aborted at that time
+
+The journal gets the first two kinds, one statement per record, with each commit (a
+statement or a transaction that wrote nothing has no commit, so no record); a checkpoint one
+record per live session, holding what the server knows then (every statement answered,
+failed ones excepted, as in memory).
+
+A statement's ``result`` is what the write command keeps to answer a retry: ``true`` for an
+insert, ``[matched, modified, upserted _id or null]`` for an update, the count for a delete,
+the whole reply for a findAndModify. Records of the same (id, txnNumber) add up; a newer
+txnNumber replaces an older one. Sessions idle longer than logicalSessionTimeoutMinutes (30)
+are forgotten, as mongod reaps them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from bson import Int64
+
+from mongolet.transactions import COMMITTED, Session, TransactionManager
+
+SESSION_TIMEOUT_SECONDS = 30 * 60
+
+
+def transaction_record(session: Session, txn_number: int) -> dict[str, Any]:
+    """The record of ``session``'s transaction ``txn_number`` committing."""
+    return {"id": session.id, "txnNumber": Int64(txn_number), "lastUse": time.time(),
+            "committed": True}
+
+
+def statement_record(session: Session, txn_number: int, index: int, result: Any
+                     ) -> dict[str, Any]:
+    """The record of statement ``index`` of retryable write ``txn_number`` applied."""
+    return {"id": session.id, "txnNumber": Int64(txn_number), "lastUse": time.time(),
+            "stmts": [[index, result]]}
+
+
+def live_records(sessions: dict[Any, Session], now: float | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """One record per session not idle past the timeout (for a checkpoint): its newest
+    transaction number with its outcome as the server knows it now."""
+    mono = time.monotonic() if now is None else now
+    wall_offset = time.time() - time.monotonic()
+    for session in list(sessions.values()):
+        if session.txn_number < 0 or mono - session.last_used > SESSION_TIMEOUT_SECONDS:
+            continue
+        record: dict[str, Any] = {"id": session.id, "txnNumber": Int64(session.txn_number),
+                                  "lastUse": session.last_used + wall_offset}
+        txn = session.txn
+        if txn is not None and txn.number == session.txn_number and txn.state == COMMITTED:
+            record["committed"] = True
+        elif session.retry_txn_number == session.txn_number:
+            record["stmts"] = [[index, result]
+                               for index, result in session.retry_results.items()]
+        yield record
+
+
+class SessionHistory:
+    """Session records as a restart hands them back (``add``, in journal order), merged into
+    one entry per session; ``restore`` turns them into the server's sessions."""
+
+    def __init__(self) -> None:
+        # lsid.id -> [txnNumber, lastUse, committed, {statement index: result} or None (not
+        # a retryable write)]
+        self._latest: dict[Any, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._latest)
+
+    def add(self, record: dict[str, Any]) -> None:
+        session_id = record["id"]
+        number = int(record["txnNumber"])
+        last_use = float(record.get("lastUse", 0.0))
+        entry = self._latest.get(session_id)
+        if entry is None or number > entry[0]:
+            entry = self._latest[session_id] = [number, last_use, False, None]
+        elif number < entry[0]:
+            return  # superseded (cannot happen in journal order; harmless)
+        entry[1] = max(entry[1], last_use)
+        if record.get("committed"):
+            entry[2] = True
+        stmts = record.get("stmts")
+        if stmts is not None:
+            if entry[3] is None:
+                entry[3] = {}
+            for index, result in stmts:
+                entry[3][int(index)] = result
+
+    def restore(self, sessions: dict[Any, Session], txns: TransactionManager) -> int:
+        """Put the sessions still alive into ``sessions``; how many."""
+        wall, mono = time.time(), time.monotonic()
+        restored = 0
+        for session_id, (number, last_use, committed, stmts) in self._latest.items():
+            idle = max(0.0, wall - last_use)
+            if idle > SESSION_TIMEOUT_SECONDS:
+                continue
+            session = Session(session_id)
+            session.last_used = mono - idle
+            session.txn_number = number
+            if committed:
+                session.txn = txns.committed(number)
+            elif stmts is not None:
+                session.retry_txn_number = number
+                session.retry_results = stmts
+            sessions[session_id] = session
+            restored += 1
+        self._latest.clear()
+        return restored
+
+
+__all__ = ["SESSION_TIMEOUT_SECONDS", "SessionHistory", "live_records", "statement_record",
+           "transaction_record"]
