@@ -55,17 +55,20 @@ def check(instance: Any, *, compiled: bool = True) -> dict[str, Any]:
     """model_dump_doc == the serializer's document; ``compiled``: the class has a dumper."""
     codec = document_codec(type(instance))
     assert (codec.dump is not None) is compiled
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # wrong-typed values warn in the serializer
+    with warnings.catch_warnings(record=True) as slow_warnings:
+        warnings.simplefilter("always")  # wrong-typed values warn in the serializer
         try:
             slow = slow_dump(instance)
         except Exception as error:  # the same error from model_dump_doc
             with pytest.raises(type(error), match=re.escape(str(error))):
                 instance.model_dump_doc()
             return {}
+    with warnings.catch_warnings(record=True) as fast_warnings:
+        warnings.simplefilter("always")
         fast = instance.model_dump_doc()
     assert_same(fast, slow)
     assert fast is not slow
+    assert [str(w.message) for w in fast_warnings] == [str(w.message) for w in slow_warnings]
     return fast
 
 
