@@ -437,7 +437,7 @@ def mark_saved(operations: Iterable[SaveOperation]) -> list[tuple[Model, dict[st
     previous: list[tuple[Model, dict[str, Any] | None]] = []
     for operation in operations:
         previous.append((operation.instance, operation.previous))
-        mark_persisted(operation.instance, operation.document)
+        _set_snapshot(operation.instance, operation.document)  # mark_persisted, without the call
     return previous
 
 
