@@ -72,6 +72,9 @@ def verdicts_for(workload: Workload, rows: Sequence[Row]) -> list[Verdict]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config = config_from(args)
+    for output in (args.json, args.png):
+        if output is not None:  # before the run, not after it: bench/results/ is gitignored
+            output.parent.mkdir(parents=True, exist_ok=True)
     rows: list[Row] = []
     verdicts: list[Verdict] = []
     started = time.time()

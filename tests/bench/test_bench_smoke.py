@@ -24,7 +24,8 @@ EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 1, "mon
 
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:
-    json_path, png_path = tmp_path / "bench.json", tmp_path / "bench.png"
+    # In a directory that does not exist yet (as bench/results/ in a fresh clone).
+    json_path, png_path = tmp_path / "results" / "bench.json", tmp_path / "bench.png"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--json", str(json_path),
          "--png", str(png_path)],
