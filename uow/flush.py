@@ -59,7 +59,7 @@ def version_key(model: type[Model]) -> tuple[str, str] | None:
     return name, fields[name].key_name
 
 
-@dataclass
+@dataclass(slots=True)
 class Write:
     """One model's write, and what to record once it succeeded."""
 
