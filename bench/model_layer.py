@@ -1,8 +1,9 @@
 """Model layer, no database: validate N stored documents into models, dump N models back.
 
 Ours (``model_validate_doc`` / ``model_dump_doc``) vs ODMantic (the same names) vs Beanie
-(``model_validate`` / ``model_dump(by_alias=True)`` on initialized Documents) vs plain
-pydantic on the same shape, the reference.
+(``model_validate``, and ``get_dict(to_db=True)``: the document ``Document.insert`` sends) on
+initialized Documents vs plain pydantic (``model_validate`` / ``model_dump(by_alias=True)``) on
+the same shape, the reference. Each ODM dumps the way it does before it writes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import beanie
+from beanie.odm.utils.dump import get_dict
 from pymongo import AsyncMongoClient
 
 from bench import models, shapes
@@ -75,7 +77,9 @@ def _shape_workloads(shape: str, make: Callable[[int], dict[str, Any]],
         REFERENCE: lambda m: m.model_dump(by_alias=True),
         OURS: lambda m: m.model_dump_doc(),
         "odmantic": lambda m: m.model_dump_doc(),
-        "beanie": lambda m: m.model_dump(by_alias=True),
+        # What Beanie's insert/save encode (beanie.odm.documents); its model_dump alone
+        # gives no BSON-ready document (about 7x and 12x faster, flat and nested).
+        "beanie": lambda m: get_dict(m, to_db=True),
     }
     validate = Workload(SECTION, f"validate {shape} x{n}", n, REFERENCE,
                         [Contender(name, _validating(parse, docs))
