@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient, MongoClient
 import mongolet
 from mongolet.wire import OP_MSG, OP_QUERY, OP_REPLY
 from tests.conftest import using_real_mongodb
+from tests.raw_wire import recv_exactly
 
 pytestmark = pytest.mark.skipif(
     using_real_mongodb(), reason="tests of mongolet's own transport (MONGODB_URI is set)"
@@ -104,23 +105,14 @@ def _op_msg(body: bytes, request_id: int = 7, flags: int = 0) -> bytes:
 
 
 def _read_reply(sock: socket.socket) -> tuple[int, int, dict]:
-    header = _recv_exactly(sock, 16)
+    header = recv_exactly(sock, 16)
     length, _request_id, response_to, op_code = struct.unpack("<iiii", header)
-    payload = _recv_exactly(sock, length - 16)
+    payload = recv_exactly(sock, length - 16)
     if op_code == OP_REPLY:
         return response_to, op_code, bson.decode(payload[20:])
     assert op_code == OP_MSG
     return response_to, op_code, bson.decode(payload[5:])
 
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from pymongo.errors import OperationFailure
 from odm import AIOEngine, SyncEngine
 from tests.conftest import using_real_mongodb
 from tests.odm.helpers import CommandRecorder
+from tests.reliability.nodes import Node
 from tests.servers import server_uri
 from tests.uow.conftest import Twin
 from tests.uow.models import Account, Transfer
@@ -36,6 +37,25 @@ try:
     import fcntl
 except ImportError:  # not POSIX: no lock (run one process against a shared server)
     fcntl = None  # type: ignore[assignment]
+
+# ------------------------------------------------------------------ durable nodes
+
+
+@pytest.fixture
+def dbpath(tmp_path: Path) -> Path:
+    """A data directory for a durable mongolet (created by the server)."""
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def nodes() -> Iterator[list[Node]]:
+    """Durable nodes a test starts (``nodes.start``); any still running at the end are killed."""
+    started: list[Node] = []
+    yield started
+    for node in started:
+        if node.process.poll() is None:
+            node.kill()
+
 
 # ------------------------------------------------------------------ the server
 

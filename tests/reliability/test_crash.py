@@ -37,7 +37,9 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.errors import OperationFailure, PyMongoError
 
-from tests.reliability.test_durability import Node, pytestmark  # noqa: F401
+from tests.reliability.nodes import Node, only_mongolet
+
+pytestmark = only_mongolet
 
 ACCOUNTS = 8
 START_BALANCE = 1_000

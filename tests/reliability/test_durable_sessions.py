@@ -38,39 +38,18 @@ from mongolet.durability import Durability
 from mongolet.wire import CODEC_OPTIONS, OP_MSG
 from odm import SyncEngine
 from tests.odm.helpers import CommandRecorder
+from tests.raw_wire import recv_exactly
 from tests.reliability.conftest import make_transfer
-from tests.reliability.test_durability import Node, pytestmark, start  # noqa: F401
+from tests.reliability.nodes import Node, only_mongolet, start
 from tests.uow.models import Account, BankUnit, Transfer
+
+pytestmark = only_mongolet
 
 TRANSIENT = "TransientTransactionError"
 
 
-@pytest.fixture
-def dbpath(tmp_path: Path) -> Path:
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def nodes() -> Iterator[list[Node]]:
-    """Nodes a test starts; any still running at the end are killed."""
-    started: list[Node] = []
-    yield started
-    for node in started:
-        if node.process.poll() is None:
-            node.kill()
-
-
 # -- a raw connection ----------------------------------------------------------------------------
 
-
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("connection closed")
-        data += chunk
-    return data
 
 
 def _port(uri: str) -> int:
@@ -98,9 +77,9 @@ class Wire:
         payload = struct.pack("<i", 0) + b"\x00" + doc
         self.sock.sendall(struct.pack("<iiii", 16 + len(payload), next(self._ids), 0, OP_MSG)
                           + payload)
-        length, _, _, op_code = struct.unpack("<iiii", _recv_exactly(self.sock, 16))
+        length, _, _, op_code = struct.unpack("<iiii", recv_exactly(self.sock, 16))
         assert op_code == OP_MSG
-        reply = bson.decode(_recv_exactly(self.sock, length - 16)[5:],
+        reply = bson.decode(recv_exactly(self.sock, length - 16)[5:],
                             codec_options=CODEC_OPTIONS)
         reply.pop("operationTime", None)
         reply.pop("$clusterTime", None)
@@ -471,9 +450,9 @@ class CommitReplyLost:
               client: socket.socket, server: socket.socket) -> None:
         try:
             while True:
-                header = _recv_exactly(src, 16)
+                header = recv_exactly(src, 16)
                 length, request_id, response_to, op_code = struct.unpack("<iiii", header)
-                body = _recv_exactly(src, length - 16)
+                body = recv_exactly(src, length - 16)
                 if from_client and self.armed and op_code == OP_MSG and body[4] == 0:
                     size = struct.unpack_from("<i", body, 5)[0]
                     command = bson.decode(body[5:5 + size])
