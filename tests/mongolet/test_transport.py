@@ -114,7 +114,6 @@ def _read_reply(sock: socket.socket) -> tuple[int, int, dict]:
     return response_to, op_code, bson.decode(payload[5:])
 
 
-
 @pytest.fixture
 def raw(mongodb_uri: str):
     host_port = mongodb_uri.split("//", 1)[1].split("/", 1)[0]

@@ -51,7 +51,6 @@ TRANSIENT = "TransientTransactionError"
 # -- a raw connection ----------------------------------------------------------------------------
 
 
-
 def _port(uri: str) -> int:
     match = re.search(r":(\d+)/", uri)
     assert match, uri
