@@ -30,7 +30,7 @@ from odm.fields import FieldProxy, ODMField
 from odm.index import Index
 from odm.model import Model, document_codec
 from odm.query import SortExpression, key_of
-from odm.tracking import _set_snapshot, changes_and_snapshot, mark_persisted
+from odm.tracking import changes_and_snapshot, mark_persisted
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -217,21 +217,7 @@ def instance_from_document(model: type[ModelT], raw: dict[str, Any]) -> ModelT:
 
 def instances_from_documents(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> list[ModelT]:
     """Instances from many documents; the hot path is one pydantic call per document."""
-    if _needs_checks(model):
-        return [instance_from_document(model, document) for document in documents]
-    validate = document_codec(model).validator.validate_python
-    instances: list[ModelT] = []
-    raw: dict[str, Any] = {}
-    try:
-        for raw in documents:  # a loop, not list(iter_instances()): no generator per item
-            instance = validate(raw)
-            _set_snapshot(instance, raw)  # mark_persisted, without the call
-            instances.append(instance)
-    except ValidationError as error:
-        raise DocumentParsingError.from_validation_error(
-            model, raw.get("_id", "<unknown>"), error
-        ) from None
-    return instances
+    return list(iter_instances(model, documents))
 
 
 def iter_instances(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> Iterator[ModelT]:
@@ -245,7 +231,7 @@ def iter_instances(model: type[ModelT], documents: Iterable[dict[str, Any]]) -> 
     try:
         for raw in documents:
             instance = validate(raw)
-            _set_snapshot(instance, raw)  # mark_persisted, without the call
+            mark_persisted(instance, raw)
             yield instance
     except ValidationError as error:
         raise DocumentParsingError.from_validation_error(
@@ -437,7 +423,7 @@ def mark_saved(operations: Iterable[SaveOperation]) -> list[tuple[Model, dict[st
     previous: list[tuple[Model, dict[str, Any] | None]] = []
     for operation in operations:
         previous.append((operation.instance, operation.previous))
-        _set_snapshot(operation.instance, operation.document)  # mark_persisted, without the call
+        mark_persisted(operation.instance, operation.document)
     return previous
 
 

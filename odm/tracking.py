@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import bson
@@ -131,9 +131,9 @@ def snapshot_of(instance: _BaseODMModel) -> dict[str, Any] | None:
     return snapshot
 
 
-def mark_persisted(instance: _BaseODMModel, document: dict[str, Any]) -> None:
-    """Record ``document`` (as stored) as the snapshot of ``instance``."""
-    _set_snapshot(instance, document)
+mark_persisted: Callable[[_BaseODMModel, dict[str, Any]], None] = _set_snapshot
+"""``mark_persisted(instance, document)``: record ``document`` (as stored) as the snapshot of
+``instance``. The slot's own setter, not a wrapper: loads call it once per document."""
 
 
 def forget(instance: _BaseODMModel) -> None:
