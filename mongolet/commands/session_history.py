@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from bson import Int64
@@ -77,14 +78,22 @@ def live_records(sessions: dict[Any, Session], now: float | None = None
         yield record
 
 
+@dataclass
+class _Latest:
+    """What the records say of one session so far: its newest transaction number."""
+
+    txn_number: int
+    last_use: float
+    committed: bool = False
+    statements: dict[int, Any] | None = None  # None: not a retryable write
+
+
 class SessionHistory:
     """Session records as a restart hands them back (``add``, in journal order), merged into
     one entry per session; ``restore`` turns them into the server's sessions."""
 
     def __init__(self) -> None:
-        # lsid.id -> [txnNumber, lastUse, committed, {statement index: result} or None (not
-        # a retryable write)]
-        self._latest: dict[Any, list[Any]] = {}
+        self._latest: dict[Any, _Latest] = {}  # lsid.id -> its newest number's outcome
 
     def __len__(self) -> int:
         return len(self._latest)
@@ -94,36 +103,36 @@ class SessionHistory:
         number = int(record["txnNumber"])
         last_use = float(record.get("lastUse", 0.0))
         entry = self._latest.get(session_id)
-        if entry is None or number > entry[0]:
-            entry = self._latest[session_id] = [number, last_use, False, None]
-        elif number < entry[0]:
+        if entry is None or number > entry.txn_number:
+            entry = self._latest[session_id] = _Latest(number, last_use)
+        elif number < entry.txn_number:
             return  # superseded (cannot happen in journal order; harmless)
-        entry[1] = max(entry[1], last_use)
+        entry.last_use = max(entry.last_use, last_use)
         if record.get("committed"):
-            entry[2] = True
+            entry.committed = True
         stmts = record.get("stmts")
         if stmts is not None:
-            if entry[3] is None:
-                entry[3] = {}
+            if entry.statements is None:
+                entry.statements = {}
             for index, result in stmts:
-                entry[3][int(index)] = result
+                entry.statements[int(index)] = result
 
     def restore(self, sessions: dict[Any, Session], txns: TransactionManager) -> int:
         """Put the sessions still alive into ``sessions``; how many."""
         wall, mono = time.time(), time.monotonic()
         restored = 0
-        for session_id, (number, last_use, committed, stmts) in self._latest.items():
-            idle = max(0.0, wall - last_use)
+        for session_id, entry in self._latest.items():
+            idle = max(0.0, wall - entry.last_use)
             if idle > SESSION_TIMEOUT_SECONDS:
                 continue
             session = Session(session_id)
             session.last_used = mono - idle
-            session.txn_number = number
-            if committed:
-                session.txn = txns.committed(number)
-            elif stmts is not None:
-                session.retry_txn_number = number
-                session.retry_results = stmts
+            session.txn_number = entry.txn_number
+            if entry.committed:
+                session.txn = txns.committed(entry.txn_number)
+            elif entry.statements is not None:
+                session.retry_txn_number = entry.txn_number
+                session.retry_results = entry.statements
             sessions[session_id] = session
             restored += 1
         self._latest.clear()
