@@ -282,10 +282,11 @@ class SaveOperation:
         return pymongo.ReplaceOne(self.filter, self.document, upsert=True)
 
 
-@dataclass(frozen=True)
-class _ModelWrites:
-    """What saving instances of one model class needs from it, looked up once: class
-    attributes of pydantic models cost ~0.1 us each (their metaclass has a __getattr__)."""
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What writing instances of one model class needs from it, looked up once (see
+    :func:`model_facts`): class attributes of pydantic models cost ~0.1 us each (their
+    metaclass has a __getattr__)."""
 
     collection: str
     primary_key: str
@@ -300,10 +301,12 @@ def _reference_depth(model: type[Model]) -> int:
 
 
 @functools.cache
-def _model_writes(model: type[Any]) -> _ModelWrites:
+def model_facts(model: type[Any]) -> ModelFacts:
+    """The :class:`ModelFacts` of a model class (the engine's saves and the unit of work's
+    flushes); a TypeError for any other class, as ``save`` of a non-model gets."""
     if not (isinstance(model, type) and issubclass(model, Model)):
         raise TypeError(f"save expects a Model instance, got {model.__name__}")
-    return _ModelWrites(
+    return ModelFacts(
         model.__collection__,
         model.__primary_key__,
         model.__primary_field__,
@@ -321,10 +324,10 @@ def save_operation(instance: Model) -> SaveOperation | None:
     sends only the diff against its snapshot (``$set`` of changed dotted paths, ``$unset``
     of removed ones).
     """
-    return _save_operation(instance, _model_writes(type(instance)))
+    return _save_operation(instance, model_facts(type(instance)))
 
 
-def _save_operation(instance: Model, writes: _ModelWrites) -> SaveOperation | None:
+def _save_operation(instance: Model, writes: ModelFacts) -> SaveOperation | None:
     document, snapshot, update = changes_and_snapshot(instance)
     primary_key = writes.primary_key
     filter_ = {primary_key: document[primary_key]}
@@ -345,7 +348,7 @@ def _with_references(instance: Model, seen: set[int]) -> Iterator[Model]:
     if id(instance) in seen:
         return
     seen.add(id(instance))
-    for reference in _model_writes(type(instance)).references:
+    for reference in model_facts(type(instance)).references:
         referenced = getattr(instance, reference.name)
         if referenced is not None:
             yield from _with_references(referenced, seen)
@@ -363,10 +366,10 @@ def save_operations(instances: Iterable[Model]) -> list[tuple[str, list[SaveOper
     groups: dict[str, tuple[list[SaveOperation], list[SaveOperation]]] = {}  # inserts, others
     depth: dict[str, int] = {}
     for instance in instances:
-        writes = _model_writes(type(instance))  # a TypeError for anything but a Model
-        items: Iterable[tuple[Model, _ModelWrites]]
+        writes = model_facts(type(instance))  # a TypeError for anything but a Model
+        items: Iterable[tuple[Model, ModelFacts]]
         if writes.references:
-            items = [(item, _model_writes(type(item))) for item in _with_references(instance, seen)]
+            items = [(item, model_facts(type(item))) for item in _with_references(instance, seen)]
         elif id(instance) in seen:
             continue
         else:
@@ -585,6 +588,7 @@ __all__ = [
     "index_plan",
     "instance_from_document",
     "instances_from_documents",
+    "model_facts",
     "is_transactions_unsupported",
     "lookup_stages",
     "mark_saved",

@@ -30,8 +30,9 @@ from pymongo.results import BulkWriteResult
 
 from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
+from odm.commands import model_facts
 from uow.errors import ConcurrencyError
-from uow.tracking import NEW, PERSISTENT, REMOVED, Entry, canonical_id, model_keys
+from uow.tracking import NEW, PERSISTENT, REMOVED, Entry, canonical_id
 
 
 class Kind(enum.Enum):
@@ -101,7 +102,7 @@ def _update(entry: Entry) -> Write | None:
         update = {"$set": dict(document)}
     if not update:
         return None
-    primary_key = model_keys(model)[2]
+    primary_key = model_facts(model).primary_key
     filter_ = {primary_key: document[primary_key]}
     versioned = version_key(model)
     expected = new = None
@@ -118,7 +119,7 @@ def _update(entry: Entry) -> Write | None:
 
 def _insert(entry: Entry) -> Write:
     document = entry.instance.model_dump_doc()
-    primary_key = model_keys(type(entry.instance))[2]
+    primary_key = model_facts(type(entry.instance)).primary_key
     filter_ = {primary_key: document[primary_key]}
     fields = {key: value for key, value in document.items() if key != primary_key} or filter_
     request = pymongo.UpdateOne(filter_, {"$setOnInsert": fields}, upsert=True)
@@ -129,8 +130,8 @@ def _insert(entry: Entry) -> Write:
 def _delete(entry: Entry) -> Write:
     instance = entry.instance
     model = type(instance)
-    _, primary_field, primary_key = model_keys(model)
-    filter_ = {primary_key: getattr(instance, primary_field)}
+    facts = model_facts(model)
+    filter_ = {facts.primary_key: getattr(instance, facts.primary_field)}
     versioned = version_key(model)
     expected = None
     snapshot = odm_tracking.snapshot_of(instance)
@@ -156,7 +157,7 @@ def plan(entries: Iterable[Entry]) -> list[Batch]:
         if write is None:
             continue
         model = type(entry.instance)
-        collection = model_keys(model)[0]
+        collection = model_facts(model).collection
         batch = batches.get(collection)
         if batch is None:
             batch = batches[collection] = Batch(model, collection)

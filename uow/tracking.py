@@ -9,7 +9,6 @@ flush inserts, updates or deletes it.
 from __future__ import annotations
 
 import enum
-import functools
 import uuid
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import bson
 
 from odm import Model
 from odm import tracking as odm_tracking
+from odm.commands import model_facts
 from uow.errors import UnitOfWorkError
 
 Key = tuple[str, Hashable]
@@ -41,13 +41,6 @@ class Entry:
     state: State
 
 
-@functools.cache
-def model_keys(model: type[Model]) -> tuple[str, str, str]:
-    """``(collection, primary field, primary key)`` of a model class, looked up once (class
-    attributes of pydantic models cost ~0.1 us each: their metaclass has a __getattr__)."""
-    return model.__collection__, model.__primary_field__, model.__primary_key__
-
-
 # Primary key types that are always hashable (no try/hash, ObjectId's __hash__ is Python).
 _HASHABLE = frozenset({bson.ObjectId, str, int, uuid.UUID})
 
@@ -64,12 +57,12 @@ def canonical_id(value: Any) -> Hashable:
 
 
 def key_for(model: type[Model], id: Any) -> Key:
-    return (model_keys(model)[0], canonical_id(id))
+    return (model_facts(model).collection, canonical_id(id))
 
 
 def key_of(instance: Model) -> Key:
-    collection, primary_field, _ = model_keys(type(instance))
-    return (collection, canonical_id(getattr(instance, primary_field)))
+    facts = model_facts(type(instance))
+    return (facts.collection, canonical_id(getattr(instance, facts.primary_field)))
 
 
 def check_model(instance: Any, operation: str) -> Model:
@@ -182,5 +175,4 @@ __all__ = [
     "check_model",
     "key_for",
     "key_of",
-    "model_keys",
 ]
