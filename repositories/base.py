@@ -9,7 +9,8 @@ transaction::
             return self.find(Transfer.source == account_id)
 
 Queries flush the unit's pending changes first, and return the tracked object for any
-document the unit already holds.
+document the unit already holds; ``track=False``, ``into=`` (a projection) and ``stream``
+read without tracking (see :mod:`uow`).
 """
 
 from __future__ import annotations
