@@ -436,14 +436,12 @@ class UnitCore:
     def expunge(self, instances: Iterable[Model]) -> None:
         """Stop tracking ``instances`` (already flushed): the unit no longer holds them."""
         self.check_active()
-        for instance in instances:
-            self.identity_map.expunge(instance)
+        self.identity_map.expunge(list(instances))
 
     def expunge_all(self) -> None:
         """Stop tracking every model (each already flushed)."""
         self.check_active()
-        for entry in self.identity_map:
-            self.identity_map.expunge(entry.instance)
+        self.identity_map.expunge(self.identity_map.instances())
 
     # ------------------------------------------------------------ read-only units
 

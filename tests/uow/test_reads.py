@@ -129,6 +129,9 @@ async def test_expunge_refuses_what_would_be_lost(twin: Twin) -> None:
         await call(uow.accounts.add(new))
         with pytest.raises(InvalidUsageError, match="not flushed yet"):
             await call(uow.accounts.expunge(new))
+        with pytest.raises(InvalidUsageError, match="not flushed yet"):
+            uow.expunge_all()
+        assert _tracked(uow) == 2  # all or nothing
         await call(uow.flush())
         uow.expunge_all()
         assert _tracked(uow) == 0
