@@ -32,6 +32,7 @@ from typing import Any, Literal
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions, SessionHistory
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
+from mongolet.files import Files
 from mongolet.storage import Store
 from mongolet.wire import (
     HEADER_SIZE,
@@ -87,6 +88,7 @@ class MongoletServer:
         allow_remote: bool = False,
         dbpath: str | os.PathLike[str] | None = None,
         checkpoint_bytes: int | None = None,
+        files: Files | None = None,
     ) -> None:
         check_bind_address(host, allow_remote)
         self.host = "127.0.0.1" if host == "localhost" else host
@@ -95,6 +97,7 @@ class MongoletServer:
         self.enable_test_commands = enable_test_commands
         self.dbpath = os.fspath(dbpath) if dbpath is not None else None
         self.checkpoint_bytes = checkpoint_bytes
+        self.files = files  # the data directory's file operations (tests replace them)
         self.durability: Durability | None = None
         self.dispatcher: Dispatcher | None = None
         self._server: asyncio.Server | None = None
@@ -112,7 +115,8 @@ class MongoletServer:
         store = None
         history = SessionHistory()
         if self.dbpath is not None:
-            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes)
+            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes,
+                                         files=self.files)
             store = self.durability.load(history.add)
         try:
             self._server = await asyncio.start_server(self._serve_connection, self.host,
@@ -328,6 +332,7 @@ def serve(
     allow_remote: bool = False,
     dbpath: str | os.PathLike[str] | None = None,
     checkpoint_bytes: int | None = None,
+    files: Files | None = None,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
 
@@ -343,10 +348,14 @@ def serve(
     acknowledged write or committed transaction is on disk first. An unreadable directory
     raises ``DataFormatError``, one another server has open ``DbpathLockedError``.
     ``checkpoint_bytes`` is the journal size that triggers a checkpoint (default 64 MiB).
+    ``files`` (thread mode) replaces the data directory's file operations
+    (``mongolet.files``; tests simulate power cuts with it).
     """
     check_bind_address(host, allow_remote)
     path = os.fspath(dbpath) if dbpath is not None else None
     if mode == "process":
+        if files is not None:
+            raise ValueError("files= needs mode='thread' (the server runs in this process)")
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
                                              allow_remote, path, checkpoint_bytes)
         handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set,
@@ -356,7 +365,7 @@ def serve(
         server = MongoletServer(host, port, replica_set=replica_set,
                                 enable_test_commands=enable_test_commands,
                                 allow_remote=allow_remote, dbpath=path,
-                                checkpoint_bytes=checkpoint_bytes)
+                                checkpoint_bytes=checkpoint_bytes, files=files)
         thread = _ServerThread(server)
         thread.start()
         thread.ready.wait()
