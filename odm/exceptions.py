@@ -130,8 +130,12 @@ class IndexConflictError(ODMError):
         self.driver_error = driver_error
 
 
-class SessionStateError(ODMError):
-    """A session or transaction was used in the wrong state (not started, already ended)."""
+class SessionStateError(ODMError, RuntimeError):
+    """A session or transaction was used in the wrong state (not started, already ended,
+    a transaction already committed or aborted).
+
+    A ``RuntimeError``, as ODMantic raises for these.
+    """
 
 
 __all__ = [
