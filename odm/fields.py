@@ -111,8 +111,18 @@ def Field(  # ODMantic's public name
     ...     title: str = Field(key_name="t", min_length=1)
     ...     pages: int = Field(0, ge=0, index=True)
     """
+    if default is Ellipsis and default_factory is not None:
+        default = PydanticUndefined  # ``Field(..., default_factory=f)``, as pydantic allows
     if default is not PydanticUndefined and default_factory is not None:
-        raise TypeError("Field() cannot take both a default and a default_factory")
+        raise TypeError("cannot specify both default and default_factory")
+    if primary_field:
+        if key_name is not None and key_name != "_id":
+            raise ValueError(
+                "cannot specify a primary field with a custom key_name, key_name='_id' "
+                "enforced"
+            )
+    elif key_name == "_id":
+        raise ValueError("cannot specify key_name='_id' without defining the field as primary")
     if key_name is not None:
         validate_key_name(key_name, "Field()")
     candidates: dict[str, Any] = {
@@ -134,6 +144,10 @@ def Field(  # ODMantic's public name
         kwargs["default_factory"] = default_factory
     else:
         kwargs["default"] = default
+        if default is not PydanticUndefined and default is not Ellipsis:
+            # As in ODMantic, a default must pass the field's own validation
+            # (``Field(3, gt=5)`` fails when an instance needs it).
+            kwargs["validate_default"] = True
     return ODMFieldInfo(
         key_name=key_name,
         primary_field=primary_field,

@@ -32,7 +32,9 @@ snapshot; ``engine.save`` sends only what differs from it (see :mod:`odm.trackin
 
 from __future__ import annotations
 
+import collections.abc
 import enum
+import functools
 import re
 import sys
 import types
@@ -46,7 +48,9 @@ import bson
 import pydantic
 import pymongo
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic._internal._decorators import PydanticDescriptorProxy
 from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
+from pydantic.errors import PydanticSchemaGenerationError
 from pydantic_core import PydanticUndefined, core_schema
 
 from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, SerializedBy, is_doc_dump
@@ -184,6 +188,119 @@ def _collection_name(name: str, namespace: dict[str, Any]) -> str:
     return collection
 
 
+# ---------------------------------------------------------------- definition checks
+
+# pydantic's options a model may set, as in ODMantic; odm's own options come on top.
+_ALLOWED_PYDANTIC_OPTIONS = frozenset(
+    {"title", "json_schema_extra", "str_strip_whitespace", "arbitrary_types_allowed", "extra",
+     "json_encoders"}
+)
+_ODM_OPTIONS = frozenset(ODMConfigDict.__annotations__) - frozenset(ConfigDict.__annotations__)
+_ENFORCED_OPTIONS = {"validate_assignment": True, "validate_default": True}
+
+
+def _check_config(name: str, config: Mapping[str, Any]) -> None:
+    """Refuse options odm does not support, with ODMantic's messages (``ValueError``)."""
+    for key, value in config.items():
+        if key in _ENFORCED_OPTIONS:
+            if value == _ENFORCED_OPTIONS[key]:
+                continue
+            raise ValueError(
+                f"'{name}': configuration attribute '{key}' is enforced to "
+                f"{_ENFORCED_OPTIONS[key]} by odm and cannot be changed"
+            )
+        if key in _ALLOWED_PYDANTIC_OPTIONS or key in _ODM_OPTIONS:
+            continue
+        if key in ConfigDict.__annotations__:
+            raise ValueError(
+                f"'{name}': configuration attribute '{key}' from Pydantic is not supported"
+            )
+        raise ValueError(f"'{name}': unknown configuration attribute '{key}'")
+
+
+# Class attributes that are not fields (methods, properties, validators...), as in ODMantic.
+_NOT_FIELDS = (
+    types.FunctionType,
+    property,
+    classmethod,
+    staticmethod,
+    functools.cached_property,
+    PydanticDescriptorProxy,
+    type,
+)
+
+
+def _is_function_type(annotation: Any) -> bool:
+    return annotation is types.FunctionType or annotation is types.MethodType
+
+
+def _check_supported(cls_name: str, field_name: str, annotation: Any) -> None:
+    """``Callable`` fields (also inside a list...) cannot be stored: ``TypeError``."""
+    if isinstance(annotation, str):
+        return
+    if annotation is typing.Callable or annotation is collections.abc.Callable or (
+        typing.get_origin(annotation) is collections.abc.Callable
+    ):
+        raise TypeError(
+            f"{annotation} fields are not supported ({cls_name}.{field_name})"
+        )
+    if typing.get_origin(annotation) is not typing.Literal:
+        for arg in typing.get_args(annotation):
+            _check_supported(cls_name, field_name, arg)
+
+
+def _check_untyped(name: str, namespace: Mapping[str, Any], annotations: Mapping[str, Any]) -> None:
+    for attribute, value in namespace.items():
+        if (
+            attribute not in annotations
+            and not attribute.startswith("_")
+            and not attribute.startswith("model_")
+            and not isinstance(value, _NOT_FIELDS)
+        ):
+            raise TypeError(
+                f"field {attribute} is defined without type annotation (in {name})"
+            )
+
+
+def _check_default(cls_name: str, field_name: str, annotation: Any, value: Any) -> None:
+    """A plain default must fit its type (ODMantic's ``TypeError`` at class creation)."""
+    if isinstance(annotation, str):
+        return  # a forward reference: checked when an instance is built
+    try:
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
+    except Exception:
+        return  # pydantic reports the type itself when it builds the class
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        raise TypeError(
+            f"Unhandled field definition {cls_name}: {annotation!r} = {value!r} "
+            f"(the default of {field_name} is not a valid {field_name} value)"
+        ) from None
+
+
+def _generic_of_embedded(annotation: Any) -> type[Any] | None:
+    """The embedded model of ``list[E]``, ``set[E]``, ``tuple[E, ...]``, ``dict[str, E]``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _generic_of_embedded(arg)
+            if found is not None:
+                return found
+        return None
+    if origin is None or origin is Annotated:
+        return None
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, EmbeddedModel):
+            return arg
+    return None
+
+
+class UnsupportedFieldTypeError(PydanticSchemaGenerationError, TypeError):
+    """pydantic cannot validate a field's type: a ``TypeError``, as odm's other definition
+    errors (and still pydantic's ``PydanticSchemaGenerationError``)."""
+
+
 # ---------------------------------------------------------------- class creation
 
 
@@ -202,6 +319,19 @@ def _declare_field(
     where = f"{cls_name}.{field_name}"
     if isinstance(value, pydantic.fields.FieldInfo):
         raise TypeError(f"{where}: please use odm.Field instead of pydantic.Field")
+    _check_supported(cls_name, field_name, annotation)
+    embedded = _generic_of_embedded(annotation)
+    if embedded is not None:
+        if isinstance(value, ODMFieldInfo) and value.primary_field:
+            raise TypeError(
+                "Declaring a generic type of embedded models as a primary field is not "
+                f"allowed: {field_name} in {cls_name}"
+            )
+        if embedded.__odm_references__:
+            raise TypeError(
+                "Declaring a generic type of embedded models containing references is not "
+                f"allowed: {field_name} in {cls_name}"
+            )
     referenced = _model_class(annotation)
     if isinstance(value, ODMReferenceInfo):
         if referenced is None:
@@ -225,6 +355,8 @@ def _declare_field(
         namespace[field_name] = value.to_pydantic(field_name, key_name)
         field = ODMField(field_name, key_name, value.primary_field, value.index, value.unique)
         return field, annotation
+    if value is not PydanticUndefined:
+        _check_default(cls_name, field_name, annotation, value)
     return ODMField(field_name, field_name), annotation
 
 
@@ -238,13 +370,18 @@ def _prepare_namespace(
     """Validate the declarations and rewrite them into a plain pydantic namespace."""
     raw_annotations: dict[str, Any] = namespace.get("__annotations__", {})
     module = namespace.get("__module__")
+    _check_config(name, namespace.get("model_config") or {})
+    _check_untyped(name, namespace, raw_annotations)
     fields = _inherited_fields(bases)
     annotations: dict[str, Any] = {}
     for field_name, raw in raw_annotations.items():
         if field_name.startswith("_") or _is_classvar(raw):
             annotations[field_name] = raw
             continue
-        resolved = _substitute(_resolve(raw, module, namespace, local_namespace))
+        resolved = _resolve(raw, module, namespace, local_namespace)
+        if _is_function_type(resolved):
+            continue  # a function stored on the class, not a field (as in ODMantic)
+        resolved = _substitute(resolved)
         field, annotation = _declare_field(name, field_name, resolved, namespace)
         validate_key_name(field.key_name, f"{name}.{field_name}")
         fields[field_name] = field
@@ -321,7 +458,12 @@ class _ODMModelMetaclass(ModelMetaclass):
                 )
             is_document = any(getattr(base, "__odm_is_document__", False) for base in bases)
             _prepare_namespace(name, bases, namespace, is_document, local_namespace)
-        cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        try:
+            cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        except PydanticSchemaGenerationError as error:
+            if isinstance(error, UnsupportedFieldTypeError):
+                raise
+            raise UnsupportedFieldTypeError(f"{name}: {error.message}") from error
         if not is_base:
             _finish_class(cls)
         return cls
