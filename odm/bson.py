@@ -15,15 +15,21 @@ naive, and whatever ``tz_aware`` setting the client has.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import decimal
 import re
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any, cast
 
 import bson
-from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -229,25 +235,15 @@ def _to_binary(value: Any) -> bson.Binary:
     raise ValueError(f"Invalid Binary {value!r}: expected bytes")
 
 
-def _binary_from_json(value: Any) -> bson.Binary:
-    if isinstance(value, str):
-        return bson.Binary(base64.b64decode(value))
-    return _to_binary(value)
-
-
 class Binary(bson.Binary):
-    """BSON binary data; JSON: base64 text."""
+    """BSON binary data; in JSON, as pydantic's ``bytes`` (ODMantic's form)."""
 
     @classmethod
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return _bson_schema(
-            bson.Binary,
-            _to_binary,
-            lambda v: base64.b64encode(bytes(v)).decode("ascii"),
-            core_schema.str_schema(),
-            _binary_from_json,
+            bson.Binary, _to_binary, bytes, core_schema.bytes_schema(), _to_binary
         )
 
 
@@ -257,8 +253,31 @@ def _to_regex(value: Any) -> bson.Regex[Any]:
     if isinstance(value, re.Pattern):
         return bson.Regex.from_native(value)
     if isinstance(value, str):
+        _compile(value)  # refuse an invalid expression now, not when a query uses it
         return bson.Regex(value)
     raise ValueError(f"Invalid Regex {value!r}: expected a pattern")
+
+
+def _compile(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, flags)
+    except re.error as error:
+        raise ValueError(f"Invalid regular expression {pattern!r}: {error}") from None
+
+
+def _pattern_from_bson(value: Any) -> Any:
+    """A ``bson.Regex`` read from MongoDB becomes the ``re.Pattern`` the field holds."""
+    if isinstance(value, bson.Regex):
+        flags = value.flags if isinstance(value.flags, int) else 0
+        try:
+            return value.try_compile()
+        except re.error:
+            return _compile(value.pattern, flags)
+    return value
+
+
+PatternField = Annotated[re.Pattern, BeforeValidator(_pattern_from_bson)]
+"""``re.Pattern`` that also accepts the ``bson.Regex`` MongoDB returns."""
 
 
 class Regex(bson.Regex):
@@ -330,6 +349,31 @@ BSONDecimal = Annotated[
 """``decimal.Decimal`` stored as ``Decimal128`` and read back as ``Decimal``."""
 
 
+BSON_TYPES_ENCODERS: dict[Any, Callable[[Any], Any]] = {
+    bson.ObjectId: str,
+    bson.Decimal128: lambda value: value.to_decimal(),
+    bson.Regex: lambda value: value.pattern,
+}
+"""JSON encoders of the BSON types, as ODMantic names them (for ``json_encoders``)."""
+
+
+class BaseBSONModel(BaseModel):
+    """``pydantic.BaseModel`` that serializes BSON types to JSON (ODMantic's name).
+
+    For pydantic models outside the database that carry ids and other BSON values (API
+    schemas...); :attr:`Model.__pydantic_model__ <odm.Model>` is one.
+
+    >>> from odm import ObjectId
+    >>> from odm.bson import BaseBSONModel
+    >>> class Out(BaseBSONModel):
+    ...     id: ObjectId
+    >>> Out(id="5f85f36d6dfecacc68428a46").model_dump_json()
+    '{"id":"5f85f36d6dfecacc68428a46"}'
+    """
+
+    model_config = ConfigDict(json_encoders=BSON_TYPES_ENCODERS)
+
+
 # Annotations replaced at model creation, so users can write the plain types.
 SUBSTITUTED_TYPES: dict[Any, Any] = {
     bson.ObjectId: ObjectId,
@@ -337,6 +381,8 @@ SUBSTITUTED_TYPES: dict[Any, Any] = {
     bson.Decimal128: Decimal128,
     bson.Binary: Binary,
     bson.Regex: Regex,
+    re.Pattern: PatternField,
+    typing.Pattern: PatternField,
     decimal.Decimal: BSONDecimal,
     datetime.datetime: MongoDatetime,
 }
@@ -344,12 +390,15 @@ SUBSTITUTED_TYPES: dict[Any, Any] = {
 
 __all__ = [
     "BSONDecimal",
+    "BSON_TYPES_ENCODERS",
+    "BaseBSONModel",
     "Binary",
     "DOC_CONTEXT",
     "Decimal128",
     "Int64",
     "MongoDatetime",
     "ObjectId",
+    "PatternField",
     "Regex",
     "SUBSTITUTED_TYPES",
     "SerializedBy",

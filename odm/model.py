@@ -33,6 +33,7 @@ snapshot; ``engine.save`` sends only what differs from it (see :mod:`odm.trackin
 from __future__ import annotations
 
 import collections.abc
+import copy
 import enum
 import functools
 import re
@@ -53,10 +54,18 @@ from pydantic._internal._model_construction import ModelMetaclass, build_lenient
 from pydantic.errors import PydanticSchemaGenerationError
 from pydantic_core import PydanticUndefined, core_schema
 
-from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, SerializedBy, is_doc_dump
+from odm.bson import (
+    DOC_CONTEXT,
+    SUBSTITUTED_TYPES,
+    BaseBSONModel,
+    ObjectId,
+    SerializedBy,
+    is_doc_dump,
+)
 from odm.document_codec import DocumentCodec, build_codec
 from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
 from odm.fields import FieldProxy, ODMField, ODMFieldInfo, ODMReferenceInfo, validate_key_name
+from odm.query import to_bson_value
 
 if typing.TYPE_CHECKING:
     from pydantic.main import IncEx
@@ -106,6 +115,8 @@ def _substitute(annotation: Any) -> Any:
         substitute = None
     if substitute is not None:
         return substitute
+    if typing.get_origin(annotation) is re.Pattern:  # re.Pattern[str]
+        return SUBSTITUTED_TYPES[re.Pattern]
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return Annotated[annotation, SerializedBy(_enum_serializer)]
@@ -458,6 +469,10 @@ class _ODMModelMetaclass(ModelMetaclass):
                 )
             is_document = any(getattr(base, "__odm_is_document__", False) for base in bases)
             _prepare_namespace(name, bases, namespace, is_document, local_namespace)
+            if namespace.get("__doc__") is None:
+                # No docstring: no description in JSON schemas, rather than the inherited
+                # docstring of odm's own Model (as in ODMantic).
+                namespace["__doc__"] = ""
         try:
             cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         except PydanticSchemaGenerationError as error:
@@ -472,6 +487,10 @@ class _ODMModelMetaclass(ModelMetaclass):
         proxies = cls.__dict__.get("__odm_proxies__")
         if proxies is not None and name in proxies:
             return proxies[name]
+        if name == "__pydantic_model__" and proxies is not None:
+            pure = _pure_pydantic_model(cls)
+            type.__setattr__(cls, "__pydantic_model__", pure)
+            return pure
         return super().__getattr__(name)  # type: ignore[misc]
 
     def __pos__(cls) -> str:
@@ -504,6 +523,63 @@ def _finish_class(cls: Any) -> None:
     cls.__odm_codec__ = build_codec(cls.__pydantic_core_schema__) if (
         cls.__pydantic_complete__
     ) else None
+
+
+def _pure_annotation(annotation: Any) -> Any:
+    """``annotation`` with odm models replaced by their ``__pydantic_model__``."""
+    if isinstance(annotation, type):
+        if issubclass(annotation, _BaseODMModel):
+            return annotation.__pydantic_model__
+        return annotation
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is None or not args or origin is typing.Literal:
+        return annotation
+    if origin is Annotated:
+        inner = _pure_annotation(args[0])
+        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
+    new_args = tuple(_pure_annotation(arg) for arg in args)
+    if all(new is old for new, old in zip(new_args, args)):
+        return annotation
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[new_args]  # noqa: UP007
+    try:
+        return annotation.copy_with(new_args)
+    except AttributeError:
+        return origin[new_args]
+
+
+def _pure_pydantic_model(cls: Any) -> type[BaseBSONModel]:
+    """ODMantic's ``Model.__pydantic_model__``: the same fields in a plain pydantic model
+    (embedded and referenced models as theirs), for FastAPI response models."""
+    if not cls.__pydantic_complete__:
+        cls.model_rebuild()
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    for field_name, info in cls.model_fields.items():
+        annotations[field_name] = _pure_annotation(info.annotation)
+        field = copy.copy(info)
+        field.annotation = annotations[field_name]
+        namespace[field_name] = field
+    config = {
+        key: value
+        for key, value in cls.model_config.items()
+        if key in _ALLOWED_PYDANTIC_OPTIONS and value is not None
+    }
+    config.setdefault("title", cls.__name__)
+    namespace.update(
+        __annotations__=annotations,
+        __module__=cls.__module__,
+        __qualname__=cls.__qualname__,
+        __doc__=cls.__doc__,
+        model_config=ConfigDict(**{**BaseBSONModel.model_config, **config}),
+    )
+    with warnings.catch_warnings():
+        # BaseBSONModel's json_encoders (ODMantic's) are deprecated by pydantic: the
+        # fields here are odm's BSON types, which serialize themselves.
+        warnings.simplefilter("ignore", pydantic.PydanticDeprecatedSince20)
+        pure: type[BaseBSONModel] = ModelMetaclass(cls.__name__, (BaseBSONModel,), namespace)
+    return pure
 
 
 def document_codec(cls: type[_BaseODMModel]) -> DocumentCodec:
@@ -542,6 +618,9 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         __odm_required_keys__: ClassVar[frozenset[str]]
         __odm_extra_allowed__: ClassVar[bool]
         __odm_codec__: ClassVar[DocumentCodec | None]
+        __pydantic_model__: ClassVar[type[BaseBSONModel]]
+        """The model's fields in a plain pydantic model (built on first use), as in
+        ODMantic: FastAPI response models, schemas without odm's behaviour."""
 
     @classmethod
     def model_rebuild(
@@ -650,6 +729,13 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         document: dict[str, Any] = codec.serializer.to_python(
             self, by_alias=True, include=include, context=DOC_CONTEXT
         )
+        extra = self.__pydantic_extra__
+        if extra:
+            # Extra values have no schema: make them BSON-ready as queries do (Decimal ->
+            # Decimal128, tuples and sets -> lists, enums -> values...).
+            for key in extra:
+                if key in document:
+                    document[key] = to_bson_value(document[key])
         return document
 
     @classmethod
