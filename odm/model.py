@@ -64,7 +64,14 @@ from odm.bson import (
 )
 from odm.document_codec import DocumentCodec, build_codec
 from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
-from odm.fields import FieldProxy, ODMField, ODMFieldInfo, ODMReferenceInfo, validate_key_name
+from odm.fields import (
+    FieldProxy,
+    ODMField,
+    ODMFieldInfo,
+    ODMReferenceInfo,
+    make_proxy,
+    validate_key_name,
+)
 from odm.query import to_bson_value
 
 if typing.TYPE_CHECKING:
@@ -504,7 +511,7 @@ def _finish_class(cls: Any) -> None:
     """Precompute, once per class, what the hot paths need."""
     fields: dict[str, ODMField] = cls.__odm_fields__
     cls.__odm_proxies__ = {
-        name: FieldProxy(cls, field, field.key_name) for name, field in fields.items()
+        name: make_proxy(cls, field, field.key_name) for name, field in fields.items()
     }
     cls.__odm_references__ = tuple(field for field in fields.values() if field.reference)
     factory_keys = frozenset(
@@ -765,6 +772,26 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
             ) from None
 
     # ODMantic 0.x names, kept by ODMantic 1.x as deprecated aliases: ported code still runs.
+
+    def copy(
+        self,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        update: dict[str, Any] | None = None,
+        deep: bool = False,
+    ) -> Self:
+        """Deprecated alias of ``model_copy``; ``include``/``exclude`` are refused with
+        ``NotImplementedError``, as in ODMantic."""
+        warnings.warn(
+            "copy is deprecated, please use model_copy instead", DeprecationWarning, 2
+        )
+        if include is not None or exclude is not None:
+            raise NotImplementedError(
+                "copy with include or exclude is not supported anymore, "
+                "please use `model_copy` instead"
+            )
+        return self.model_copy(update=update, deep=deep)
 
     def doc(self, include: IncEx | None = None) -> dict[str, Any]:
         """Deprecated alias of :meth:`model_dump_doc` (as in ODMantic)."""
