@@ -8,7 +8,10 @@ Datetimes: MongoDB stores UTC milliseconds. Every ``datetime`` field of a model 
 normalised on validation to **naive UTC truncated to milliseconds**: an aware value is
 converted to UTC, a naive value is taken as UTC (PyMongo's convention). A value therefore
 compares equal before and after a round trip through the database, whether it was aware or
-naive, and whatever ``tz_aware`` setting the client has.
+naive. Two ways to get aware values: a field typed with pydantic's ``AwareDatetime`` is
+always aware in UTC, and every datetime read through a client created with
+``tz_aware=True`` comes back aware in UTC. Change tracking compares naive (UTC) and aware
+values by the instant they name, so neither form causes a spurious ``$set``.
 
 ``decimal.Decimal`` fields are stored as ``Decimal128`` and read back as ``Decimal``.
 """
@@ -23,6 +26,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, cast
 
 import bson
+import pydantic
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -313,6 +317,32 @@ def _datetime_after(value: datetime.datetime) -> datetime.datetime:
     return _utc_millis(value)
 
 
+def _aware_utc_millis(value: datetime.datetime) -> datetime.datetime:
+    """Aware UTC, truncated to milliseconds; a naive value is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    elif value.tzinfo is not datetime.UTC:
+        value = value.astimezone(datetime.UTC)
+    micro = value.microsecond
+    if micro % 1000:
+        value = value.replace(microsecond=micro - micro % 1000)
+    return value
+
+
+def _datetime_from_doc(value: datetime.datetime) -> datetime.datetime:
+    """A stored datetime as the client returned it: naive (default) or, from a client with
+    ``tz_aware=True``, aware in UTC."""
+    if value.tzinfo is None:
+        return _datetime_after(value)
+    return _aware_utc_millis(value)
+
+
+def _aware_datetime_after(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:  # pydantic's AwareDatetime refuses naive values
+        raise ValueError("Input should have timezone info")
+    return _aware_utc_millis(value)
+
+
 class _DatetimeAsMongo:
     """Annotation marker: normalise a datetime like MongoDB stores it."""
 
@@ -323,8 +353,32 @@ class _DatetimeAsMongo:
         return core_schema.no_info_after_validator_function(_datetime_after, handler(source))
 
 
+class _AwareDatetimeAsMongo:
+    """Annotation marker: an aware datetime in UTC, at MongoDB's precision."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _aware_datetime_after, handler(datetime.datetime)
+        )
+
+
 MongoDatetime = Annotated[datetime.datetime, _DatetimeAsMongo]
-"""``datetime`` as MongoDB stores it: naive UTC, millisecond precision."""
+"""``datetime`` as MongoDB stores it: naive UTC, millisecond precision (aware in UTC when
+read through a client created with ``tz_aware=True``)."""
+
+AwareMongoDatetime = Annotated[datetime.datetime, _AwareDatetimeAsMongo]
+"""pydantic's ``AwareDatetime`` in a model: always aware, in UTC, millisecond precision
+(a naive value read from the database is UTC)."""
+
+DOC_VALIDATORS: dict[Any, Callable[[Any], Any]] = {
+    _datetime_after: _datetime_from_doc,
+    _aware_datetime_after: _aware_utc_millis,
+}
+"""Validation functions replaced in the stored-document validator (see
+:mod:`odm.document_codec`): documents hold what the client returns."""
 
 
 def _decimal_from_bson(value: Any) -> Any:
@@ -385,15 +439,18 @@ SUBSTITUTED_TYPES: dict[Any, Any] = {
     typing.Pattern: PatternField,
     decimal.Decimal: BSONDecimal,
     datetime.datetime: MongoDatetime,
+    pydantic.AwareDatetime: AwareMongoDatetime,
 }
 
 
 __all__ = [
+    "AwareMongoDatetime",
     "BSONDecimal",
     "BSON_TYPES_ENCODERS",
     "BaseBSONModel",
     "Binary",
     "DOC_CONTEXT",
+    "DOC_VALIDATORS",
     "Decimal128",
     "Int64",
     "MongoDatetime",
