@@ -199,11 +199,18 @@ def _collection_name(name: str, namespace: dict[str, Any]) -> str:
     if collection is None:
         base = name[:-5] if name.endswith("Model") and len(name) > 5 else name
         collection = _to_snake_case(base)
-    if not isinstance(collection, str) or not collection or "$" in collection or (
-        collection.startswith("system.")
-    ):
-        raise TypeError(f"Invalid collection name for {name}: {collection!r}")
-    return collection
+    reason = None
+    if not isinstance(collection, str):
+        reason = f"must be a string, got {collection!r}"
+    elif "$" in collection:
+        reason = "cannot contain '$'"
+    elif not collection:
+        reason = "cannot be empty"
+    elif collection.startswith("system."):
+        reason = "cannot start with 'system.'"
+    if reason is not None:  # ODMantic's messages
+        raise TypeError(f"Invalid collection name for {name}: {reason}")
+    return typing.cast(str, collection)
 
 
 # ---------------------------------------------------------------- definition checks

@@ -234,9 +234,15 @@ class AIOTransaction(_TransactionState, AIOSession):
 
     session: AIOSession
 
-    def __init__(self, engine: AIOEngine, session: AIOSession | None = None) -> None:
-        super().__init__(engine)
-        self._init_transaction(session or AIOSession(engine), session is not None)
+    def __init__(
+        self, context: AIOEngine | AIOSession, session: AIOSession | None = None
+    ) -> None:
+        # ``AIOTransaction(engine)`` or, as in ODMantic, ``AIOTransaction(session)``.
+        if isinstance(context, AIOSession):
+            session = context
+            context = context.engine
+        super().__init__(context)
+        self._init_transaction(session or AIOSession(context), session is not None)
 
     async def start(self) -> Self:
         """Check the server can run transactions, start a session and a transaction."""
@@ -380,9 +386,15 @@ class SyncTransaction(_TransactionState, SyncSession):
 
     session: SyncSession
 
-    def __init__(self, engine: SyncEngine, session: SyncSession | None = None) -> None:
-        super().__init__(engine)
-        self._init_transaction(session or SyncSession(engine), session is not None)
+    def __init__(
+        self, context: SyncEngine | SyncSession, session: SyncSession | None = None
+    ) -> None:
+        # ``SyncTransaction(engine)`` or, as in ODMantic, ``SyncTransaction(session)``.
+        if isinstance(context, SyncSession):
+            session = context
+            context = context.engine
+        super().__init__(context)
+        self._init_transaction(session or SyncSession(context), session is not None)
 
     def start(self) -> Self:
         """Check the server can run transactions, start a session and a transaction."""

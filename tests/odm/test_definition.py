@@ -200,3 +200,16 @@ def test_field_ellipsis_with_default_factory_is_accepted() -> None:
     assert M().tags == []
     with pytest.raises(TypeError, match="cannot specify both default and default_factory"):
         Field(3, default_factory=list)
+
+
+@pytest.mark.parametrize(
+    ("collection", "message"),
+    [
+        ("hello$world", r"cannot contain '\$'"),
+        ("", "cannot be empty"),
+        ("system.hi", "cannot start with 'system.'"),
+    ],
+)
+def test_invalid_collection_names_are_refused(collection: str, message: str) -> None:
+    with pytest.raises(TypeError, match=f"Invalid collection name for M: {message}"):
+        type("M", (Model,), {"model_config": {"collection": collection}, "__module__": __name__})

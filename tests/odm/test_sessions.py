@@ -337,3 +337,17 @@ async def test_ending_a_session_aborts_its_running_transaction(engine: Engine) -
     with pytest.raises(RuntimeError, match="was aborted"):
         await call(t.save(user))
     assert await call(engine.count(User)) == 0
+
+
+async def test_transaction_built_from_a_session_as_in_odmantic(engine: Engine) -> None:
+    kind = AIOTransaction if isinstance(engine, AIOEngine) else SyncTransaction
+    async with session(engine) as s:
+        t = kind(s)
+        assert t.session is s and t.engine is engine
+        await call(t.start())
+        await call(t.save(User(name="a", email="a@x")))
+        await call(t.commit())
+        assert s.is_started
+    with pytest.raises(RuntimeError, match="not started"):
+        kind(engine.session())
+    assert await call(engine.count(User)) == 1
