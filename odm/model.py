@@ -686,8 +686,8 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         primary = getattr(type(self), "__primary_field__", None)
         if primary in patch and patch[primary] != getattr(self, primary):
             raise PrimaryKeyChangeError(
-                f"Cannot change the primary key {type(self).__name__}.{primary}; "
-                "create a new instance instead"
+                f"Updating the primary key is not supported ({type(self).__name__}."
+                f"{primary}): create a new instance instead, e.g. with model_copy"
             )
         current = {name: getattr(self, name) for name in type(self).model_fields}
         patched = type(self).model_validate({**current, **patch})
@@ -876,8 +876,8 @@ class Model(_BaseODMModel):
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__primary_field__:
             raise PrimaryKeyChangeError(
-                f"Cannot change the primary key {type(self).__name__}.{name}; "
-                "create a new instance instead"
+                f"Reassigning a new primary key is not supported ({type(self).__name__}."
+                f"{name}): create a new instance instead, e.g. with model_copy"
             )
         super().__setattr__(name, value)
 

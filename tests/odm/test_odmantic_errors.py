@@ -75,10 +75,10 @@ async def test_index_conflict_is_an_operation_failure(
 
 def test_reassigning_the_primary_key_is_not_implemented() -> None:
     customer = Customer(name="a")
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="assigning a new primary key"):
         customer.id = bson.ObjectId()
-    with pytest.raises(ValueError):  # model_update: ODMantic's ValueError
-        customer.model_update(id=bson.ObjectId())
+    with pytest.raises(ValueError, match="Updating the primary key is not supported"):
+        customer.model_update(id=bson.ObjectId())  # ODMantic's ValueError
 
 
 def test_deprecated_copy_refuses_include_and_exclude() -> None:
@@ -92,3 +92,10 @@ def test_deprecated_copy_refuses_include_and_exclude() -> None:
     with pytest.warns(DeprecationWarning):
         copied = customer.copy(update={"age": 4})
     assert (copied.name, copied.age, copied.id) == ("a", 4, customer.id)
+
+
+def test_query_reprs_are_odmantics() -> None:
+    from odm.query import QueryExpression
+
+    assert repr(QueryExpression()) == "QueryExpression()"
+    assert repr(Customer.age == 3) == "QueryExpression({'age': {'$eq': 3}})"
