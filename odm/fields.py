@@ -121,6 +121,7 @@ def Field(  # ODMantic's public name
                 "cannot specify a primary field with a custom key_name, key_name='_id' "
                 "enforced"
             )
+        key_name = "_id"
     elif key_name == "_id":
         raise ValueError("cannot specify key_name='_id' without defining the field as primary")
     if key_name is not None:

@@ -185,7 +185,8 @@ def test_supported_config_keys_are_accepted() -> None:
 def test_field_primary_with_a_key_name_is_refused() -> None:
     with pytest.raises(ValueError, match="cannot specify a primary field with a custom key_name"):
         Field(primary_field=True, key_name="k")
-    Field(primary_field=True, key_name="_id")  # the key a primary field has anyway
+    assert Field(primary_field=True, key_name="_id").key_name == "_id"
+    assert Field(primary_field=True).key_name == "_id"
 
 
 def test_field_key_name_id_without_primary_is_refused() -> None:
