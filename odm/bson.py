@@ -23,7 +23,7 @@ import decimal
 import re
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bson
 import pydantic
@@ -161,7 +161,7 @@ def _to_object_id(value: Any) -> bson.ObjectId:
     raise ValueError(f"Invalid ObjectId {value!r}: expected an ObjectId or 24 hex characters")
 
 
-class ObjectId(bson.ObjectId):
+class _ObjectId(bson.ObjectId):
     """A MongoDB ObjectId field type; JSON: its 24-character hex string.
 
     Validated values are ``bson.ObjectId`` instances (what PyMongo returns).
@@ -194,7 +194,7 @@ def _to_int64(value: Any) -> bson.Int64:
     raise ValueError(f"Invalid Int64 {value!r}: expected an integer")
 
 
-class Int64(bson.Int64):
+class _Int64(bson.Int64):
     """A 64-bit integer stored as BSON ``long``; JSON: a number."""
 
     @classmethod
@@ -215,7 +215,7 @@ def _to_decimal128(value: Any) -> bson.Decimal128:
     raise ValueError(f"Invalid Decimal128 {value!r}: expected a decimal number")
 
 
-class Decimal128(bson.Decimal128):
+class _Decimal128(bson.Decimal128):
     """A BSON ``decimal128``; JSON: its decimal string."""
 
     @classmethod
@@ -239,7 +239,7 @@ def _to_binary(value: Any) -> bson.Binary:
     raise ValueError(f"Invalid Binary {value!r}: expected bytes")
 
 
-class Binary(bson.Binary):
+class _Binary(bson.Binary):
     """BSON binary data; in JSON, as pydantic's ``bytes`` (ODMantic's form)."""
 
     @classmethod
@@ -284,7 +284,7 @@ PatternField = Annotated[re.Pattern, BeforeValidator(_pattern_from_bson)]
 """``re.Pattern`` that also accepts the ``bson.Regex`` MongoDB returns."""
 
 
-class Regex(bson.Regex):
+class _Regex(bson.Regex):
     """A BSON regular expression; accepts ``re.Pattern`` or a pattern string.
 
     JSON: the pattern string.
@@ -295,6 +295,22 @@ class Regex(bson.Regex):
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return _bson_schema(bson.Regex, _to_regex, lambda v: v.pattern, core_schema.str_schema())
+
+
+# To type checkers these names are PyMongo's classes: validated values are PyMongo's
+# instances (``user.id`` is a ``bson.ObjectId``), so a field annotated ``odm.ObjectId``
+# accepts them. At run time they are the pydantic-aware subclasses above.
+if TYPE_CHECKING:
+    ObjectId = bson.ObjectId
+    Int64 = bson.Int64
+    Decimal128 = bson.Decimal128
+    Binary = bson.Binary
+    Regex = bson.Regex
+else:
+    ObjectId, Int64, Decimal128, Binary, Regex = _ObjectId, _Int64, _Decimal128, _Binary, _Regex
+    for _cls in (ObjectId, Int64, Decimal128, Binary, Regex):
+        _cls.__name__ = _cls.__qualname__ = _cls.__name__.lstrip("_")
+    del _cls
 
 
 def _utc_millis(value: datetime.datetime) -> datetime.datetime:

@@ -495,7 +495,7 @@ def index_models(model: type[Model]) -> list[pymongo.IndexModel]:
         indexes.append(pymongo.IndexModel([(field.key_name, pymongo.ASCENDING)], **options))
     declared = model.model_config.get("indexes")
     if declared is not None:
-        for index in declared():  # type: ignore[operator]
+        for index in declared():
             if isinstance(index, Index):
                 indexes.append(index.to_index_model())
             elif isinstance(index, pymongo.IndexModel):

@@ -65,10 +65,12 @@ from odm.bson import (
 from odm.document_codec import DocumentCodec, build_codec
 from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
 from odm.fields import (
+    Field,
     FieldProxy,
     ODMField,
     ODMFieldInfo,
     ODMReferenceInfo,
+    Reference,
     make_proxy,
     validate_key_name,
 )
@@ -457,6 +459,9 @@ def _defining_namespace(frame: types.FrameType, module: str | None) -> Mapping[s
     return None if frame.f_globals is module_globals else frame.f_globals
 
 
+@typing.dataclass_transform(
+    kw_only_default=True, field_specifiers=(Field, Reference, ODMFieldInfo, ODMReferenceInfo)
+)
 class _ODMModelMetaclass(ModelMetaclass):
     """Adds odm's per-class metadata and class-level field proxies to pydantic models."""
 
@@ -497,15 +502,29 @@ class _ODMModelMetaclass(ModelMetaclass):
             _finish_class(cls)
         return cls
 
-    def __getattr__(cls, name: str) -> Any:
-        proxies = cls.__dict__.get("__odm_proxies__")
-        if proxies is not None and name in proxies:
-            return proxies[name]
-        if name == "__pydantic_model__" and proxies is not None:
-            pure = _pure_pydantic_model(cls)
-            type.__setattr__(cls, "__pydantic_model__", pure)
-            return pure
-        return super().__getattr__(name)  # type: ignore[misc]
+    if not typing.TYPE_CHECKING:
+        # Hidden from type checkers, as pydantic hides its own: to them a class attribute
+        # that is not declared is an error, and a field reads as its value type.
+
+        def __getattr__(cls, name: str) -> Any:
+            proxies = cls.__dict__.get("__odm_proxies__")
+            if proxies is not None and name in proxies:
+                return proxies[name]
+            if name == "__pydantic_model__" and proxies is not None:
+                pure = _pure_pydantic_model(cls)
+                type.__setattr__(cls, "__pydantic_model__", pure)
+                return pure
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                if proxies is None or name.startswith("_"):
+                    raise
+                raise AttributeError(
+                    f"{cls.__name__} has no field {name!r} (its fields: "
+                    f"{', '.join(proxies) or 'none'})",
+                    name=name,
+                    obj=cls,
+                ) from None
 
     def __pos__(cls) -> str:
         collection = cls.__dict__.get("__collection__")
@@ -610,7 +629,7 @@ def document_codec(cls: type[_BaseODMModel]) -> DocumentCodec:
 # ---------------------------------------------------------------- base classes
 
 
-_BASE_CONFIG = ConfigDict(
+_BASE_CONFIG = ODMConfigDict(
     validate_by_name=True,
     validate_by_alias=True,
     validate_assignment=True,
@@ -623,9 +642,11 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
     __odm_base__ = True
     # The raw document this instance was loaded from or last saved as (see odm.tracking).
     __slots__ = ("__odm_snapshot__",)
-    model_config = _BASE_CONFIG
+    # Type checkers accept odm's keys in ``model_config = {...}`` too.
+    model_config: ClassVar[ODMConfigDict] = _BASE_CONFIG
 
     if typing.TYPE_CHECKING:
+        # Type checkers accept odm's keys in ``model_config = {...}`` too.
         __odm_fields__: ClassVar[dict[str, ODMField]]
         __odm_proxies__: ClassVar[dict[str, FieldProxy]]
         __odm_references__: ClassVar[tuple[ODMField, ...]]
@@ -869,9 +890,9 @@ class Model(_BaseODMModel):
         __collection__: ClassVar[str]
         __primary_field__: ClassVar[str]
         __primary_key__: ClassVar[str]
-        # ``| Any`` as in ODMantic: a model may declare its own primary field named ``id``
-        # of another type (``id: str = Field(primary_field=True)``).
-        id: bson.ObjectId | Any = pydantic.Field(default_factory=bson.ObjectId)
+        # A model that declares its own ``id`` of another type overrides this declaration
+        # (``id: str = Field(primary_field=True)  # type: ignore[assignment]``).
+        id: bson.ObjectId = Field(default_factory=bson.ObjectId)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__primary_field__:

@@ -214,3 +214,13 @@ def test_field_ellipsis_with_default_factory_is_accepted() -> None:
 def test_invalid_collection_names_are_refused(collection: str, message: str) -> None:
     with pytest.raises(TypeError, match=f"Invalid collection name for M: {message}"):
         type("M", (Model,), {"model_config": {"collection": collection}, "__module__": __name__})
+
+
+def test_unknown_class_attribute_names_the_model_and_the_field() -> None:
+    class Account(Model):
+        owner: str
+
+    with pytest.raises(AttributeError, match=r"Account has no field 'ownr' \(its fields: id, owner\)"):
+        Account.ownr  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(Account, "ownr")
+    assert (Account.owner == "x") == {"owner": {"$eq": "x"}}
