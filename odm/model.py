@@ -642,8 +642,9 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
     __odm_base__ = True
     # The raw document this instance was loaded from or last saved as (see odm.tracking).
     __slots__ = ("__odm_snapshot__",)
-    # Type checkers accept odm's keys in ``model_config = {...}`` too.
-    model_config: ClassVar[ODMConfigDict] = _BASE_CONFIG
+    # Typed as pydantic's ConfigDict (a mixin such as uow.DomainEvents is a pydantic model
+    # too): models spell odm's keys with ``model_config = ODMConfigDict(...)``.
+    model_config = _BASE_CONFIG
 
     if typing.TYPE_CHECKING:
         # Type checkers accept odm's keys in ``model_config = {...}`` too.
