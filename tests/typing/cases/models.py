@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 import odm
 from odm import EmbeddedModel, Field, Model, ODMConfigDict, Reference, query
+from odm.bson import BaseBSONModel
 from uow import DomainEvents
 
 
@@ -79,3 +80,16 @@ assert_type(query.desc(Book.published), query.SortExpression)
 assert_type(query.key_of(Book.title), str)
 assert_type((Book.pages > 1) & (Book.tags == []), bool)
 assert_type(query.and_(Book.pages > 1) | query.or_(Book.pages < 0), query.QueryExpression)
+
+# More of odm.query, sorts, indexes and the pydantic twin.
+assert_type(query.elem_match(Book.tags, {"$eq": "sf"}), query.QueryExpression)
+assert_type(query.match(Book.title, r"^Du"), query.QueryExpression)
+assert_type(query.exists(Book.published), query.QueryExpression)
+assert_type(query.size(Book.tags, 2), query.QueryExpression)
+assert_type(query.nor_(Book.pages < 1), query.QueryExpression)
+assert_type(query.not_in(Book.pages, [1, 2]), query.QueryExpression)
+assert_type(query.asc(Book.title), query.SortExpression)
+index = odm.Index(Book.title, query.desc(Book.pages), unique=True, name="title_pages")
+assert_type(Book.__pydantic_model__, type[BaseBSONModel])
+assert_type(Book.__collection__, str)
+assert_type(Book.__primary_field__, str)

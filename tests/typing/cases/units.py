@@ -64,3 +64,17 @@ async def async_service(engine: AIOEngine, a: bson.ObjectId) -> None:
     await transfer_tx(a, 3)
     async with uow:
         await uow.accounts.add(Account(owner="cy", balance=1))
+
+
+def repositories(uow: BankUnit, ids: list[bson.ObjectId]) -> None:
+    assert_type(uow.accounts.get_many(ids), list[Account])
+    assert_type(uow.accounts.find_one(Account.owner == "ann"), Account | None)
+    uow.accounts.remove(uow.accounts.get(ids[0]))
+    uow.on(str, lambda event: None)
+
+
+async def async_repositories(uow: AsyncBankUnit, ids: list[bson.ObjectId]) -> None:
+    assert_type(await uow.accounts.get_many(ids), list[Account])
+    assert_type(await uow.accounts.get_or_none(ids[0]), Account | None)
+    assert_type(await uow.accounts.count(), int)
+    await uow.accounts.remove(await uow.accounts.get(ids[0]))
