@@ -12,6 +12,11 @@ and raises :class:`~odm.exceptions.TransactionsNotSupportedError` otherwise. It 
 its block ends cleanly; when the block raises it aborts and re-raises. Instances saved in an
 aborted transaction get their previous change-tracking snapshots back, so a later ``save``
 sends them whole again.
+
+State rules (ODMantic's; :class:`~odm.exceptions.SessionStateError` is a ``RuntimeError``):
+starting twice, ending what was never started, ``session.transaction()`` on a session not
+started, and any operation through a session that ended or a transaction after its
+``commit()``/``abort()`` raise. A transaction's ``session`` is the session it runs in.
 """
 
 from __future__ import annotations
