@@ -8,22 +8,32 @@ Datetimes: MongoDB stores UTC milliseconds. Every ``datetime`` field of a model 
 normalised on validation to **naive UTC truncated to milliseconds**: an aware value is
 converted to UTC, a naive value is taken as UTC (PyMongo's convention). A value therefore
 compares equal before and after a round trip through the database, whether it was aware or
-naive, and whatever ``tz_aware`` setting the client has.
+naive. Two ways to get aware values: a field typed with pydantic's ``AwareDatetime`` is
+always aware in UTC, and every datetime read through a client created with
+``tz_aware=True`` comes back aware in UTC. Change tracking compares naive (UTC) and aware
+values by the instant they name, so neither form causes a spurious ``$set``.
 
 ``decimal.Decimal`` fields are stored as ``Decimal128`` and read back as ``Decimal``.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
 import decimal
 import re
+import typing
 from collections.abc import Callable
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import bson
-from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+import pydantic
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -151,7 +161,7 @@ def _to_object_id(value: Any) -> bson.ObjectId:
     raise ValueError(f"Invalid ObjectId {value!r}: expected an ObjectId or 24 hex characters")
 
 
-class ObjectId(bson.ObjectId):
+class _ObjectId(bson.ObjectId):
     """A MongoDB ObjectId field type; JSON: its 24-character hex string.
 
     Validated values are ``bson.ObjectId`` instances (what PyMongo returns).
@@ -184,7 +194,7 @@ def _to_int64(value: Any) -> bson.Int64:
     raise ValueError(f"Invalid Int64 {value!r}: expected an integer")
 
 
-class Int64(bson.Int64):
+class _Int64(bson.Int64):
     """A 64-bit integer stored as BSON ``long``; JSON: a number."""
 
     @classmethod
@@ -205,7 +215,7 @@ def _to_decimal128(value: Any) -> bson.Decimal128:
     raise ValueError(f"Invalid Decimal128 {value!r}: expected a decimal number")
 
 
-class Decimal128(bson.Decimal128):
+class _Decimal128(bson.Decimal128):
     """A BSON ``decimal128``; JSON: its decimal string."""
 
     @classmethod
@@ -229,25 +239,15 @@ def _to_binary(value: Any) -> bson.Binary:
     raise ValueError(f"Invalid Binary {value!r}: expected bytes")
 
 
-def _binary_from_json(value: Any) -> bson.Binary:
-    if isinstance(value, str):
-        return bson.Binary(base64.b64decode(value))
-    return _to_binary(value)
-
-
-class Binary(bson.Binary):
-    """BSON binary data; JSON: base64 text."""
+class _Binary(bson.Binary):
+    """BSON binary data; in JSON, as pydantic's ``bytes`` (ODMantic's form)."""
 
     @classmethod
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return _bson_schema(
-            bson.Binary,
-            _to_binary,
-            lambda v: base64.b64encode(bytes(v)).decode("ascii"),
-            core_schema.str_schema(),
-            _binary_from_json,
+            bson.Binary, _to_binary, bytes, core_schema.bytes_schema(), _to_binary
         )
 
 
@@ -257,11 +257,34 @@ def _to_regex(value: Any) -> bson.Regex[Any]:
     if isinstance(value, re.Pattern):
         return bson.Regex.from_native(value)
     if isinstance(value, str):
+        _compile(value)  # refuse an invalid expression now, not when a query uses it
         return bson.Regex(value)
     raise ValueError(f"Invalid Regex {value!r}: expected a pattern")
 
 
-class Regex(bson.Regex):
+def _compile(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, flags)
+    except re.error as error:
+        raise ValueError(f"Invalid regular expression {pattern!r}: {error}") from None
+
+
+def _pattern_from_bson(value: Any) -> Any:
+    """A ``bson.Regex`` read from MongoDB becomes the ``re.Pattern`` the field holds."""
+    if isinstance(value, bson.Regex):
+        flags = value.flags if isinstance(value.flags, int) else 0
+        try:
+            return value.try_compile()
+        except re.error:
+            return _compile(value.pattern, flags)
+    return value
+
+
+PatternField = Annotated[re.Pattern, BeforeValidator(_pattern_from_bson)]
+"""``re.Pattern`` that also accepts the ``bson.Regex`` MongoDB returns."""
+
+
+class _Regex(bson.Regex):
     """A BSON regular expression; accepts ``re.Pattern`` or a pattern string.
 
     JSON: the pattern string.
@@ -272,6 +295,22 @@ class Regex(bson.Regex):
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         return _bson_schema(bson.Regex, _to_regex, lambda v: v.pattern, core_schema.str_schema())
+
+
+# To type checkers these names are PyMongo's classes: validated values are PyMongo's
+# instances (``user.id`` is a ``bson.ObjectId``), so a field annotated ``odm.ObjectId``
+# accepts them. At run time they are the pydantic-aware subclasses above.
+if TYPE_CHECKING:
+    ObjectId = bson.ObjectId
+    Int64 = bson.Int64
+    Decimal128 = bson.Decimal128
+    Binary = bson.Binary
+    Regex = bson.Regex
+else:
+    ObjectId, Int64, Decimal128, Binary, Regex = _ObjectId, _Int64, _Decimal128, _Binary, _Regex
+    for _cls in (ObjectId, Int64, Decimal128, Binary, Regex):
+        _cls.__name__ = _cls.__qualname__ = _cls.__name__.lstrip("_")
+    del _cls
 
 
 def _utc_millis(value: datetime.datetime) -> datetime.datetime:
@@ -294,6 +333,32 @@ def _datetime_after(value: datetime.datetime) -> datetime.datetime:
     return _utc_millis(value)
 
 
+def _aware_utc_millis(value: datetime.datetime) -> datetime.datetime:
+    """Aware UTC, truncated to milliseconds; a naive value is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    elif value.tzinfo is not datetime.UTC:
+        value = value.astimezone(datetime.UTC)
+    micro = value.microsecond
+    if micro % 1000:
+        value = value.replace(microsecond=micro - micro % 1000)
+    return value
+
+
+def _datetime_from_doc(value: datetime.datetime) -> datetime.datetime:
+    """A stored datetime as the client returned it: naive (default) or, from a client with
+    ``tz_aware=True``, aware in UTC."""
+    if value.tzinfo is None:
+        return _datetime_after(value)
+    return _aware_utc_millis(value)
+
+
+def _aware_datetime_after(value: datetime.datetime) -> datetime.datetime:
+    if value.tzinfo is None:  # pydantic's AwareDatetime refuses naive values
+        raise ValueError("Input should have timezone info")
+    return _aware_utc_millis(value)
+
+
 class _DatetimeAsMongo:
     """Annotation marker: normalise a datetime like MongoDB stores it."""
 
@@ -304,8 +369,32 @@ class _DatetimeAsMongo:
         return core_schema.no_info_after_validator_function(_datetime_after, handler(source))
 
 
+class _AwareDatetimeAsMongo:
+    """Annotation marker: an aware datetime in UTC, at MongoDB's precision."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _aware_datetime_after, handler(datetime.datetime)
+        )
+
+
 MongoDatetime = Annotated[datetime.datetime, _DatetimeAsMongo]
-"""``datetime`` as MongoDB stores it: naive UTC, millisecond precision."""
+"""``datetime`` as MongoDB stores it: naive UTC, millisecond precision (aware in UTC when
+read through a client created with ``tz_aware=True``)."""
+
+AwareMongoDatetime = Annotated[datetime.datetime, _AwareDatetimeAsMongo]
+"""pydantic's ``AwareDatetime`` in a model: always aware, in UTC, millisecond precision
+(a naive value read from the database is UTC)."""
+
+DOC_VALIDATORS: dict[Any, Callable[[Any], Any]] = {
+    _datetime_after: _datetime_from_doc,
+    _aware_datetime_after: _aware_utc_millis,
+}
+"""Validation functions replaced in the stored-document validator (see
+:mod:`odm.document_codec`): documents hold what the client returns."""
 
 
 def _decimal_from_bson(value: Any) -> Any:
@@ -330,6 +419,31 @@ BSONDecimal = Annotated[
 """``decimal.Decimal`` stored as ``Decimal128`` and read back as ``Decimal``."""
 
 
+BSON_TYPES_ENCODERS: dict[Any, Callable[[Any], Any]] = {
+    bson.ObjectId: str,
+    bson.Decimal128: lambda value: value.to_decimal(),
+    bson.Regex: lambda value: value.pattern,
+}
+"""JSON encoders of the BSON types, as ODMantic names them (for ``json_encoders``)."""
+
+
+class BaseBSONModel(BaseModel):
+    """``pydantic.BaseModel`` that serializes BSON types to JSON (ODMantic's name).
+
+    For pydantic models outside the database that carry ids and other BSON values (API
+    schemas...); :attr:`Model.__pydantic_model__ <odm.Model>` is one.
+
+    >>> from odm import ObjectId
+    >>> from odm.bson import BaseBSONModel
+    >>> class Out(BaseBSONModel):
+    ...     id: ObjectId
+    >>> Out(id="5f85f36d6dfecacc68428a46").model_dump_json()
+    '{"id":"5f85f36d6dfecacc68428a46"}'
+    """
+
+    model_config = ConfigDict(json_encoders=BSON_TYPES_ENCODERS)
+
+
 # Annotations replaced at model creation, so users can write the plain types.
 SUBSTITUTED_TYPES: dict[Any, Any] = {
     bson.ObjectId: ObjectId,
@@ -337,19 +451,27 @@ SUBSTITUTED_TYPES: dict[Any, Any] = {
     bson.Decimal128: Decimal128,
     bson.Binary: Binary,
     bson.Regex: Regex,
+    re.Pattern: PatternField,
+    typing.Pattern: PatternField,
     decimal.Decimal: BSONDecimal,
     datetime.datetime: MongoDatetime,
+    pydantic.AwareDatetime: AwareMongoDatetime,
 }
 
 
 __all__ = [
+    "AwareMongoDatetime",
     "BSONDecimal",
+    "BSON_TYPES_ENCODERS",
+    "BaseBSONModel",
     "Binary",
     "DOC_CONTEXT",
+    "DOC_VALIDATORS",
     "Decimal128",
     "Int64",
     "MongoDatetime",
     "ObjectId",
+    "PatternField",
     "Regex",
     "SUBSTITUTED_TYPES",
     "SerializedBy",

@@ -155,10 +155,14 @@ def find_request(
 ) -> FindRequest[ModelT]:
     """Build the find for ``engine.find(model, *queries, sort=, skip=, limit=)``."""
     check_model_class(model, "find")
-    if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-        raise TypeError(f"skip must be a non-negative integer, got {skip!r}")
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise TypeError(f"limit must be a non-negative integer or None, got {limit!r}")
+    if not isinstance(skip, int) or isinstance(skip, bool):
+        raise TypeError(f"skip must be an integer, got {skip!r}")
+    if skip < 0:  # ValueError, as ODMantic
+        raise ValueError(f"skip has to be a positive integer, got {skip!r}")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise TypeError(f"limit must be an integer or None, got {limit!r}")
+    if limit is not None and limit <= 0:
+        raise ValueError(f"limit has to be a strict positive value or None, got {limit!r}")
     filter_ = primary_key_filter(model, compile_filter(queries))
     sort_keys = compile_sort(sort)
     pipeline: list[dict[str, Any]] | None = None
@@ -492,7 +496,7 @@ def index_models(model: type[Model]) -> list[pymongo.IndexModel]:
         indexes.append(pymongo.IndexModel([(field.key_name, pymongo.ASCENDING)], **options))
     declared = model.model_config.get("indexes")
     if declared is not None:
-        for index in declared():  # type: ignore[operator]
+        for index in declared():
             if isinstance(index, Index):
                 indexes.append(index.to_index_model())
             elif isinstance(index, pymongo.IndexModel):
@@ -551,7 +555,9 @@ def index_plan(
                 raise IndexConflictError(
                     f"Index {spec['name']!r} of {model.__name__} ({dict(spec)}) conflicts with "
                     f"the existing index {match.get('name')!r} ({dict(match)}); pass "
-                    "update_existing_indexes=True to replace it"
+                    "update_existing_indexes=True to replace it",
+                    # MongoDB's codes: same keys with other options / same name, other keys
+                    code=85 if list(match["key"].items()) == keys else 86,
                 )
             to_drop.append(str(match["name"]))
             to_create.append(index)

@@ -20,10 +20,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer, SchemaValidator
+from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer, SchemaValidator, core_schema
 
+from odm.bson import DOC_VALIDATORS
 from odm.dumper import Dumper, compile_dumper
 
 
@@ -63,8 +64,18 @@ def _stored_keys(model_schema: dict[str, Any]) -> bool:
     return True
 
 
+def as_bson_array(value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> Any:
+    """Tuples and sets are stored as arrays: documents hold lists (BSON-ready values)."""
+    return list(handler(value))
+
+
+_ARRAY_TYPES = frozenset({"tuple", "set", "frozenset"})
+
+
 def _copy_with_stored_keys(node: Any, renamed: set[type[Any]]) -> Any:
-    """Copy the dicts and lists of a core schema; odm models get their stored keys."""
+    """Copy the dicts and lists of a core schema; odm models get their stored keys, tuples
+    and sets are dumped as lists, and validators of values as the client returns them
+    (``DOC_VALIDATORS``) replace those of values as users give them."""
     if isinstance(node, list):
         return [_copy_with_stored_keys(item, renamed) for item in node]
     if not isinstance(node, dict):
@@ -72,6 +83,15 @@ def _copy_with_stored_keys(node: Any, renamed: set[type[Any]]) -> Any:
     copied = {key: _copy_with_stored_keys(value, renamed) for key, value in node.items()}
     if copied.get("type") == "model" and _stored_keys(copied):
         renamed.add(copied["cls"])
+    elif copied.get("type") in ("no-info", "with-info") and (
+        copied.get("function") in DOC_VALIDATORS
+    ):
+        copied["function"] = DOC_VALIDATORS[copied["function"]]
+    elif copied.get("type") in _ARRAY_TYPES and "serialization" not in copied:
+        inner = {key: value for key, value in copied.items() if key not in ("ref", "metadata")}
+        copied["serialization"] = core_schema.wrap_serializer_function_ser_schema(
+            as_bson_array, schema=cast(core_schema.CoreSchema, inner)
+        )
     return copied
 
 

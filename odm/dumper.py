@@ -140,8 +140,17 @@ def _known_functions() -> dict[Any, Callable[[Any], Any]]:
     }
 
 
+@functools.cache
+def _as_bson_array() -> Any:
+    from odm.document_codec import as_bson_array  # it imports this module
+
+    return as_bson_array
+
+
 def _known_function(function: Any) -> Callable[[Any], Any] | None:
     """The compiled form of one of odm's serialization functions, else None."""
+    if function is _as_bson_array():
+        return None
     found = _known_functions().get(function)
     if found is not None:
         return found
@@ -290,6 +299,8 @@ class _Compiler:
             ):
                 return _Copy((first["cls"],))
             raise _Unsupported(safe=True)
+        if serialization.get("function") is _as_bson_array():
+            raise _Unsupported(safe=True)  # a tuple or set: its own pydantic serializer
         if serialization.get("type") in ("function-plain", "function-wrap"):
             function = _known_function(serialization["function"])
             if function is None or when_used != "always":
@@ -451,6 +462,7 @@ def _has_user_function(
     serialization = node.get("serialization")
     if isinstance(serialization, dict) and "function" in serialization and (
         serialization.get("when_used") not in ("json", "json-unless-none")
+        and serialization["function"] is not _as_bson_array()
         and _known_function(serialization["function"]) is None
     ):
         return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pymongo.errors import OperationFailure
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
     from pymongo.errors import PyMongoError
@@ -108,8 +110,12 @@ class DocumentParsingError(ODMError, ValueError):
         return cls(model, primary_value, field, str(first["msg"]), error)
 
 
-class PrimaryKeyChangeError(ODMError, ValueError):
-    """A primary key cannot be changed on an instance; copy it into a new one instead."""
+class PrimaryKeyChangeError(ODMError, NotImplementedError, ValueError):
+    """A primary key cannot be changed on an instance; copy it into a new one instead.
+
+    A ``NotImplementedError`` (what ODMantic raises on assignment) and a ``ValueError``
+    (what it raises from ``model_update``).
+    """
 
 
 class TransactionsNotSupportedError(ODMError):
@@ -119,19 +125,29 @@ class TransactionsNotSupportedError(ODMError):
     """
 
 
-class IndexConflictError(ODMError):
+class IndexConflictError(ODMError, OperationFailure):
     """An index declared by a model conflicts with one that already exists.
 
-    Pass ``update_existing_indexes=True`` to ``configure_database`` to replace it.
+    Pass ``update_existing_indexes=True`` to ``configure_database`` to replace it. A
+    ``pymongo.errors.OperationFailure`` (what ODMantic lets through from the server), with
+    MongoDB's ``code``: 85 (IndexOptionsConflict) or 86 (IndexKeySpecsConflict).
     """
 
-    def __init__(self, message: str, driver_error: PyMongoError | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, driver_error: PyMongoError | None = None, code: int | None = None
+    ) -> None:
+        if code is None and isinstance(driver_error, OperationFailure):
+            code = driver_error.code
+        OperationFailure.__init__(self, message, code)
         self.driver_error = driver_error
 
 
-class SessionStateError(ODMError):
-    """A session or transaction was used in the wrong state (not started, already ended)."""
+class SessionStateError(ODMError, RuntimeError):
+    """A session or transaction was used in the wrong state (not started, already ended,
+    a transaction already committed or aborted).
+
+    A ``RuntimeError``, as ODMantic raises for these.
+    """
 
 
 __all__ = [

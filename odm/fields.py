@@ -111,8 +111,19 @@ def Field(  # ODMantic's public name
     ...     title: str = Field(key_name="t", min_length=1)
     ...     pages: int = Field(0, ge=0, index=True)
     """
+    if default is Ellipsis and default_factory is not None:
+        default = PydanticUndefined  # ``Field(..., default_factory=f)``, as pydantic allows
     if default is not PydanticUndefined and default_factory is not None:
-        raise TypeError("Field() cannot take both a default and a default_factory")
+        raise TypeError("cannot specify both default and default_factory")
+    if primary_field:
+        if key_name is not None and key_name != "_id":
+            raise ValueError(
+                "cannot specify a primary field with a custom key_name, key_name='_id' "
+                "enforced"
+            )
+        key_name = "_id"
+    elif key_name == "_id":
+        raise ValueError("cannot specify key_name='_id' without defining the field as primary")
     if key_name is not None:
         validate_key_name(key_name, "Field()")
     candidates: dict[str, Any] = {
@@ -134,6 +145,10 @@ def Field(  # ODMantic's public name
         kwargs["default_factory"] = default_factory
     else:
         kwargs["default"] = default
+        if default is not PydanticUndefined and default is not Ellipsis:
+            # As in ODMantic, a default must pass the field's own validation
+            # (``Field(3, gt=5)`` fails when an instance needs it).
+            kwargs["validate_default"] = True
     return ODMFieldInfo(
         key_name=key_name,
         primary_field=primary_field,
@@ -189,6 +204,16 @@ def embedded_model_in(annotation: Any) -> type[Any] | None:
     return None
 
 
+class KeyName(str):
+    """A stored key path (``+User.name``); ``++User.name`` is ``"$name"``, the form
+    aggregation expressions use (as in ODMantic)."""
+
+    __slots__ = ()
+
+    def __pos__(self) -> str:
+        return f"${self}"
+
+
 class FieldProxy:
     """A model field seen from the class: builds queries, sorts and key paths.
 
@@ -210,8 +235,8 @@ class FieldProxy:
         self._odm_field = field
         self._odm_path = path
 
-    def __pos__(self) -> str:
-        return self._odm_path
+    def __pos__(self) -> KeyName:
+        return KeyName(self._odm_path)
 
     def __repr__(self) -> str:
         return f"FieldProxy({self._odm_owner.__name__}.{self._odm_field.name}, key={self._odm_path!r})"
@@ -219,9 +244,15 @@ class FieldProxy:
     def __getattr__(self, name: str) -> FieldProxy:
         if name.startswith("__"):
             raise AttributeError(name)
+        referenced = self._odm_field.reference
+        if referenced is not None and name in referenced.__odm_fields__:
+            raise NotImplementedError(
+                "filtering across references is not supported "
+                f"({self._odm_owner.__name__}.{self._odm_field.name}.{name})"
+            )
         annotation = self._odm_owner.model_fields[self._odm_field.name].annotation
         model = embedded_model_in(annotation)
-        if model is None or self._odm_field.reference is not None:
+        if model is None or referenced is not None:
             raise AttributeError(
                 f"{self._odm_owner.__name__}.{self._odm_field.name} is not an embedded model: "
                 f"it has no sub-field {name!r}"
@@ -230,7 +261,7 @@ class FieldProxy:
         if name not in proxies:
             raise AttributeError(f"{model.__name__} has no field {name!r}")
         sub = proxies[name]
-        return FieldProxy(sub._odm_owner, sub._odm_field, f"{self._odm_path}.{sub._odm_path}")
+        return make_proxy(sub._odm_owner, sub._odm_field, f"{self._odm_path}.{sub._odm_path}")
 
     # Comparisons build queries, as in ODMantic. Values are always data.
     def __eq__(self, value: object) -> query.QueryExpression:  # type: ignore[override]
@@ -298,13 +329,56 @@ class FieldProxy:
     def desc(self) -> query.SortExpression:
         return query.desc(self)
 
+_REFERENCE_REFUSED = frozenset(
+    {"gt", "gte", "lt", "lte", "match", "exists", "size", "all", "elem_match", "asc", "desc"}
+)
+
+
+def _not_allowed(operator: str) -> Any:
+    def refuse(self: FieldProxy, *args: Any) -> Any:
+        raise AttributeError(f"operator {operator} not allowed for ODMReference fields")
+
+    return refuse
+
+
+class ReferenceProxy(FieldProxy):
+    """A ``Reference()`` field seen from the class: only equality and membership, as in
+    ODMantic (its documents hold the referenced primary key)."""
+
+    __slots__ = ()
+
+    # Hidden methods: a property raising AttributeError sends Python to __getattr__.
+    for _operator in _REFERENCE_REFUSED:
+        locals()[_operator] = property(_not_allowed(_operator))
+    del _operator
+
+    def __getattr__(self, name: str) -> FieldProxy:
+        if name in _REFERENCE_REFUSED:
+            _not_allowed(name)(self)
+        return super().__getattr__(name)
+    __gt__ = _not_allowed("gt")
+    __ge__ = _not_allowed("gte")
+    __lt__ = _not_allowed("lt")
+    __le__ = _not_allowed("lte")
+
+
+def make_proxy(owner: type[Any], field: ODMField, path: str) -> FieldProxy:
+    """The proxy of ``field`` (a reference's is a :class:`ReferenceProxy`)."""
+    if field.reference is not None:
+        return ReferenceProxy(owner, field, path)
+    return FieldProxy(owner, field, path)
+
+
 __all__ = [
     "Field",
     "FieldProxy",
+    "KeyName",
     "ODMField",
     "ODMFieldInfo",
     "ODMReferenceInfo",
     "Reference",
+    "ReferenceProxy",
     "embedded_model_in",
+    "make_proxy",
     "validate_key_name",
 ]

@@ -32,7 +32,10 @@ snapshot; ``engine.save`` sends only what differs from it (see :mod:`odm.trackin
 
 from __future__ import annotations
 
+import collections.abc
+import copy
 import enum
+import functools
 import re
 import sys
 import types
@@ -46,13 +49,32 @@ import bson
 import pydantic
 import pymongo
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic._internal._decorators import PydanticDescriptorProxy
 from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
+from pydantic.errors import PydanticSchemaGenerationError
 from pydantic_core import PydanticUndefined, core_schema
 
-from odm.bson import DOC_CONTEXT, SUBSTITUTED_TYPES, ObjectId, SerializedBy, is_doc_dump
+from odm.bson import (
+    DOC_CONTEXT,
+    SUBSTITUTED_TYPES,
+    BaseBSONModel,
+    ObjectId,
+    SerializedBy,
+    is_doc_dump,
+)
 from odm.document_codec import DocumentCodec, build_codec
 from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
-from odm.fields import FieldProxy, ODMField, ODMFieldInfo, ODMReferenceInfo, validate_key_name
+from odm.fields import (
+    Field,
+    FieldProxy,
+    ODMField,
+    ODMFieldInfo,
+    ODMReferenceInfo,
+    Reference,
+    make_proxy,
+    validate_key_name,
+)
+from odm.query import to_bson_value
 
 if typing.TYPE_CHECKING:
     from pydantic.main import IncEx
@@ -102,6 +124,8 @@ def _substitute(annotation: Any) -> Any:
         substitute = None
     if substitute is not None:
         return substitute
+    if typing.get_origin(annotation) is re.Pattern:  # re.Pattern[str]
+        return SUBSTITUTED_TYPES[re.Pattern]
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
             return Annotated[annotation, SerializedBy(_enum_serializer)]
@@ -177,11 +201,139 @@ def _collection_name(name: str, namespace: dict[str, Any]) -> str:
     if collection is None:
         base = name[:-5] if name.endswith("Model") and len(name) > 5 else name
         collection = _to_snake_case(base)
-    if not isinstance(collection, str) or not collection or "$" in collection or (
-        collection.startswith("system.")
+    reason = None
+    if not isinstance(collection, str):
+        reason = f"must be a string, got {collection!r}"
+    elif "$" in collection:
+        reason = "cannot contain '$'"
+    elif not collection:
+        reason = "cannot be empty"
+    elif collection.startswith("system."):
+        reason = "cannot start with 'system.'"
+    if reason is not None:  # ODMantic's messages
+        raise TypeError(f"Invalid collection name for {name}: {reason}")
+    return typing.cast(str, collection)
+
+
+# ---------------------------------------------------------------- definition checks
+
+# pydantic's options a model may set, as in ODMantic; odm's own options come on top.
+_ALLOWED_PYDANTIC_OPTIONS = frozenset(
+    {"title", "json_schema_extra", "str_strip_whitespace", "arbitrary_types_allowed", "extra",
+     "json_encoders"}
+)
+_ODM_OPTIONS = frozenset(ODMConfigDict.__annotations__) - frozenset(ConfigDict.__annotations__)
+_ENFORCED_OPTIONS = {"validate_assignment": True, "validate_default": True}
+
+
+def _check_config(name: str, config: Mapping[str, Any]) -> None:
+    """Refuse options odm does not support, with ODMantic's messages (``ValueError``)."""
+    for key, value in config.items():
+        if key in _ENFORCED_OPTIONS:
+            if value == _ENFORCED_OPTIONS[key]:
+                continue
+            raise ValueError(
+                f"'{name}': configuration attribute '{key}' is enforced to "
+                f"{_ENFORCED_OPTIONS[key]} by odm and cannot be changed"
+            )
+        if key in _ALLOWED_PYDANTIC_OPTIONS or key in _ODM_OPTIONS:
+            continue
+        if key in ConfigDict.__annotations__:
+            raise ValueError(
+                f"'{name}': configuration attribute '{key}' from Pydantic is not supported"
+            )
+        raise ValueError(f"'{name}': unknown configuration attribute '{key}'")
+
+
+# Class attributes that are not fields (methods, properties, validators...), as in ODMantic.
+_NOT_FIELDS = (
+    types.FunctionType,
+    property,
+    classmethod,
+    staticmethod,
+    functools.cached_property,
+    PydanticDescriptorProxy,
+    type,
+)
+
+
+def _is_function_type(annotation: Any) -> bool:
+    return annotation is types.FunctionType or annotation is types.MethodType
+
+
+def _check_supported(cls_name: str, field_name: str, annotation: Any) -> None:
+    """``Callable`` fields (also inside a list...) cannot be stored: ``TypeError``."""
+    if isinstance(annotation, str):
+        return
+    if annotation is typing.Callable or annotation is collections.abc.Callable or (
+        typing.get_origin(annotation) is collections.abc.Callable
     ):
-        raise TypeError(f"Invalid collection name for {name}: {collection!r}")
-    return collection
+        raise TypeError(
+            f"{annotation} fields are not supported ({cls_name}.{field_name})"
+        )
+    if typing.get_origin(annotation) is not typing.Literal:
+        for arg in typing.get_args(annotation):
+            _check_supported(cls_name, field_name, arg)
+
+
+def _check_untyped(name: str, namespace: Mapping[str, Any], annotations: Mapping[str, Any]) -> None:
+    for attribute, value in namespace.items():
+        if (
+            attribute not in annotations
+            and not attribute.startswith("_")
+            and not attribute.startswith("model_")
+            and not isinstance(value, _NOT_FIELDS)
+        ):
+            raise TypeError(
+                f"field {attribute} is defined without type annotation (in {name})"
+            )
+
+
+def _check_default(cls_name: str, field_name: str, annotation: Any, value: Any) -> None:
+    """A plain default must fit its type (ODMantic's ``TypeError`` at class creation)."""
+    if isinstance(annotation, str):
+        return  # a forward reference: checked when an instance is built
+    # The common defaults need no validator (building one costs ~0.5 ms per field).
+    if type(value) is annotation or (
+        value is None and type(None) in typing.get_args(annotation)
+    ) or (
+        type(value) in (list, dict, set) and not value
+        and typing.get_origin(annotation) is type(value)
+    ):
+        return
+    try:
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
+    except Exception:
+        return  # pydantic reports the type itself when it builds the class
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        raise TypeError(
+            f"Unhandled field definition {cls_name}: {annotation!r} = {value!r} "
+            f"(the default of {field_name} is not a valid {field_name} value)"
+        ) from None
+
+
+def _generic_of_embedded(annotation: Any) -> type[Any] | None:
+    """The embedded model of ``list[E]``, ``set[E]``, ``tuple[E, ...]``, ``dict[str, E]``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _generic_of_embedded(arg)
+            if found is not None:
+                return found
+        return None
+    if origin is None or origin is Annotated:
+        return None
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, EmbeddedModel):
+            return arg
+    return None
+
+
+class UnsupportedFieldTypeError(PydanticSchemaGenerationError, TypeError):
+    """pydantic cannot validate a field's type: a ``TypeError``, as odm's other definition
+    errors (and still pydantic's ``PydanticSchemaGenerationError``)."""
 
 
 # ---------------------------------------------------------------- class creation
@@ -202,6 +354,19 @@ def _declare_field(
     where = f"{cls_name}.{field_name}"
     if isinstance(value, pydantic.fields.FieldInfo):
         raise TypeError(f"{where}: please use odm.Field instead of pydantic.Field")
+    _check_supported(cls_name, field_name, annotation)
+    embedded = _generic_of_embedded(annotation)
+    if embedded is not None:
+        if isinstance(value, ODMFieldInfo) and value.primary_field:
+            raise TypeError(
+                "Declaring a generic type of embedded models as a primary field is not "
+                f"allowed: {field_name} in {cls_name}"
+            )
+        if embedded.__odm_references__:
+            raise TypeError(
+                "Declaring a generic type of embedded models containing references is not "
+                f"allowed: {field_name} in {cls_name}"
+            )
     referenced = _model_class(annotation)
     if isinstance(value, ODMReferenceInfo):
         if referenced is None:
@@ -225,6 +390,8 @@ def _declare_field(
         namespace[field_name] = value.to_pydantic(field_name, key_name)
         field = ODMField(field_name, key_name, value.primary_field, value.index, value.unique)
         return field, annotation
+    if value is not PydanticUndefined:
+        _check_default(cls_name, field_name, annotation, value)
     return ODMField(field_name, field_name), annotation
 
 
@@ -238,13 +405,18 @@ def _prepare_namespace(
     """Validate the declarations and rewrite them into a plain pydantic namespace."""
     raw_annotations: dict[str, Any] = namespace.get("__annotations__", {})
     module = namespace.get("__module__")
+    _check_config(name, namespace.get("model_config") or {})
+    _check_untyped(name, namespace, raw_annotations)
     fields = _inherited_fields(bases)
     annotations: dict[str, Any] = {}
     for field_name, raw in raw_annotations.items():
         if field_name.startswith("_") or _is_classvar(raw):
             annotations[field_name] = raw
             continue
-        resolved = _substitute(_resolve(raw, module, namespace, local_namespace))
+        resolved = _resolve(raw, module, namespace, local_namespace)
+        if _is_function_type(resolved):
+            continue  # a function stored on the class, not a field (as in ODMantic)
+        resolved = _substitute(resolved)
         field, annotation = _declare_field(name, field_name, resolved, namespace)
         validate_key_name(field.key_name, f"{name}.{field_name}")
         fields[field_name] = field
@@ -295,6 +467,9 @@ def _defining_namespace(frame: types.FrameType, module: str | None) -> Mapping[s
     return None if frame.f_globals is module_globals else frame.f_globals
 
 
+@typing.dataclass_transform(
+    kw_only_default=True, field_specifiers=(Field, Reference, ODMFieldInfo, ODMReferenceInfo)
+)
 class _ODMModelMetaclass(ModelMetaclass):
     """Adds odm's per-class metadata and class-level field proxies to pydantic models."""
 
@@ -321,16 +496,43 @@ class _ODMModelMetaclass(ModelMetaclass):
                 )
             is_document = any(getattr(base, "__odm_is_document__", False) for base in bases)
             _prepare_namespace(name, bases, namespace, is_document, local_namespace)
-        cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+            if namespace.get("__doc__") is None:
+                # No docstring: no description in JSON schemas, rather than the inherited
+                # docstring of odm's own Model (as in ODMantic).
+                namespace["__doc__"] = ""
+        try:
+            cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        except PydanticSchemaGenerationError as error:
+            if isinstance(error, UnsupportedFieldTypeError):
+                raise
+            raise UnsupportedFieldTypeError(f"{name}: {error.message}") from error
         if not is_base:
             _finish_class(cls)
         return cls
 
-    def __getattr__(cls, name: str) -> Any:
-        proxies = cls.__dict__.get("__odm_proxies__")
-        if proxies is not None and name in proxies:
-            return proxies[name]
-        return super().__getattr__(name)  # type: ignore[misc]
+    if not typing.TYPE_CHECKING:
+        # Hidden from type checkers, as pydantic hides its own: to them a class attribute
+        # that is not declared is an error, and a field reads as its value type.
+
+        def __getattr__(cls, name: str) -> Any:
+            proxies = cls.__dict__.get("__odm_proxies__")
+            if proxies is not None and name in proxies:
+                return proxies[name]
+            if name == "__pydantic_model__" and proxies is not None:
+                pure = _pure_pydantic_model(cls)
+                type.__setattr__(cls, "__pydantic_model__", pure)
+                return pure
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                if proxies is None or name.startswith("_"):
+                    raise
+                raise AttributeError(
+                    f"{cls.__name__} has no field {name!r} (its fields: "
+                    f"{', '.join(proxies) or 'none'})",
+                    name=name,
+                    obj=cls,
+                ) from None
 
     def __pos__(cls) -> str:
         collection = cls.__dict__.get("__collection__")
@@ -343,7 +545,7 @@ def _finish_class(cls: Any) -> None:
     """Precompute, once per class, what the hot paths need."""
     fields: dict[str, ODMField] = cls.__odm_fields__
     cls.__odm_proxies__ = {
-        name: FieldProxy(cls, field, field.key_name) for name, field in fields.items()
+        name: make_proxy(cls, field, field.key_name) for name, field in fields.items()
     }
     cls.__odm_references__ = tuple(field for field in fields.values() if field.reference)
     factory_keys = frozenset(
@@ -364,6 +566,63 @@ def _finish_class(cls: Any) -> None:
     ) else None
 
 
+def _pure_annotation(annotation: Any) -> Any:
+    """``annotation`` with odm models replaced by their ``__pydantic_model__``."""
+    if isinstance(annotation, type):
+        if issubclass(annotation, _BaseODMModel):
+            return annotation.__pydantic_model__
+        return annotation
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is None or not args or origin is typing.Literal:
+        return annotation
+    if origin is Annotated:
+        inner = _pure_annotation(args[0])
+        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
+    new_args = tuple(_pure_annotation(arg) for arg in args)
+    if all(new is old for new, old in zip(new_args, args)):
+        return annotation
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[new_args]  # noqa: UP007
+    try:
+        return annotation.copy_with(new_args)
+    except AttributeError:
+        return origin[new_args]
+
+
+def _pure_pydantic_model(cls: Any) -> type[BaseBSONModel]:
+    """ODMantic's ``Model.__pydantic_model__``: the same fields in a plain pydantic model
+    (embedded and referenced models as theirs), for FastAPI response models."""
+    if not cls.__pydantic_complete__:
+        cls.model_rebuild()
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {}
+    for field_name, info in cls.model_fields.items():
+        annotations[field_name] = _pure_annotation(info.annotation)
+        field = copy.copy(info)
+        field.annotation = annotations[field_name]
+        namespace[field_name] = field
+    config = {
+        key: value
+        for key, value in cls.model_config.items()
+        if key in _ALLOWED_PYDANTIC_OPTIONS and value is not None
+    }
+    config.setdefault("title", cls.__name__)
+    namespace.update(
+        __annotations__=annotations,
+        __module__=cls.__module__,
+        __qualname__=cls.__qualname__,
+        __doc__=cls.__doc__,
+        model_config=ConfigDict(**{**BaseBSONModel.model_config, **config}),
+    )
+    with warnings.catch_warnings():
+        # BaseBSONModel's json_encoders (ODMantic's) are deprecated by pydantic: the
+        # fields here are odm's BSON types, which serialize themselves.
+        warnings.simplefilter("ignore", pydantic.PydanticDeprecatedSince20)
+        pure: type[BaseBSONModel] = ModelMetaclass(cls.__name__, (BaseBSONModel,), namespace)
+    return pure
+
+
 def document_codec(cls: type[_BaseODMModel]) -> DocumentCodec:
     """The stored-document serializer and validator of ``cls`` (built on first need)."""
     codec = cls.__odm_codec__
@@ -378,7 +637,7 @@ def document_codec(cls: type[_BaseODMModel]) -> DocumentCodec:
 # ---------------------------------------------------------------- base classes
 
 
-_BASE_CONFIG = ConfigDict(
+_BASE_CONFIG = ODMConfigDict(
     validate_by_name=True,
     validate_by_alias=True,
     validate_assignment=True,
@@ -391,15 +650,21 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
     __odm_base__ = True
     # The raw document this instance was loaded from or last saved as (see odm.tracking).
     __slots__ = ("__odm_snapshot__",)
+    # Typed as pydantic's ConfigDict (a mixin such as uow.DomainEvents is a pydantic model
+    # too): models spell odm's keys with ``model_config = ODMConfigDict(...)``.
     model_config = _BASE_CONFIG
 
     if typing.TYPE_CHECKING:
+        # Type checkers accept odm's keys in ``model_config = {...}`` too.
         __odm_fields__: ClassVar[dict[str, ODMField]]
         __odm_proxies__: ClassVar[dict[str, FieldProxy]]
         __odm_references__: ClassVar[tuple[ODMField, ...]]
         __odm_required_keys__: ClassVar[frozenset[str]]
         __odm_extra_allowed__: ClassVar[bool]
         __odm_codec__: ClassVar[DocumentCodec | None]
+        __pydantic_model__: ClassVar[type[BaseBSONModel]]
+        """The model's fields in a plain pydantic model (built on first use), as in
+        ODMantic: FastAPI response models, schemas without odm's behaviour."""
 
     @classmethod
     def model_rebuild(
@@ -451,8 +716,8 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         primary = getattr(type(self), "__primary_field__", None)
         if primary in patch and patch[primary] != getattr(self, primary):
             raise PrimaryKeyChangeError(
-                f"Cannot change the primary key {type(self).__name__}.{primary}; "
-                "create a new instance instead"
+                f"Updating the primary key is not supported ({type(self).__name__}."
+                f"{primary}): create a new instance instead, e.g. with model_copy"
             )
         current = {name: getattr(self, name) for name in type(self).model_fields}
         patched = type(self).model_validate({**current, **patch})
@@ -508,6 +773,13 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
         document: dict[str, Any] = codec.serializer.to_python(
             self, by_alias=True, include=include, context=DOC_CONTEXT
         )
+        extra = self.__pydantic_extra__
+        if extra:
+            # Extra values have no schema: make them BSON-ready as queries do (Decimal ->
+            # Decimal128, tuples and sets -> lists, enums -> values...).
+            for key in extra:
+                if key in document:
+                    document[key] = to_bson_value(document[key])
         return document
 
     @classmethod
@@ -537,6 +809,26 @@ class _BaseODMModel(BaseModel, metaclass=_ODMModelMetaclass):
             ) from None
 
     # ODMantic 0.x names, kept by ODMantic 1.x as deprecated aliases: ported code still runs.
+
+    def copy(
+        self,
+        *,
+        include: Any = None,
+        exclude: Any = None,
+        update: dict[str, Any] | None = None,
+        deep: bool = False,
+    ) -> Self:
+        """Deprecated alias of ``model_copy``; ``include``/``exclude`` are refused with
+        ``NotImplementedError``, as in ODMantic."""
+        warnings.warn(
+            "copy is deprecated, please use model_copy instead", DeprecationWarning, 2
+        )
+        if include is not None or exclude is not None:
+            raise NotImplementedError(
+                "copy with include or exclude is not supported anymore, "
+                "please use `model_copy` instead"
+            )
+        return self.model_copy(update=update, deep=deep)
 
     def doc(self, include: IncEx | None = None) -> dict[str, Any]:
         """Deprecated alias of :meth:`model_dump_doc` (as in ODMantic)."""
@@ -607,15 +899,15 @@ class Model(_BaseODMModel):
         __collection__: ClassVar[str]
         __primary_field__: ClassVar[str]
         __primary_key__: ClassVar[str]
-        # ``| Any`` as in ODMantic: a model may declare its own primary field named ``id``
-        # of another type (``id: str = Field(primary_field=True)``).
-        id: bson.ObjectId | Any = pydantic.Field(default_factory=bson.ObjectId)
+        # A model that declares its own ``id`` of another type overrides this declaration
+        # (``id: str = Field(primary_field=True)  # type: ignore[assignment]``).
+        id: bson.ObjectId = Field(default_factory=bson.ObjectId)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == type(self).__primary_field__:
             raise PrimaryKeyChangeError(
-                f"Cannot change the primary key {type(self).__name__}.{name}; "
-                "create a new instance instead"
+                f"Reassigning a new primary key is not supported ({type(self).__name__}."
+                f"{name}): create a new instance instead, e.g. with model_copy"
             )
         super().__setattr__(name, value)
 

@@ -47,7 +47,7 @@ class QueryExpression(dict[str, Any]):
         return or_(self, other)
 
     def __repr__(self) -> str:
-        return f"QueryExpression({dict.__repr__(self)})"
+        return f"QueryExpression({dict.__repr__(self)})" if self else "QueryExpression()"
 
 
 class SortExpression(dict[str, int]):

@@ -39,6 +39,20 @@ _SCALARS = frozenset(
 _MISSING: Any = object()
 
 
+def _same_instant(old: Any, new: Any) -> bool:
+    """Datetimes that differ only by being naive (UTC) and aware name the same instant:
+    MongoDB stores both alike, so they are no change."""
+    if type(old) is not datetime.datetime or type(new) is not datetime.datetime or (
+        (old.tzinfo is None) == (new.tzinfo is None)
+    ):
+        return False
+    if old.tzinfo is None:
+        old = old.replace(tzinfo=datetime.UTC)
+    else:
+        new = new.replace(tzinfo=datetime.UTC)
+    return bool(old == new)
+
+
 def same_value(old: Any, new: Any) -> bool:
     """Equal as BSON values: same types (1 vs 1.0 vs True differ in BSON) and contents."""
     kind = type(old)
@@ -52,14 +66,14 @@ def same_value(old: Any, new: Any) -> bool:
             if item_kind in _SCALARS:  # no call per item for lists of scalars
                 if (item is not other or item_kind is float) and (
                     item_kind is not type(other) or item != other
-                ):
+                ) and not _same_instant(item, other):
                     return False
             elif not same_value(item, other):
                 return False
         return True
     if kind is dict or isinstance(old, dict):
         return old.keys() == new.keys() and all(same_value(v, new[k]) for k, v in old.items())
-    return bool(old == new)
+    return bool(old == new) or _same_instant(old, new)
 
 
 def _plain_keys(document: Mapping[str, Any]) -> bool:
@@ -87,7 +101,9 @@ def _diff_into(
             set_[prefix + key] = value
         elif kind in _SCALARS:
             # The same object is an equal value (ObjectId's != is Python code), NaN aside.
-            if (before is not value or kind is float) and before != value:
+            if (before is not value or kind is float) and before != value and (
+                not _same_instant(before, value)
+            ):
                 set_[prefix + key] = value
         elif kind is dict and _plain_keys(value) and _plain_keys(before):
             _diff_into(before, value, prefix + key + ".", set_, unset, True)

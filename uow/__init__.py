@@ -13,12 +13,12 @@ and the unit forgets every model::
         owner: str
         balance: int
         version: int = 0
-        model_config = {"collection": "accounts", "version_field": "version"}
+        model_config = odm.ODMConfigDict(collection="accounts", version_field="version")
 
     class BankUnit(UnitOfWork):
         accounts: Repository[Account]
 
-    def transfer(uow: BankUnit, source, target, amount: int) -> None:
+    def transfer(uow: BankUnit, source: odm.ObjectId, target: odm.ObjectId, amount: int) -> None:
         a, b = uow.accounts.get(source), uow.accounts.get(target)
         a.balance -= amount
         b.balance += amount

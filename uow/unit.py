@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, ParamSpec, Self, TypeVar
+from typing import Any, ClassVar, Concatenate, ParamSpec, Self, TypeVar
 
 from odm import AIOEngine, Model, SyncEngine
 from repositories.base import AsyncRepository, BaseRepository, Repository
@@ -174,17 +174,19 @@ class UnitOfWork(BaseUnitOfWork):
         """Abort now and detach every model; the block continues in a new transaction."""
         self._drive(self._core.rollback())
 
-    def run(self, function: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    def run(
+        self, function: Callable[Concatenate[Self, P], R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         """``function(self, *args, **kwargs)`` in a fresh transaction, retried like
         ``ClientSession.with_transaction``; returns its result."""
         result: R = self._drive(self._core.run(function, args, kwargs))
         return result
 
-    def transactional(self, function: Callable[..., R]) -> Callable[..., R]:
+    def transactional(self, function: Callable[Concatenate[Self, P], R]) -> Callable[P, R]:
         """Decorator form of :meth:`run`: ``transfer_tx(src, dst, amount)``."""
 
         @functools.wraps(function)
-        def run_in_unit(*args: Any, **kwargs: Any) -> R:
+        def run_in_unit(*args: P.args, **kwargs: P.kwargs) -> R:
             return self.run(function, *args, **kwargs)
 
         return run_in_unit
@@ -229,18 +231,23 @@ class AsyncUnitOfWork(BaseUnitOfWork):
     async def rollback(self) -> None:
         await self._drive(self._core.rollback())
 
-    async def run(self, function: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
+    async def run(
+        self,
+        function: Callable[Concatenate[Self, P], Awaitable[R]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
         """``await function(self, *args, **kwargs)`` in a fresh transaction, with retries."""
         result: R = await self._drive(self._core.run(function, args, kwargs))
         return result
 
     def transactional(
-        self, function: Callable[..., Awaitable[R]]
-    ) -> Callable[..., Awaitable[R]]:
+        self, function: Callable[Concatenate[Self, P], Awaitable[R]]
+    ) -> Callable[P, Awaitable[R]]:
         """Decorator form of :meth:`run`."""
 
         @functools.wraps(function)
-        async def run_in_unit(*args: Any, **kwargs: Any) -> R:
+        async def run_in_unit(*args: P.args, **kwargs: P.kwargs) -> R:
             return await self.run(function, *args, **kwargs)
 
         return run_in_unit

@@ -78,7 +78,7 @@ class Transfer(odm.Model):
 class Account(odm.Model, DomainEvents):
     """An account, named by its id (``"alice"``); ``version`` guards concurrent writes."""
 
-    id: str = odm.Field(primary_field=True)
+    id: str = odm.Field(primary_field=True)  # type: ignore[assignment]  # not an ObjectId
     owner: str
     balance: int = odm.Field(default=0, ge=0)
     version: int = 0

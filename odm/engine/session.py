@@ -12,6 +12,11 @@ and raises :class:`~odm.exceptions.TransactionsNotSupportedError` otherwise. It 
 its block ends cleanly; when the block raises it aborts and re-raises. Instances saved in an
 aborted transaction get their previous change-tracking snapshots back, so a later ``save``
 sends them whole again.
+
+State rules (ODMantic's; :class:`~odm.exceptions.SessionStateError` is a ``RuntimeError``):
+starting twice, ending what was never started, ``session.transaction()`` on a session not
+started, and any operation through a session that ended or a transaction after its
+``commit()``/``abort()`` raise. A transaction's ``session`` is the session it runs in.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class _SessionState:
         self._driver_session: Any = None
         self._owns_driver_session = True
         self._in_transaction = False
+        # "committed" or "aborted" once a transaction ended that way (never reused).
+        self._outcome: str | None = None
         self._saved: _Saved = []
         # session.transaction(): the transaction running in this session, and the session a
         # transaction runs in.
@@ -62,6 +69,10 @@ class _SessionState:
         if self._driver_session is not None:
             raise SessionStateError(f"This {type(self).__name__} is already started")
 
+    def _check_started(self) -> None:
+        if self._driver_session is None and self._outcome is None:
+            raise SessionStateError(f"This {type(self).__name__} is not started")
+
     def _check_in_transaction(self, action: str) -> None:
         if not self._in_transaction:
             raise SessionStateError(f"Cannot {action}: no transaction in progress")
@@ -77,10 +88,7 @@ class _SessionState:
         """Run in ``session``'s driver session (a transaction inside a session)."""
         self._check_not_started()
         if not session.is_started:
-            raise SessionStateError(
-                f"Cannot start a transaction in this {type(session).__name__}: it is not "
-                "started (use it as a context manager or call start() first)"
-            )
+            raise SessionStateError(_NOT_STARTED_SESSION.format(type(session).__name__))
         self._driver_session = session.get_driver_session()
         self._owns_driver_session = False
         self._parent = session
@@ -95,15 +103,67 @@ class _SessionState:
         owned, self._owns_driver_session = self._owns_driver_session, True
         return session if owned else None
 
+    def _end_state(self) -> Any:
+        """Leave the started state; returns the driver session to end."""
+        if self._driver_session is None:
+            raise SessionStateError(f"This {type(self).__name__} is not started")
+        running = self._transaction
+        if running is not None and running._in_transaction:
+            # Ending the driver session aborts the transaction running in it.
+            running._in_transaction = False
+            running._outcome = "aborted"
+            running._forget_saved(rolled_back=True)
+            running._release()
+        return self._release()
+
     def _forget_saved(self, rolled_back: bool) -> None:
         saved, self._saved = self._saved, []
         if rolled_back:
             tracking.restore(saved)
 
 
+_NOT_STARTED_SESSION = (
+    "Cannot start a transaction in this {}: it is not started (use it as a context manager "
+    "or call start() first)"
+)
+
+
+class _TransactionState(_SessionState):
+    """What both transaction flavours add: the session they run in, and their end."""
+
+    session: Any
+
+    def _init_transaction(self, session: Any, provided: bool) -> None:
+        # As in ODMantic: a transaction of a session needs that session started now.
+        if provided and not session.is_started:
+            raise SessionStateError(_NOT_STARTED_SESSION.format(type(session).__name__))
+        self.session = session
+        self._provided = provided
+
+    def get_driver_session(self) -> Any:
+        """The driver session, while the transaction is in progress."""
+        if not self._in_transaction:
+            state = f"was {self._outcome}" if self._outcome else "is not started"
+            raise SessionStateError(
+                f"This {type(self).__name__} {state}: it cannot run operations any more"
+                if self._outcome
+                else f"This {type(self).__name__} {state}: use it as a context manager "
+                "or call start() first"
+            )
+        return self._driver_session
+
+    def _check_can_start(self) -> None:
+        if self._outcome is not None:
+            raise SessionStateError(
+                f"This {type(self).__name__} was {self._outcome}: create a new transaction"
+            )
+        self._check_not_started()
+
+
 def _translate(error: BaseException | None) -> None:
     if error is not None and commands.is_transactions_unsupported(error):
         raise TransactionsNotSupportedError(str(error)) from error
+
 
 
 class AIOSession(_SessionState):
@@ -120,16 +180,8 @@ class AIOSession(_SessionState):
         return self
 
     async def end(self) -> None:
-        """End the driver session (aborting a transaction still in progress)."""
-        borrowed = None if self._owns_driver_session else self._driver_session
-        session = self._release()
-        if self._in_transaction:
-            self._in_transaction = False
-            self._forget_saved(rolled_back=True)
-            if borrowed is not None and borrowed.in_transaction:  # the session lives on
-                await borrowed.abort_transaction()
-        if session is not None:
-            await maybe_await(session.end_session())
+        """End the driver session (aborting a transaction still running in it)."""
+        await maybe_await(self._end_state().end_session())
 
     def transaction(self) -> AIOTransaction:
         """A transaction in this (started) session; the session stays open after it."""
@@ -177,35 +229,59 @@ class AIOSession(_SessionState):
         return await self.engine.remove(model, *queries, just_one=just_one, session=self)
 
 
-class AIOTransaction(AIOSession):
+class AIOTransaction(_TransactionState, AIOSession):
     """An asynchronous transaction (``async with engine.transaction() as transaction``, or
-    ``session.transaction()`` inside a started session)."""
+    ``session.transaction()`` inside a started session).
 
-    def __init__(self, engine: AIOEngine, session: AIOSession | None = None) -> None:
-        super().__init__(engine)
-        self._session = session
+    ``session`` is the :class:`AIOSession` it runs in (its own one for
+    ``engine.transaction()``). After ``commit()`` or ``abort()`` it cannot be used any more.
+    """
+
+    session: AIOSession
+
+    def __init__(
+        self, context: AIOEngine | AIOSession, session: AIOSession | None = None
+    ) -> None:
+        # ``AIOTransaction(engine)`` or, as in ODMantic, ``AIOTransaction(session)``.
+        if isinstance(context, AIOSession):
+            session = context
+            context = context.engine
+        super().__init__(context)
+        self._init_transaction(session or AIOSession(context), session is not None)
 
     async def start(self) -> Self:
         """Check the server can run transactions, start a session and a transaction."""
+        self._check_can_start()
         await self.engine.check_transactions_supported()
-        if self._session is None:
-            await super().start()
-        else:
-            self._borrow(self._session)
+        if not self._provided:
+            await self.session.start()
+        self._borrow(self.session)
         try:
             await maybe_await(self._driver_session.start_transaction())
         except BaseException:
-            await super().end()
+            await self._finish(None)
             raise
         self._in_transaction = True
         return self
 
+    async def _finish(self, outcome: str | None) -> None:
+        self._outcome = outcome
+        self._release()
+        if not self._provided and self.session.is_started:
+            await self.session.end()
+
     async def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction; the transaction cannot be used afterwards."""
         self._check_in_transaction("commit")
         self._in_transaction = False
-        await self._driver_session.commit_transaction()
+        try:
+            await self._driver_session.commit_transaction()
+        except BaseException:
+            self._forget_saved(rolled_back=True)
+            await self._finish("aborted")
+            raise
         self._forget_saved(rolled_back=False)
+        await self._finish("committed")
 
     async def abort(self) -> None:
         """Abort the transaction: none of its writes happened."""
@@ -215,6 +291,15 @@ class AIOTransaction(AIOSession):
             await self._driver_session.abort_transaction()
         finally:
             self._forget_saved(rolled_back=True)
+            await self._finish("aborted")
+
+    async def end(self) -> None:
+        """Abort the transaction if it is still in progress (nothing after commit/abort)."""
+        self._check_started()
+        if self._in_transaction:
+            await self.abort()
+        elif self._outcome is None:
+            await self._finish("aborted")
 
     async def __aexit__(
         self,
@@ -228,12 +313,13 @@ class AIOTransaction(AIOSession):
             elif self._in_transaction:
                 await self.abort()
         finally:
-            await self.end()
+            if self._outcome is None and self.is_started:
+                await self._finish("aborted")
         _translate(exc)
 
 
 class SyncSession(_SessionState):
-    """A synchronous session (``with engine.session() as session``)."""
+    """An synchronous session (``with engine.session() as session``)."""
 
     def __init__(self, engine: SyncEngine) -> None:
         super().__init__()
@@ -246,16 +332,8 @@ class SyncSession(_SessionState):
         return self
 
     def end(self) -> None:
-        """End the driver session (aborting a transaction still in progress)."""
-        borrowed = None if self._owns_driver_session else self._driver_session
-        session = self._release()
-        if self._in_transaction:
-            self._in_transaction = False
-            self._forget_saved(rolled_back=True)
-            if borrowed is not None and borrowed.in_transaction:  # the session lives on
-                borrowed.abort_transaction()
-        if session is not None:
-            session.end_session()
+        """End the driver session (aborting a transaction still running in it)."""
+        self._end_state().end_session()
 
     def transaction(self) -> SyncTransaction:
         """A transaction in this (started) session; the session stays open after it."""
@@ -303,35 +381,59 @@ class SyncSession(_SessionState):
         return self.engine.remove(model, *queries, just_one=just_one, session=self)
 
 
-class SyncTransaction(SyncSession):
-    """A synchronous transaction (``with engine.transaction() as transaction``, or
-    ``session.transaction()`` inside a started session)."""
+class SyncTransaction(_TransactionState, SyncSession):
+    """An synchronous transaction (``with engine.transaction() as transaction``, or
+    ``session.transaction()`` inside a started session).
 
-    def __init__(self, engine: SyncEngine, session: SyncSession | None = None) -> None:
-        super().__init__(engine)
-        self._session = session
+    ``session`` is the :class:`SyncSession` it runs in (its own one for
+    ``engine.transaction()``). After ``commit()`` or ``abort()`` it cannot be used any more.
+    """
+
+    session: SyncSession
+
+    def __init__(
+        self, context: SyncEngine | SyncSession, session: SyncSession | None = None
+    ) -> None:
+        # ``SyncTransaction(engine)`` or, as in ODMantic, ``SyncTransaction(session)``.
+        if isinstance(context, SyncSession):
+            session = context
+            context = context.engine
+        super().__init__(context)
+        self._init_transaction(session or SyncSession(context), session is not None)
 
     def start(self) -> Self:
         """Check the server can run transactions, start a session and a transaction."""
+        self._check_can_start()
         self.engine.check_transactions_supported()
-        if self._session is None:
-            super().start()
-        else:
-            self._borrow(self._session)
+        if not self._provided:
+            self.session.start()
+        self._borrow(self.session)
         try:
             self._driver_session.start_transaction()
         except BaseException:
-            super().end()
+            self._finish(None)
             raise
         self._in_transaction = True
         return self
 
+    def _finish(self, outcome: str | None) -> None:
+        self._outcome = outcome
+        self._release()
+        if not self._provided and self.session.is_started:
+            self.session.end()
+
     def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction; the transaction cannot be used afterwards."""
         self._check_in_transaction("commit")
         self._in_transaction = False
-        self._driver_session.commit_transaction()
+        try:
+            self._driver_session.commit_transaction()
+        except BaseException:
+            self._forget_saved(rolled_back=True)
+            self._finish("aborted")
+            raise
         self._forget_saved(rolled_back=False)
+        self._finish("committed")
 
     def abort(self) -> None:
         """Abort the transaction: none of its writes happened."""
@@ -341,6 +443,15 @@ class SyncTransaction(SyncSession):
             self._driver_session.abort_transaction()
         finally:
             self._forget_saved(rolled_back=True)
+            self._finish("aborted")
+
+    def end(self) -> None:
+        """Abort the transaction if it is still in progress (nothing after commit/abort)."""
+        self._check_started()
+        if self._in_transaction:
+            self.abort()
+        elif self._outcome is None:
+            self._finish("aborted")
 
     def __exit__(
         self,
@@ -354,5 +465,6 @@ class SyncTransaction(SyncSession):
             elif self._in_transaction:
                 self.abort()
         finally:
-            self.end()
+            if self._outcome is None and self.is_started:
+                self._finish("aborted")
         _translate(exc)

@@ -33,11 +33,19 @@ def test_find_request_with_references_uses_lookup() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [({"skip": -1}, "skip"), ({"limit": "3"}, "limit"), ({"skip": True}, "skip")],
+    ("kwargs", "error", "message"),
+    [
+        ({"skip": -1}, ValueError, "skip has to be a positive integer"),
+        ({"limit": 0}, ValueError, "limit has to be a strict positive value or None"),
+        ({"limit": -2}, ValueError, "limit has to be a strict positive value"),
+        ({"limit": "3"}, TypeError, "limit"),
+        ({"skip": True}, TypeError, "skip"),
+    ],
 )
-def test_find_request_rejects_bad_paging(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(TypeError, match=message):
+def test_find_request_rejects_bad_paging(
+    kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         commands.find_request(Customer, [], **kwargs)  # type: ignore[arg-type]
 
 

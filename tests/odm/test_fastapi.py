@@ -140,3 +140,27 @@ async def test_patch_and_delete(engine: Engine) -> None:
     assert stored is not None and (stored.name, stored.age) == ("Ann", 31)
     assert deleted.status_code == 204
     assert gone.status_code == 404
+
+
+def test_openapi_has_no_description_from_odm_docstrings() -> None:
+    schema = _app(engine=None).openapi()
+    for name, component in schema["components"]["schemas"].items():
+        if name.startswith(("Customer", "Address")):
+            assert "description" not in component, (name, component["description"])
+
+
+async def test_pydantic_model_as_response_model(engine: Engine) -> None:
+    app = fastapi.FastAPI()
+    pure = Customer.__pydantic_model__
+
+    @app.get("/customers/{customer_id}", response_model=pure)
+    async def read(customer_id: ObjectId) -> Any:
+        return await call(engine.find_one(Customer, Customer.id == customer_id))
+
+    ann = await call(engine.save(Customer(name="Ann", address=Address(city="Caen"))))
+    async with _client(app) as http:
+        body = (await http.get(f"/customers/{ann.id}")).json()
+    assert body["id"] == str(ann.id) and body["name"] == "Ann"
+    assert body["address"] == {"city": "Caen", "zip_code": "00000"}
+    component = app.openapi()["components"]["schemas"]["Customer"]
+    assert set(component["properties"]) == set(Customer.model_fields)

@@ -243,3 +243,111 @@ async def test_async_transaction_on_a_standalone_server_is_refused(standalone_ur
                 pytest.fail("the block must not run")
     finally:
         await standalone.close()
+
+
+# ODMantic's state rules: misuse is a RuntimeError (odm's SessionStateError subclasses it).
+
+
+async def test_session_started_twice_or_ended_unstarted_raises(engine: Engine) -> None:
+    s = engine.session()
+    with pytest.raises(RuntimeError, match="not started"):
+        await call(s.end())
+    await call(s.start())
+    with pytest.raises(RuntimeError, match="already started"):
+        await call(s.start())
+    await call(s.end())
+    with pytest.raises(RuntimeError, match="not started"):
+        await call(s.end())
+
+
+async def test_transaction_of_an_unstarted_session_is_refused_at_once(engine: Engine) -> None:
+    with pytest.raises(RuntimeError, match="not started"):
+        engine.session().transaction()
+
+
+async def test_operations_after_a_session_ended_raise(engine: Engine) -> None:
+    async with session(engine) as s:
+        await call(s.save(User(name="a", email="a@x")))
+    with pytest.raises(RuntimeError, match="not started"):
+        await call(s.save(User(name="b", email="b@x")))
+    with pytest.raises(RuntimeError, match="not started"):
+        await find(s, User)
+    with pytest.raises(RuntimeError, match="not started"):
+        await call(engine.count(User, session=s))
+    assert await call(engine.count(User)) == 1
+
+
+@pytest.mark.parametrize("outcome", ["commit", "abort"])
+async def test_transaction_is_unusable_after_commit_or_abort(engine: Engine, outcome: str) -> None:
+    t = engine.transaction()
+    await call(t.start())
+    await call(t.save(User(name="in", email="in@x")))
+    await call(getattr(t, outcome)())
+    late = User(name="late", email="late@x")
+    with pytest.raises(RuntimeError, match=f"was {outcome}"):
+        await call(t.save(late))
+    with pytest.raises(RuntimeError, match=f"was {outcome}"):
+        await call(engine.save(late, session=t))
+    with pytest.raises(RuntimeError, match=f"was {outcome}"):
+        await find(engine, User, session=t)
+    with pytest.raises(RuntimeError, match="no transaction"):
+        await call(t.commit())
+    with pytest.raises(RuntimeError, match=f"was {outcome}"):
+        await call(t.start())
+    # Nothing was written outside the transaction; its own session has ended, as in ODMantic.
+    assert [u.name for u in await find(engine, User)] == (["in"] if outcome == "commit" else [])
+    assert not t.session.is_started
+
+
+async def test_transaction_exposes_its_session(engine: Engine) -> None:
+    async with transaction(engine) as t:
+        assert isinstance(t.session, AIOSession | SyncSession)
+        assert not isinstance(t.session, AIOTransaction | SyncTransaction)
+        assert t.session.get_driver_session() is t.get_driver_session()
+        await call(t.session.save(User(name="via session", email="v@x")))
+        assert await call(engine.count(User)) == 0  # inside the transaction
+    assert await call(engine.count(User)) == 1
+    async with session(engine) as s:
+        async with transaction_in(s) as inner:
+            assert inner.session is s
+        assert s.is_started
+
+
+async def test_manual_commit_in_a_session_keeps_the_session(engine: Engine) -> None:
+    async with session(engine) as s:
+        t = s.transaction()
+        await call(t.start())
+        await call(t.save(User(name="a", email="a@x")))
+        await call(t.commit())
+        assert s.is_started
+        with pytest.raises(RuntimeError, match="was commit"):
+            await call(t.save(User(name="b", email="b@x")))
+        assert await call(s.count(User)) == 1
+
+
+async def test_ending_a_session_aborts_its_running_transaction(engine: Engine) -> None:
+    s = engine.session()
+    await call(s.start())
+    t = s.transaction()
+    await call(t.start())
+    user = User(name="a", email="a@x")
+    await call(t.save(user))
+    await call(s.end())
+    assert tracking.is_new(user)
+    with pytest.raises(RuntimeError, match="was aborted"):
+        await call(t.save(user))
+    assert await call(engine.count(User)) == 0
+
+
+async def test_transaction_built_from_a_session_as_in_odmantic(engine: Engine) -> None:
+    kind = AIOTransaction if isinstance(engine, AIOEngine) else SyncTransaction
+    async with session(engine) as s:
+        t = kind(s)
+        assert t.session is s and t.engine is engine
+        await call(t.start())
+        await call(t.save(User(name="a", email="a@x")))
+        await call(t.commit())
+        assert s.is_started
+    with pytest.raises(RuntimeError, match="not started"):
+        kind(engine.session())
+    assert await call(engine.count(User)) == 1
