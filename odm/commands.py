@@ -27,6 +27,7 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError, Write
 
 from odm.exceptions import DocumentParsingError, DuplicateKeyError, IndexConflictError
 from odm.fields import FieldProxy, ODMField
+from odm.ids import primary_key_filter
 from odm.index import Index
 from odm.model import Model, document_codec
 from odm.query import SortExpression, key_of
@@ -158,7 +159,7 @@ def find_request(
         raise TypeError(f"skip must be a non-negative integer, got {skip!r}")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
         raise TypeError(f"limit must be a non-negative integer or None, got {limit!r}")
-    filter_ = compile_filter(queries)
+    filter_ = primary_key_filter(model, compile_filter(queries))
     sort_keys = compile_sort(sort)
     pipeline: list[dict[str, Any]] | None = None
     lookups = lookup_stages(model)

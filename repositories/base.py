@@ -38,6 +38,10 @@ def _model_argument(cls: type) -> type[Model] | None:
     return None
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 class BaseRepository(Generic[ModelT]):
     """What both twins share: the model, the unit, and the calls that need no I/O."""
 
@@ -66,7 +70,8 @@ class BaseRepository(Generic[ModelT]):
     def _check(self, instance: Any, operation: str) -> ModelT:
         if not isinstance(instance, self.model_class):
             raise TypeError(
-                f"{self!r}.{operation} expects a {self.model_class.__name__}, "
+                f"{self!r}.{operation} expects {_article(self.model_class.__name__)} "
+                f"{self.model_class.__name__}, "
                 f"got {type(instance).__name__}"
             )
         return instance
@@ -81,7 +86,8 @@ class BaseRepository(Generic[ModelT]):
         self._check(instance, "attach")
         if tracking.is_new(instance):
             raise TypeError(
-                f"{self!r}.attach expects a {self.model_class.__name__} loaded from the "
+                f"{self!r}.attach expects {_article(self.model_class.__name__)} "
+                f"{self.model_class.__name__} loaded from the "
                 "database (it keeps the snapshot it was loaded with); use add() for a new one"
             )
         self._core.check_active()

@@ -29,14 +29,15 @@ and the unit forgets every model::
 The public API (the same names on both twins; the async ones are awaited):
 
 - ``UnitOfWork(engine, *, repositories=None, handlers=None, retry_budget=120.0)`` on an
-  ``odm.SyncEngine``; ``AsyncUnitOfWork`` on an ``odm.AIOEngine``. Repositories are declared by
+  ``odm.SyncEngine``; ``AsyncUnitOfWork`` on an ``odm.AIOEngine`` (another pairing is a
+  ``TypeError`` at construction). Repositories are declared by
   annotation on a subclass (``accounts: Repository[Account]``,
   ``transfers: TransferRepository``) or given as ``repositories={"accounts": Account}``.
 - ``with uow:`` / ``async with uow:`` - a session and a transaction; a clean exit flushes and
   commits, an exception rolls back and re-raises. ``uow.flush()``, ``uow.commit()``,
   ``uow.rollback()`` inside the block (the block goes on in a new transaction). A unit is
   reusable once its block ended, and serves one thread or task at a time
-  (:class:`UnitOfWorkError` otherwise): concurrent workers each create their own unit.
+  (:class:`InvalidUsageError` otherwise): concurrent workers each create their own unit.
 - ``uow.run(fn, *args, **kwargs)`` calls ``fn(uow, *args, **kwargs)`` in a fresh transaction
   and returns its result; like PyMongo's ``with_transaction`` it re-runs everything on a
   ``TransientTransactionError`` and retries only the commit on an
@@ -46,25 +47,38 @@ The public API (the same names on both twins; the async ones are awaited):
   ``find(*queries, sort=, skip=, limit=)``, ``find_one``, ``count``, ``add``, ``add_all``,
   ``attach`` (a model loaded earlier: its changes since then are sent, version-guarded),
   ``remove``. Queries flush pending changes first and return the tracked object for a
-  document the unit already holds.
+  document the unit already holds. Ids go through the primary field's validation, so
+  ``get("65a1...")`` (a path parameter) finds the document of that ``ObjectId``; an id the
+  field refuses is not found, never sent as an operator.
 - Optimistic concurrency: ``model_config["version_field"] = "version"`` names an integer
   field; updates and deletes match the version loaded and each update bumps it by one. A
-  write that matches nothing raises :class:`ConcurrencyError` and the transaction rolls back.
+  write that matches nothing, or that the server refuses as a ``WriteConflict`` with a
+  concurrent transaction (in a flush, a query's flush or the commit), raises
+  :class:`ConcurrencyError` and the transaction rolls back; a ``WriteConflict``'s error is
+  its ``__cause__`` and its ``TransientTransactionError`` label is kept, so ``uow.run``
+  runs the unit again.
+- Errors: :class:`UnitOfWorkError` is the root; :class:`InvalidUsageError` (closed, not
+  active, another thread, unknown repository...) is a bug in the calling code,
+  :class:`ConcurrencyError` a lost race, :class:`NotFoundError` a missing id (see
+  :mod:`uow.errors`).
 - Domain events: models with the :class:`DomainEvents` mixin call ``record_event(event)``;
   after a successful commit the unit calls the handlers registered with
   ``uow.on(EventType, handler)`` (or ``handlers={EventType: handler}``), once per event; after
   a rollback the events are dropped.
-- Round trips: a commit that changes models of K collections costs K ``update``/``delete``
-  commands (one ``update`` per collection when it only inserts and updates; new models are
-  upserts with ``$setOnInsert``, so an existing id is still a :class:`odm.DuplicateKeyError`)
-  plus the ``commitTransaction``: K + 1.
+- Round trips: a commit that inserts and updates models of K collections costs one
+  ``update`` command per collection (new models are upserts with ``$setOnInsert``, so an
+  existing id is still a :class:`odm.DuplicateKeyError`) plus the ``commitTransaction``:
+  K + 1. Deletes add one ``delete`` command per collection that has some.
 """
 
 from uow.errors import (
     ConcurrencyError,
+    InvalidUsageError,
     NotFoundError,
     TransactionsNotSupported,
+    TransactionsNotSupportedError,
     UnitOfWorkClosed,
+    UnitOfWorkClosedError,
     UnitOfWorkError,
     UnknownRepositoryError,
 )
@@ -76,10 +90,13 @@ __all__ = [
     "BaseUnitOfWork",
     "ConcurrencyError",
     "DomainEvents",
+    "InvalidUsageError",
     "NotFoundError",
     "TransactionsNotSupported",
+    "TransactionsNotSupportedError",
     "UnitOfWork",
     "UnitOfWorkClosed",
+    "UnitOfWorkClosedError",
     "UnitOfWorkError",
     "UnknownRepositoryError",
 ]

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import bson
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from odm import Model
 from odm.commands import SortArg, check_model_class
+from odm.ids import INVALID_ID, primary_key_value
 from uow import flush as flushing
 from uow.effects import (
     Abort,
@@ -37,7 +38,7 @@ from uow.effects import (
     StartTransaction,
     Steps,
 )
-from uow.errors import NotFoundError, UnitOfWorkClosed, UnitOfWorkError
+from uow.errors import InvalidUsageError, NotFoundError, UnitOfWorkClosedError
 from uow.events import HandlerRegistry, drop_events, take_events
 from uow.retry import RetryPolicy
 from uow.tracking import IdentityMap, State
@@ -124,14 +125,14 @@ class UnitCore:
         if status is _ACTIVE and self.owner == current_owner():
             return  # the common case, first (an enum member lookup costs ~0.1 us)
         if status is Status.CLOSED:
-            raise UnitOfWorkClosed(f"This {self._name()} is closed; create a new one")
+            raise UnitOfWorkClosedError(f"This {self._name()} is closed; create a new one")
         if status is not Status.ACTIVE:
-            raise UnitOfWorkError(
+            raise InvalidUsageError(
                 f"This {self._name()} is not active: use it inside `with uow:` "
                 "(`async with` for AsyncUnitOfWork) or through uow.run(...)"
             )
         if self.owner != current_owner():
-            raise UnitOfWorkError(
+            raise InvalidUsageError(
                 f"This {self._name()} is in use by {_describe(self.owner or (0, None))}; a unit "
                 "of work serves one thread or task at a time: create one unit per worker"
             )
@@ -139,10 +140,10 @@ class UnitCore:
     def _claim(self) -> None:
         with self._lock:
             if self.status is Status.CLOSED:
-                raise UnitOfWorkClosed(f"This {self._name()} is closed; create a new one")
+                raise UnitOfWorkClosedError(f"This {self._name()} is closed; create a new one")
             if self.status is Status.ACTIVE:
                 where = "already" if self.owner == current_owner() else "in use by another thread/task,"
-                raise UnitOfWorkError(
+                raise InvalidUsageError(
                     f"This {self._name()} is {where} active: a unit of work cannot be entered "
                     "again before its block ends (create one unit per worker)"
                 )
@@ -152,7 +153,7 @@ class UnitCore:
     def close(self) -> None:
         with self._lock:
             if self.status is Status.ACTIVE:
-                raise UnitOfWorkError(f"Cannot close this {self._name()} inside its block")
+                raise InvalidUsageError(f"Cannot close this {self._name()} inside its block")
             self.status = Status.CLOSED
 
     # ------------------------------------------------------------ begin / end
@@ -210,7 +211,7 @@ class UnitCore:
         try:
             if error is None:
                 yield from self.flush()
-                yield Commit(self.session)
+                yield from self._commit()
                 events = self._committed()
             else:
                 yield from self._abort()
@@ -221,11 +222,21 @@ class UnitCore:
             yield from self._end()
         yield from self._dispatch(events)
 
+    def _commit(self) -> Steps:
+        """``commitTransaction``; a write conflict becomes a ConcurrencyError."""
+        try:
+            yield Commit(self.session)
+        except PyMongoError as error:
+            translated = flushing.commit_error(error)
+            if translated is error:
+                raise
+            raise translated from error
+
     def commit(self) -> Steps:
         """Flush and commit now; the block goes on in a new transaction."""
         self.check_active()
         yield from self.flush()
-        yield Commit(self.session)
+        yield from self._commit()
         events = self._committed()
         yield StartTransaction(self.session)
         yield from self._dispatch(events)
@@ -245,8 +256,11 @@ class UnitCore:
         for batch in batches:
             try:
                 result = yield BulkWrite(batch.model, batch.requests(), self.session)
-            except BulkWriteError as error:
-                raise flushing.write_error(batch, error) from error
+            except PyMongoError as error:
+                translated = flushing.write_error(batch, error)
+                if translated is error:
+                    raise
+                raise translated from error
             missed = flushing.unapplied(batch, result)
             if missed:
                 current = yield FindDocuments(
@@ -265,6 +279,9 @@ class UnitCore:
     def get_or_none(self, model: type[Model], id: Any) -> Steps:
         self.check_active()
         check_model_class(model, "get")
+        id = primary_key_value(model, id)
+        if id is INVALID_ID:
+            return None  # no document can have it: nothing to ask the server
         entry = self.identity_map.lookup(model, id)
         if entry is not None:
             return None if entry.state is State.REMOVED else entry.instance
@@ -272,7 +289,7 @@ class UnitCore:
         return self.identity_map.loaded(found[0]) if found else None
 
     def get(self, model: type[Model], id: Any) -> Steps:
-        instance = yield from self.get_or_none(model, id)
+        instance = yield from self.get_or_none(model, id)  # ids as given: "65a1..." too
         if instance is None:
             raise NotFoundError(model, id)
         return instance
@@ -281,16 +298,19 @@ class UnitCore:
         """The models of ``ids``, in that order (one query for those not tracked yet)."""
         self.check_active()
         check_model_class(model, "get_many")
-        ids = list(ids)
-        to_load = [id for id in ids if self.identity_map.lookup(model, id) is None]
+        given = list(ids)
+        ids = [primary_key_value(model, id) for id in given]
+        to_load = [
+            id for id in ids if id is not INVALID_ID and self.identity_map.lookup(model, id) is None
+        ]
         if to_load:
             for instance in (yield Find(model, (_id_in(model, to_load),), self.session)):
                 self.identity_map.loaded(instance)
         found: list[Model] = []
-        for id in ids:
-            entry = self.identity_map.lookup(model, id)
+        for id, as_given in zip(ids, given, strict=True):
+            entry = None if id is INVALID_ID else self.identity_map.lookup(model, id)
             if entry is None or entry.state is State.REMOVED:
-                raise NotFoundError(model, id)
+                raise NotFoundError(model, as_given)
             found.append(entry.instance)
         return found
 
@@ -357,13 +377,16 @@ class UnitCore:
             except BaseException as error:
                 if policy.retry_commit(error):
                     continue
+                translated = flushing.commit_error(error)
                 try:
                     yield from self._abort()
                 finally:
                     yield from self._end()
-                if policy.retry_transaction(error):
+                if policy.retry_transaction(translated):
                     return False
-                raise
+                if translated is error:
+                    raise
+                raise translated from error
         events = self._committed()
         yield from self._end()
         yield from self._dispatch(events)

@@ -25,6 +25,11 @@ def _resolve(annotation: Any, owner: type) -> Any:
     return eval(annotation, namespace)
 
 
+def _article(word: str) -> str:
+    """``a`` or ``an``: messages read as English."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def spec_of(value: Any, flavour: type[BaseRepository[Any]], where: str) -> RepositorySpec | None:
     """The (repository class, model) a declaration stands for; ``None`` if it is not one."""
     if isinstance(value, type) and issubclass(value, Model):
@@ -34,8 +39,9 @@ def spec_of(value: Any, flavour: type[BaseRepository[Any]], where: str) -> Repos
         return None
     if not issubclass(origin, flavour):
         raise TypeError(
-            f"{where}: {origin.__name__} is not a {flavour.__name__} (sync units take "
-            "Repository, async units AsyncRepository)"
+            f"{where}: {origin.__name__} is not {_article(flavour.__name__)} "
+            f"{flavour.__name__} (sync units take a Repository, async units an "
+            "AsyncRepository)"
         )
     args = typing.get_args(value)
     model = args[0] if args else origin.model
@@ -75,8 +81,8 @@ def registered(
         spec = spec_of(value, flavour, f"repositories[{name!r}]")
         if spec is None:
             raise TypeError(
-                f"repositories[{name!r}] must be a Model class or a {flavour.__name__} "
-                f"class, got {value!r}"
+                f"repositories[{name!r}] must be a Model class or "
+                f"{_article(flavour.__name__)} {flavour.__name__} class, got {value!r}"
             )
         specs[name] = spec
     return specs

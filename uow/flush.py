@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymongo
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 from pymongo.errors import DuplicateKeyError as DriverDuplicateKeyError
 from pymongo.results import BulkWriteResult
 
@@ -272,12 +272,50 @@ def restore(previous: Iterable[tuple[Model, dict[str, Any] | None, Any]]) -> Non
 
 
 
-def write_error(batch: Batch, error: BulkWriteError) -> Exception:
-    """odm's :class:`~odm.DuplicateKeyError` for a unique index violation, else ``error``."""
-    write_errors = error.details.get("writeErrors") or [{}]
-    index = write_errors[0].get("index", 0)
-    if write_errors[0].get("code") == 11000 and index < len(batch.writes):
-        return DuplicateKeyError(batch.writes[index].entry.instance, error)
+WRITE_CONFLICT = 112
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """The server's ``WriteConflict`` (112): a command error, or a batch's first write error."""
+    if isinstance(error, BulkWriteError):
+        write_errors = error.details.get("writeErrors") or [{}]
+        return write_errors[0].get("code") == WRITE_CONFLICT
+    return isinstance(error, PyMongoError) and getattr(error, "code", None) == WRITE_CONFLICT
+
+
+def labels_of(error: PyMongoError) -> list[str]:
+    labels = getattr(error, "_error_labels", ())
+    return [str(label) for label in labels]
+
+
+def write_error(batch: Batch, error: PyMongoError) -> Exception:
+    """What a refused ``bulk_write`` means for the unit: :class:`~uow.ConcurrencyError` for
+    a write conflict (labels kept), odm's :class:`~odm.DuplicateKeyError` for a unique index
+    violation, else ``error`` itself."""
+    if is_write_conflict(error):
+        return ConcurrencyError(
+            batch.model,
+            [write.id for write in batch.writes],
+            [write.expected_version for write in batch.writes],
+            "conflicted with a concurrent transaction (WriteConflict)",
+            error_labels=labels_of(error),
+        )
+    if isinstance(error, BulkWriteError):
+        write_errors = error.details.get("writeErrors") or [{}]
+        index = write_errors[0].get("index", 0)
+        if write_errors[0].get("code") == 11000 and index < len(batch.writes):
+            return DuplicateKeyError(batch.writes[index].entry.instance, error)
+    return error
+
+
+def commit_error(error: BaseException) -> BaseException:
+    """A commit's error: :class:`~uow.ConcurrencyError` for a write conflict, else itself."""
+    if isinstance(error, PyMongoError) and is_write_conflict(error):
+        return ConcurrencyError(
+            None,
+            reason="conflicted with a concurrent transaction (WriteConflict) at commit",
+            error_labels=labels_of(error),
+        )
     return error
 
 
@@ -286,7 +324,9 @@ __all__ = [
     "Kind",
     "Write",
     "applied",
+    "commit_error",
     "concurrency_error",
+    "is_write_conflict",
     "lookup_filter",
     "plan",
     "restore",

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import OperationFailure
 
 TRANSIENT = "TransientTransactionError"
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
@@ -26,7 +26,9 @@ BACKOFF_MAX = 0.5
 
 
 def has_label(error: BaseException, label: str) -> bool:
-    return isinstance(error, PyMongoError) and error.has_error_label(label)
+    """PyMongo's errors and :class:`~uow.ConcurrencyError` (which keeps its cause's labels)."""
+    has_error_label = getattr(error, "has_error_label", None)
+    return has_error_label is not None and bool(has_error_label(label))
 
 
 class RetryPolicy:

@@ -19,7 +19,7 @@ import bson
 from odm import Model
 from odm import tracking as odm_tracking
 from odm.commands import model_facts
-from uow.errors import UnitOfWorkError
+from uow.errors import InvalidUsageError
 
 Key = tuple[str, Hashable]
 
@@ -118,7 +118,7 @@ class IdentityMap:
             return
         if entry.state is not REMOVED:
             model = type(instance)
-            raise UnitOfWorkError(
+            raise InvalidUsageError(
                 f"Another {model.__name__} object with {model.__primary_field__}="
                 f"{getattr(instance, model.__primary_field__)!r} is already tracked by this "
                 "unit of work; change that object instead of adding a second one"
@@ -133,12 +133,12 @@ class IdentityMap:
         entry = self._entries.get(key)
         if entry is None or entry.instance is not instance:
             if odm_tracking.is_new(instance):
-                raise UnitOfWorkError(
+                raise InvalidUsageError(
                     f"Cannot remove {type(instance).__name__} {key[1]!r}: it was never stored "
                     "nor added to this unit of work"
                 )
             if entry is not None:
-                raise UnitOfWorkError(
+                raise InvalidUsageError(
                     f"Cannot remove this {type(instance).__name__} {key[1]!r}: the unit tracks "
                     "another object for that document; remove that one"
                 )

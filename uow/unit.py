@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, ClassVar, ParamSpec, Self, TypeVar
 
-from odm import Model
+from odm import AIOEngine, Model, SyncEngine
 from repositories.base import AsyncRepository, BaseRepository, Repository
 from uow import declarations
 from uow.core import Status, UnitCore
@@ -31,6 +31,8 @@ class BaseUnitOfWork:
     """Repositories, handlers and state, shared by both twins (no I/O)."""
 
     _repository_flavour: ClassVar[type[BaseRepository[Any]]] = BaseRepository
+    _engine_class: ClassVar[type[Any]] = object
+    _twin: ClassVar[tuple[str, str]] = ("", "")  # (the other unit class, its engine class)
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class BaseUnitOfWork:
         retry_budget: float = DEFAULT_BUDGET,
     ) -> None:
         flavour = type(self)._repository_flavour
+        _check_engine(type(self), engine)
         self.engine = engine
         self._core = UnitCore(self, engine, HandlerRegistry(handlers), retry_budget)
         specs = declarations.declared(type(self), flavour)
@@ -96,10 +99,31 @@ class BaseUnitOfWork:
         return f"{type(self).__name__}({self._core.status.value}, {len(self._core.identity_map)} tracked)"
 
 
+def _check_engine(unit_class: type[BaseUnitOfWork], engine: Any) -> None:
+    """A sync unit on a SyncEngine, an async one on an AIOEngine: said at construction,
+    not later as a never-awaited coroutine."""
+    wanted = unit_class._engine_class
+    if isinstance(engine, wanted):
+        return
+    base = next(c for c in unit_class.__mro__ if c in (UnitOfWork, AsyncUnitOfWork))
+    other_unit, other_engine = base._twin
+    hint = (
+        f"; an odm.{other_engine} goes with {other_unit}"
+        if type(engine).__name__ == other_engine
+        else ""
+    )
+    raise TypeError(
+        f"{unit_class.__name__} needs an odm.{wanted.__name__}, got "
+        f"{type(engine).__name__}{hint}"
+    )
+
+
 class UnitOfWork(BaseUnitOfWork):
     """A unit of work on an ``odm.SyncEngine``: ``with uow:`` is one transaction."""
 
     _repository_flavour = Repository
+    _engine_class = SyncEngine
+    _twin = ("AsyncUnitOfWork", "AIOEngine")
 
     def _drive(self, steps: Steps) -> Any:
         stepper = Stepper(steps)
@@ -156,6 +180,8 @@ class AsyncUnitOfWork(BaseUnitOfWork):
     """A unit of work on an ``odm.AIOEngine``: ``async with uow:`` is one transaction."""
 
     _repository_flavour = AsyncRepository
+    _engine_class = AIOEngine
+    _twin = ("UnitOfWork", "SyncEngine")
 
     async def _drive(self, steps: Steps) -> Any:
         stepper = Stepper(steps)

@@ -6,8 +6,9 @@ per call); callers pass only the business arguments::
     entry = await services.transfer("alice", "bob", 30)
 
 A use case that writes runs its body in ``uow.run``: one transaction, run again after a write
-conflict; reads use ``async with uow:``. The rules are the models' (:mod:`examples.bank.domain`),
-shared with the sync services of :mod:`examples.bank.service`.
+conflict; reads, and ``rename`` (guarded by the version the client saw, so a lost race is
+the client's to retry), use ``async with uow:``. The rules are the models'
+(:mod:`examples.bank.domain`), shared with the sync services of :mod:`examples.bank.service`.
 """
 
 from __future__ import annotations
@@ -60,14 +61,13 @@ async def transfer(
 async def rename(
     account_id: str, owner: str, seen_version: int, uow: Unit = Provide[Container.unit_of_work]
 ) -> Account:
-    """Change the owner; ``ConcurrencyError`` when the account changed since ``seen_version``."""
-
-    async def body(uow: Unit) -> Account:
+    """Change the owner; ``ConcurrencyError`` when the account changed since ``seen_version``,
+    or when a concurrent write wins the race for it (the unit's flush or commit then meets a
+    ``WriteConflict``). Not retried: the caller's version is stale either way."""
+    async with uow:
         account = await uow.accounts.get(account_id)
         account.rename(owner, seen_version)
-        return account
-
-    return await uow.run(body)
+    return account
 
 
 @inject

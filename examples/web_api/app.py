@@ -7,7 +7,8 @@ it at shutdown. Each request's service call gets a new unit of work from the con
 Domain and unit-of-work errors map to HTTP statuses in one table, :data:`STATUS_OF`:
 
 - ``uow.NotFoundError`` (an unknown account): 404;
-- ``uow.ConcurrencyError`` (the account changed since the client read it) and
+- ``uow.ConcurrencyError`` (the account changed since the client read it, or a concurrent
+  request updating it won the race: the unit's write conflict) and
   ``odm.DuplicateKeyError`` (an account id that exists): 409;
 - ``BankError`` (insufficient funds, a transfer to the same account): 422, as FastAPI answers
   a request body that does not validate.

@@ -1,4 +1,5 @@
-"""``AIOEngine``: the asynchronous shell (PyMongo's ``AsyncMongoClient`` or Motor)."""
+"""``AIOEngine``: the asynchronous shell (PyMongo's ``AsyncMongoClient``, or Motor: the
+``motor`` extra)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from odm import commands
-from odm.engine.base import BaseEngine, after_delete, after_save, driver_session, maybe_await
+from odm.engine.base import (
+    BaseEngine,
+    after_delete,
+    after_save,
+    driver_session,
+    is_motor_client,
+    maybe_await,
+    wrong_client,
+)
+from odm.ids import primary_key_filter
 from odm.model import Model
 
 if TYPE_CHECKING:
@@ -70,6 +80,10 @@ class AIOEngine(BaseEngine[Any]):
     """
 
     def __init__(self, client: Any = None, database: str = "test") -> None:
+        if client is not None and not (
+            isinstance(client, AsyncMongoClient) or is_motor_client(client)
+        ):
+            raise wrong_client("AIOEngine", client)
         super().__init__(client if client is not None else AsyncMongoClient(), database)
 
     def session(self) -> AIOSession:
@@ -107,7 +121,7 @@ class AIOEngine(BaseEngine[Any]):
     async def count(self, model: type[ModelT], *queries: Any, session: Any = None) -> int:
         """How many documents of ``model`` match every query."""
         commands.check_model_class(model, "count")
-        filter_ = commands.compile_filter(queries)
+        filter_ = primary_key_filter(model, commands.compile_filter(queries))
         collection = self.get_collection(model)
         return int(await collection.count_documents(filter_, session=driver_session(session)))
 

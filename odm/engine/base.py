@@ -58,6 +58,25 @@ class BaseEngine(Generic[ClientT]):
         return f"{type(self).__name__}(database={self.database_name!r})"
 
 
+def is_motor_client(client: Any) -> bool:
+    """A Motor client (asyncio), without importing Motor (an optional extra)."""
+    return type(client).__module__.startswith("motor.")
+
+
+def wrong_client(engine: str, client: Any) -> TypeError:
+    """The error of an engine given the other twin's client (or no client at all)."""
+    sync = engine == "SyncEngine"
+    wanted = "pymongo.MongoClient" if sync else "pymongo.AsyncMongoClient (or a Motor client)"
+    twin = "odm.AIOEngine" if sync else "odm.SyncEngine"
+    found = type(client).__name__
+    hint = ""
+    if sync and ("Async" in found or is_motor_client(client)):
+        hint = f"; an asynchronous client goes with {twin}"
+    elif not sync and found == "MongoClient":
+        hint = f"; a MongoClient goes with {twin}"
+    return TypeError(f"{engine} needs a {wanted}, got {found}{hint}")
+
+
 def driver_session(session: Any) -> Any:
     """The driver session behind ``session=`` (ours or a raw driver session)."""
     if session is None:

@@ -9,7 +9,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from odm import commands
-from odm.engine.base import BaseEngine, after_delete, after_save, driver_session
+from odm.engine.base import BaseEngine, after_delete, after_save, driver_session, wrong_client
+from odm.ids import primary_key_filter
 from odm.model import Model
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class SyncEngine(BaseEngine[Any]):
     """
 
     def __init__(self, client: Any = None, database: str = "test") -> None:
+        if client is not None and not isinstance(client, MongoClient):
+            raise wrong_client("SyncEngine", client)
         super().__init__(client if client is not None else MongoClient(), database)
 
     def session(self) -> SyncSession:
@@ -95,7 +98,7 @@ class SyncEngine(BaseEngine[Any]):
     def count(self, model: type[ModelT], *queries: Any, session: Any = None) -> int:
         """How many documents of ``model`` match every query."""
         commands.check_model_class(model, "count")
-        filter_ = commands.compile_filter(queries)
+        filter_ = primary_key_filter(model, commands.compile_filter(queries))
         collection = self.get_collection(model)
         return int(collection.count_documents(filter_, session=driver_session(session)))
 

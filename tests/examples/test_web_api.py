@@ -200,3 +200,25 @@ async def test_real_http_requests_concurrently(served: str) -> None:
         alice = (await web.get("/accounts/alice")).json()
         assert (alice["balance"], alice["version"]) == (20, 8)
         assert len((await web.get("/accounts/bob/transfers")).json()) == 8
+
+
+async def test_two_overlapping_renames_one_wins_the_other_is_409(served: str) -> None:
+    """Two PATCHes of one account, sent at once with the version both read: the one that
+    loses the race (a stale version, or a WriteConflict in its flush or commit) is 409."""
+    names = [f"account{i}" for i in range(8)]
+    async with httpx.AsyncClient(base_url=served, timeout=30) as web:
+        for name in names:
+            created = await web.post("/accounts", json={"id": name, "owner": name, "balance": 1})
+            assert created.status_code == 201, created.text
+        renames = await asyncio.gather(*(
+            web.patch(f"/accounts/{name}", json={"owner": f"{name} {n}", "version": 0})
+            for name in names for n in (1, 2)
+        ))
+        for i, name in enumerate(names):
+            pair = renames[2 * i: 2 * i + 2]
+            assert sorted(r.status_code for r in pair) == [200, 409], [r.text for r in pair]
+            (won,) = [r.json() for r in pair if r.status_code == 200]
+            (lost,) = [r.json() for r in pair if r.status_code == 409]
+            assert "try again" in lost["detail"]
+            stored = (await web.get(f"/accounts/{name}")).json()
+            assert stored == won == {**stored, "version": 1}  # the winner's write, once

@@ -152,7 +152,7 @@ async def test_misuse_is_refused_with_clear_errors(twin: Twin) -> None:
         with pytest.raises(UnitOfWorkError, match="already active"):
             async with entered(unit):
                 pass
-        with pytest.raises(TypeError, match="expects a Account, got Transfer"):
+        with pytest.raises(TypeError, match="expects an Account, got Transfer"):
             stray = Transfer(source=ObjectId(), target=ObjectId(), amount=1)
             await call(unit.accounts.add(stray))  # type: ignore[arg-type]
     unit.close()
