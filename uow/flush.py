@@ -4,7 +4,9 @@ Guarantees, for one flush:
 
 - models that did not change send nothing, and an empty plan sends nothing at all;
 - one ordered ``bulk_write`` per collection, collections in the order the unit first saw
-  them; within a collection, removals first (one ``delete`` command), then new models and
+  them, or, on MongoDB 8.0 and later (wire version 25), all of them in one ordered
+  ``MongoClient.bulk_write`` (the ``bulkWrite`` command: one round trip whatever the number
+  of collections, see :func:`client_requests`); within a collection, removals first (one ``delete`` command), then new models and
   changed ones together (one ``update`` command): a new model is an upsert with
   ``$setOnInsert``, so a collection that only gains and changes models costs one round trip,
   and an id that already exists is still refused (:class:`odm.DuplicateKeyError`);
@@ -23,10 +25,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 import pymongo
-from pymongo.errors import BulkWriteError, PyMongoError
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo.errors import BulkWriteError, ClientBulkWriteException, PyMongoError
 from pymongo.errors import DuplicateKeyError as DriverDuplicateKeyError
-from pymongo.results import BulkWriteResult
+from pymongo.results import BulkWriteResult, ClientBulkWriteResult
 
 from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
@@ -72,6 +77,7 @@ class Write:
     expected_version: Any = None
     new_version: Any = None
     previous: dict[str, Any] | None = None  # the snapshot before (restored on rollback)
+    update: dict[str, Any] | None = None  # the update document (UPDATE and INSERT)
 
     @property
     def model(self) -> type[Model]:
@@ -114,7 +120,7 @@ def _update(entry: Entry) -> Write | None:
         update.setdefault("$set", {})[versioned[1]] = new
         update.get("$unset", {}).pop(versioned[1], None)
     request = pymongo.UpdateOne(filter_, update)
-    return Write(entry, UPDATE, request, filter_, document, expected, new, snapshot)
+    return Write(entry, UPDATE, request, filter_, document, expected, new, snapshot, update)
 
 
 def _insert(entry: Entry) -> Write:
@@ -122,9 +128,10 @@ def _insert(entry: Entry) -> Write:
     primary_key = model_facts(type(entry.instance)).primary_key
     filter_ = {primary_key: document[primary_key]}
     fields = {key: value for key, value in document.items() if key != primary_key} or filter_
-    request = pymongo.UpdateOne(filter_, {"$setOnInsert": fields}, upsert=True)
+    update = {"$setOnInsert": fields}
+    request = pymongo.UpdateOne(filter_, update, upsert=True)
     previous = odm_tracking.snapshot_of(entry.instance)
-    return Write(entry, INSERT, request, filter_, document, previous=previous)
+    return Write(entry, INSERT, request, filter_, document, previous=previous, update=update)
 
 
 def _delete(entry: Entry) -> Write:
@@ -204,6 +211,97 @@ def unapplied(batch: Batch, result: BulkWriteResult) -> list[Write] | None:
     if result.deleted_count < deletes:
         missed.extend(w for w in batch.writes if w.kind is DELETE)
     return missed or None
+
+
+# ---------------------------------------------------------------- one bulkWrite (MongoDB 8.0)
+
+
+def client_requests(
+    batches: Sequence[Batch], database: str, codec_options: CodecOptions[Any]
+) -> list[pymongo.UpdateOne | pymongo.DeleteOne]:
+    """Every batch's writes, in order, as the models of one ordered ``MongoClient.bulk_write``.
+
+    Each names its namespace; filters and updates are encoded with the engine's codec
+    options (``MongoClient.bulk_write`` encodes with the client's, which lack odm's fallback
+    encoder for sets, enums...), so the driver only copies their bytes.
+    """
+    def encode(document: Mapping[str, Any]) -> RawBSONDocument:
+        return RawBSONDocument(bson.encode(document, codec_options=codec_options))
+
+    requests: list[pymongo.UpdateOne | pymongo.DeleteOne] = []
+    for batch in batches:
+        namespace = f"{database}.{batch.collection}"
+        for write in batch.writes:
+            if write.kind is DELETE:
+                requests.append(pymongo.DeleteOne(encode(write.filter), namespace=namespace))
+            else:
+                assert write.update is not None
+                requests.append(pymongo.UpdateOne(
+                    encode(write.filter), encode(write.update), upsert=write.kind is INSERT,
+                    namespace=namespace))
+    return requests
+
+
+def _positions(batches: Sequence[Batch]) -> list[tuple[Batch, Write]]:
+    return [(batch, write) for batch in batches for write in batch.writes]
+
+
+def client_unapplied(
+    batches: Sequence[Batch], result: ClientBulkWriteResult
+) -> list[Write] | None:
+    """:func:`unapplied` for one ``MongoClient.bulk_write`` of every batch (its verbose
+    results say which write matched what): the guarded writes of the first collection
+    where some missed, or ``None``."""
+    updates, deletes = result.update_results, result.delete_results
+    missed: dict[int, list[Write]] = {}
+    for index, (batch, write) in enumerate(_positions(batches)):
+        kind = write.kind
+        if kind is DELETE:
+            if deletes[index].deleted_count == 0:
+                missed.setdefault(id(batch), []).append(write)
+            continue
+        outcome = updates[index]
+        if kind is INSERT:
+            if outcome.upserted_id is None:
+                raise _duplicate_id_error(write, batch.collection)
+        elif outcome.matched_count == 0:
+            missed.setdefault(id(batch), []).append(write)
+    return next(iter(missed.values()), None)
+
+
+def client_write_error(batches: Sequence[Batch], error: ClientBulkWriteException) -> Exception:
+    """:func:`write_error` for one ``MongoClient.bulk_write`` of every batch: the top-level
+    error (a write conflict...) or the first write error, named after its model."""
+    if error.error is not None:
+        cause = error.error
+        if isinstance(cause, PyMongoError) and is_write_conflict(cause):
+            # The server does not say which op conflicted: name the first collection whose
+            # stored documents the flush changed (a new model's upsert rarely conflicts).
+            batch = next((b for b in batches if any(w.kind is not INSERT for w in b.writes)),
+                         batches[0])
+            return ConcurrencyError(
+                batch.model,
+                [write.id for write in batch.writes],
+                [write.expected_version for write in batch.writes],
+                "conflicted with a concurrent transaction (WriteConflict)",
+                error_labels=labels_of(cause),
+            )
+        return cause if isinstance(cause, Exception) else error
+    first: Mapping[str, Any] = error.write_errors[0] if error.write_errors else {}  # type: ignore[assignment]
+    positions = _positions(batches)
+    index = first.get("idx", 0)
+    if index < len(positions):
+        batch, write = positions[index]
+        if first.get("code") == 11000:
+            driver_error = DriverDuplicateKeyError(first.get("errmsg", ""), 11000, first)
+            return DuplicateKeyError(write.entry.instance, driver_error)
+        if first.get("code") == WRITE_CONFLICT:
+            return ConcurrencyError(
+                batch.model, [write.id], [write.expected_version],
+                "conflicted with a concurrent transaction (WriteConflict)",
+                error_labels=labels_of(error),
+            )
+    return error
 
 
 def lookup_filter(writes: Sequence[Write]) -> dict[str, Any]:
@@ -324,6 +422,9 @@ __all__ = [
     "Kind",
     "Write",
     "applied",
+    "client_requests",
+    "client_unapplied",
+    "client_write_error",
     "commit_error",
     "concurrency_error",
     "is_write_conflict",

@@ -50,6 +50,21 @@ class BaseEngine(Generic[ClientT]):
             self._collections[name] = collection
         return collection
 
+    @property
+    def codec_options(self) -> CodecOptions[Any]:
+        """The codec options of the engine's collections (odm's fallback encoder added)."""
+        return self._codec_options
+
+    def client_bulk_write_supported(self) -> bool:
+        """Whether one ``client.bulk_write`` can write several collections: a PyMongo client
+        on MongoDB 8.0 or later (wire version 25, the ``bulkWrite`` command), as the
+        handshake of :meth:`check_transactions_supported` said (False before it ran)."""
+        if self._hello is None or int(self._hello.get("maxWireVersion", 0)) < 25:
+            return False
+        from pymongo import AsyncMongoClient, MongoClient  # Motor's client has no bulk_write
+
+        return isinstance(self.client, MongoClient | AsyncMongoClient)
+
     def _raise_unless_transactions(self) -> None:
         if self._hello is not None and not supports_transactions(self._hello):
             raise TransactionsNotSupportedError(transactions_unsupported_message(self._hello))
