@@ -255,7 +255,7 @@ class UnitCore:
         of them on MongoDB 8.0 (see uow.flush)."""
         self.check_active()
         batches = flushing.plan(self.identity_map)
-        if batches and self.engine.client_bulk_write_supported():
+        if batches and self.engine.client_bulk_write_supported():  # known after enter()
             yield from self._flush_at_once(batches)
             return
         for batch in batches:
