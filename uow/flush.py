@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import bson
+import bson.errors
 import pymongo
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
@@ -71,13 +72,19 @@ class Write:
 
     entry: Entry
     kind: Kind
-    request: pymongo.UpdateOne | pymongo.DeleteOne
     filter: dict[str, Any]
     document: dict[str, Any] | None = None  # the stored document afterwards (its new snapshot)
     expected_version: Any = None
     new_version: Any = None
     previous: dict[str, Any] | None = None  # the snapshot before (restored on rollback)
     update: dict[str, Any] | None = None  # the update document (UPDATE and INSERT)
+
+    @property
+    def request(self) -> pymongo.UpdateOne | pymongo.DeleteOne:
+        """Its request in a collection's ``bulk_write`` (built when needed: ~8 us each)."""
+        if self.kind is DELETE:
+            return pymongo.DeleteOne(self.filter)
+        return pymongo.UpdateOne(self.filter, self.update, upsert=self.kind is INSERT)  # type: ignore[arg-type]
 
     @property
     def model(self) -> type[Model]:
@@ -119,8 +126,7 @@ def _update(entry: Entry) -> Write | None:
         document[versioned[1]] = new
         update.setdefault("$set", {})[versioned[1]] = new
         update.get("$unset", {}).pop(versioned[1], None)
-    request = pymongo.UpdateOne(filter_, update)
-    return Write(entry, UPDATE, request, filter_, document, expected, new, snapshot, update)
+    return Write(entry, UPDATE, filter_, document, expected, new, snapshot, update)
 
 
 def _insert(entry: Entry) -> Write:
@@ -129,9 +135,8 @@ def _insert(entry: Entry) -> Write:
     filter_ = {primary_key: document[primary_key]}
     fields = {key: value for key, value in document.items() if key != primary_key} or filter_
     update = {"$setOnInsert": fields}
-    request = pymongo.UpdateOne(filter_, update, upsert=True)
     previous = odm_tracking.snapshot_of(entry.instance)
-    return Write(entry, INSERT, request, filter_, document, previous=previous, update=update)
+    return Write(entry, INSERT, filter_, document, previous=previous, update=update)
 
 
 def _delete(entry: Entry) -> Write:
@@ -145,8 +150,7 @@ def _delete(entry: Entry) -> Write:
     if versioned is not None:
         expected = (snapshot or {}).get(versioned[1])
         filter_[versioned[1]] = expected
-    request = pymongo.DeleteOne(filter_)
-    return Write(entry, DELETE, request, filter_, None, expected, previous=snapshot)
+    return Write(entry, DELETE, filter_, None, expected, previous=snapshot)
 
 
 def plan(entries: Iterable[Entry]) -> list[Batch]:
@@ -218,27 +222,39 @@ def unapplied(batch: Batch, result: BulkWriteResult) -> list[Write] | None:
 
 def client_requests(
     batches: Sequence[Batch], database: str, codec_options: CodecOptions[Any]
-) -> list[pymongo.UpdateOne | pymongo.DeleteOne]:
+) -> list[pymongo.InsertOne[Any] | pymongo.UpdateOne | pymongo.DeleteOne]:
     """Every batch's writes, in order, as the models of one ordered ``MongoClient.bulk_write``.
 
-    Each names its namespace; filters and updates are encoded with the engine's codec
-    options (``MongoClient.bulk_write`` encodes with the client's, which lack odm's fallback
-    encoder for sets, enums...), so the driver only copies their bytes.
+    Each names its namespace. A new model is a plain insert here (one command takes inserts
+    and updates alike; a taken id is the insert's duplicate key error). A document the
+    client's codec cannot encode (a set, say: ``MongoClient.bulk_write`` encodes with the
+    client's codec options, which lack odm's fallback encoder) goes pre-encoded with the
+    engine's.
     """
-    def encode(document: Mapping[str, Any]) -> RawBSONDocument:
-        return RawBSONDocument(bson.encode(document, codec_options=codec_options))
+    def encodable(document: dict[str, Any]) -> Any:
+        try:
+            bson.encode(document)
+        except bson.errors.InvalidDocument:
+            return RawBSONDocument(bson.encode(document, codec_options=codec_options))
+        return document
 
-    requests: list[pymongo.UpdateOne | pymongo.DeleteOne] = []
+    requests: list[pymongo.InsertOne[Any] | pymongo.UpdateOne | pymongo.DeleteOne] = []
+    append = requests.append
     for batch in batches:
         namespace = f"{database}.{batch.collection}"
         for write in batch.writes:
-            if write.kind is DELETE:
-                requests.append(pymongo.DeleteOne(encode(write.filter), namespace=namespace))
-            else:
+            kind = write.kind
+            if kind is UPDATE:
                 assert write.update is not None
-                requests.append(pymongo.UpdateOne(
-                    encode(write.filter), encode(write.update), upsert=write.kind is INSERT,
-                    namespace=namespace))
+                append(pymongo.UpdateOne(encodable(write.filter), encodable(write.update),
+                                         namespace=namespace))
+            elif kind is INSERT:
+                assert write.document is not None
+                document = RawBSONDocument(bson.encode(write.document,
+                                                       codec_options=codec_options))
+                append(pymongo.InsertOne(document, namespace=namespace))
+            else:
+                append(pymongo.DeleteOne(encodable(write.filter), namespace=namespace))
     return requests
 
 
@@ -253,20 +269,22 @@ def client_unapplied(
     results say which write matched what): the guarded writes of the first collection
     where some missed, or ``None``."""
     updates, deletes = result.update_results, result.delete_results
-    missed: dict[int, list[Write]] = {}
-    for index, (batch, write) in enumerate(_positions(batches)):
-        kind = write.kind
-        if kind is DELETE:
-            if deletes[index].deleted_count == 0:
-                missed.setdefault(id(batch), []).append(write)
-            continue
-        outcome = updates[index]
-        if kind is INSERT:
-            if outcome.upserted_id is None:
-                raise _duplicate_id_error(write, batch.collection)
-        elif outcome.matched_count == 0:
-            missed.setdefault(id(batch), []).append(write)
-    return next(iter(missed.values()), None)
+    for batch_start, batch in _starts(batches):
+        missed = [write for index, write in enumerate(batch.writes, batch_start)
+                  if (write.kind is UPDATE and updates[index].matched_count == 0)
+                  or (write.kind is DELETE and deletes[index].deleted_count == 0)]
+        if missed:
+            return missed
+    return None
+
+
+def _starts(batches: Sequence[Batch]) -> list[tuple[int, Batch]]:
+    """Each batch with the index of its first write in the client bulk write."""
+    starts, start = [], 0
+    for batch in batches:
+        starts.append((start, batch))
+        start += len(batch.writes)
+    return starts
 
 
 def client_write_error(batches: Sequence[Batch], error: ClientBulkWriteException) -> Exception:
