@@ -368,3 +368,61 @@ def test_unknown_version_is_refused() -> None:
         pass
     assert parse_args(["--version", "7.0"]).version == "7.0"
     assert parse_args([]).version == "8.0"
+
+
+def _durable(path: Any) -> tuple[Any, Any]:
+    """A durable dispatcher as the server builds one, in this process."""
+    from mongolet.commands import Dispatcher, ServerOptions, SessionHistory
+    from mongolet.durability import Durability
+
+    store_dir = Durability(path)
+    history = SessionHistory()
+    store = store_dir.load(history.add)
+    dispatcher = Dispatcher(ServerOptions("127.0.0.1", 27017), store, history)
+    store_dir.session_records = dispatcher.session_records
+    return store_dir, dispatcher
+
+
+def _run(dispatcher: Any, body: dict[str, Any], db: str = "admin") -> dict[str, Any]:
+    import asyncio
+
+    from mongolet.commands import ConnectionInfo
+
+    reply = asyncio.run(dispatcher.handle({**body, "$db": db}, ConnectionInfo(1, "test")))
+    del reply["operationTime"], reply["$clusterTime"]
+    return dict(reply)
+
+
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["journal", "checkpoint"])
+def test_a_retryable_bulk_write_retried_after_a_restart_is_answered_not_applied(
+        tmp_path: Any, checkpoint: bool) -> None:
+    from bson import Binary, Int64
+
+    path = tmp_path / "data"
+    store_dir, dispatcher = _durable(path)
+    _run(dispatcher, {"insert": "c", "documents": [{"_id": "a", "v": 0}, {"_id": "gone"}]},
+         "db")
+    command = {
+        "bulkWrite": 1, "nsInfo": [{"ns": "db.c"}, {"ns": "other.d"}],
+        "ops": [{"insert": 1, "document": {"_id": 1}},
+                {"update": 0, "filter": {"_id": "a"}, "updateMods": {"$inc": {"v": 1}}},
+                {"update": 0, "filter": {"_id": "new"}, "updateMods": {"$inc": {"v": 5}},
+                 "upsert": True},
+                {"delete": 0, "filter": {"_id": "gone"}, "multi": False}],
+        "lsid": {"id": Binary.from_uuid(uuid.uuid4())}, "txnNumber": Int64(4)}
+    first = _run(dispatcher, command)
+    assert first["nErrors"] == 0 and first["nUpserted"] == 1
+    dispatcher.close()
+    store_dir.close(checkpoint=checkpoint)  # without a checkpoint: as after a crash
+
+    store_dir, dispatcher = _durable(path)
+    try:
+        again = _run(dispatcher, command)
+        assert again == first
+        found = _run(dispatcher, {"find": "c", "filter": {}, "sort": {"_id": 1}}, "db")
+        assert found["cursor"]["firstBatch"] == [{"_id": "a", "v": 1}, {"_id": "new", "v": 5}]
+        other = _run(dispatcher, {"find": "d", "filter": {}}, "other")
+        assert other["cursor"]["firstBatch"] == [{"_id": 1}]
+    finally:
+        dispatcher.close()
+        store_dir.close()
