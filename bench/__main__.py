@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import mongolet
-from bench import end_to_end, model_layer, report, server, unit_of_work
+from bench import end_to_end, model_layer, reads, report, server, unit_of_work
 from bench.config import Config
 from bench.harness import Row, Workload, run_workload
 from bench.targets import Verdict, judge
@@ -22,6 +22,7 @@ SECTIONS: dict[str, Section] = {
     "model": model_layer.workloads,
     "e2e": end_to_end.workloads,
     "uow": unit_of_work.workloads,
+    "reads": reads.workloads,
     "server": server.workloads,
 }
 
@@ -66,7 +67,9 @@ def server_uri(config: Config) -> Iterator[str]:
 def verdicts_for(workload: Workload, rows: Sequence[Row]) -> list[Verdict]:
     medians = {r.contender: r.median for r in rows}
     trips = {r.contender: r.counters["round_trips"] for r in rows if "round_trips" in r.counters}
-    return [judge(t, workload.section, workload.name, medians, trips) for t in workload.targets]
+    peaks = {r.contender: r.counters["peak_kib"] for r in rows if "peak_kib" in r.counters}
+    return [judge(t, workload.section, workload.name, medians, trips, peaks)
+            for t in workload.targets]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["within", "faster", "round_trips"]
+Kind = Literal["within", "faster", "round_trips", "peak_within"]
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,9 @@ class Target:
 
     - ``within``: its median time is at most ``factor`` times ``other``'s;
     - ``faster``: ``other``'s median time is at least ``factor`` times its own;
-    - ``round_trips``: its median round trips equal ``factor`` (``other`` is unused).
+    - ``round_trips``: its median round trips equal ``factor`` (``other`` is unused);
+    - ``peak_within``: its peak memory (the ``peak_kib`` counter) is at most ``factor``
+      times ``other``'s.
     """
 
     contender: str
@@ -27,6 +29,8 @@ class Target:
     def text(self) -> str:
         if self.kind == "within":
             return f"{self.contender} within {self.factor:g}x of {self.other}"
+        if self.kind == "peak_within":
+            return f"{self.contender} peak memory within {self.factor:g}x of {self.other}'s"
         if self.kind == "faster" and self.factor == 1:
             return f"{self.contender} ahead of {self.other}"
         if self.kind == "faster":
@@ -49,6 +53,7 @@ def judge(
     workload: str,
     medians: Mapping[str, float],
     round_trips: Mapping[str, float],
+    peaks: Mapping[str, float] | None = None,
 ) -> Verdict:
     """Compare the figures of one workload with one target."""
     mine = medians[target.contender]
@@ -56,6 +61,12 @@ def judge(
         trips = round_trips.get(target.contender, float("nan"))
         return Verdict(section, workload, target.text, trips == target.factor,
                        f"{trips:g} round trips")
+    if target.kind == "peak_within":
+        peak, other = (peaks or {}).get(target.contender), (peaks or {}).get(target.other)
+        if peak is None or not other:
+            return Verdict(section, workload, target.text, False, "no peak measured")
+        return Verdict(section, workload, target.text, peak <= target.factor * other,
+                       f"{peak:,.0f} KiB vs {other:,.0f} KiB ({peak / other:.2f}x)")
     theirs = medians[target.other]
     if target.kind == "within":
         ratio = mine / theirs if theirs > 0 else float("inf")

@@ -9,14 +9,15 @@ transaction::
             return self.find(Transfer.source == account_id)
 
 Queries flush the unit's pending changes first, and return the tracked object for any
-document the unit already holds.
+document the unit already holds; ``track=False``, ``into=`` (a projection) and ``stream``
+read without tracking (see :mod:`uow`).
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Generator, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from odm import Model, tracking
 from odm.commands import SortArg
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from uow.core import UnitCore
 
 ModelT = TypeVar("ModelT", bound=Model)
+T = TypeVar("T")
+
+DEFAULT_BATCH_SIZE = 1000
+"""``stream``'s documents per server round trip (and the most an untracked stream holds)."""
 
 
 def _model_argument(cls: type) -> type[Model] | None:
@@ -78,6 +83,7 @@ class BaseRepository(Generic[ModelT]):
 
     def _add(self, instances: Iterable[ModelT]) -> None:
         self._core.check_active()
+        self._core.check_writable("add models")
         checked = [self._check(instance, "add") for instance in instances]
         for instance in checked:
             self._core.identity_map.add(instance)
@@ -91,11 +97,19 @@ class BaseRepository(Generic[ModelT]):
                 "database (it keeps the snapshot it was loaded with); use add() for a new one"
             )
         self._core.check_active()
+        self._core.check_writable("attach models")
         self._core.identity_map.add(instance, new=False)
 
     def _remove(self, instance: ModelT) -> None:
         self._core.check_active()
+        self._core.check_writable("remove models")
         self._core.identity_map.remove(self._check(instance, "remove"))
+
+
+    def expunge(self, instance: ModelT) -> None:
+        """Stop tracking ``instance`` (flushed already): the unit no longer holds it, so a
+        long job reading in chunks keeps its memory bounded."""
+        self._core.expunge([self._check(instance, "expunge")])
 
 
 class Done:
@@ -126,20 +140,89 @@ class Repository(BaseRepository[ModelT]):
         result: list[ModelT] = self.unit._drive(self._core.get_many(self.model_class, ids))
         return result
 
+    @overload
     def find(
-        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None
-    ) -> list[ModelT]:
-        """Every model matching all ``queries`` (after flushing pending changes)."""
-        steps = self._core.find(self.model_class, queries, sort, skip, limit)
-        result: list[ModelT] = self.unit._drive(steps)
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        track: bool = ..., into: None = ...,
+    ) -> list[ModelT]: ...
+    @overload
+    def find(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        track: bool = ..., into: type[T],
+    ) -> list[T]: ...
+    @overload
+    def find(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        track: bool = ..., into: Sequence[Any],
+    ) -> list[dict[str, Any]]: ...
+
+    def find(
+        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None,
+        track: bool = True, into: Any = None,
+    ) -> list[Any]:
+        """Every model matching all ``queries`` (after flushing pending changes).
+
+        ``track=False``: new models the unit does not track (changes to one are written
+        only through ``attach``); ``into=``: a projection, untracked (a smaller model class,
+        or a list of fields for plain dicts as stored)."""
+        steps = self._core.find(self.model_class, queries, sort, skip, limit, track=track, into=into)
+        result: list[Any] = self.unit._drive(steps)
         return result
 
-    def find_one(self, *queries: Any, sort: SortArg = None) -> ModelT | None:
-        """The first match, or ``None``."""
-        result: ModelT | None = self.unit._drive(
-            self._core.find_one(self.model_class, queries, sort)
+    @overload
+    def find_one(
+        self, *queries: Any, sort: SortArg = ..., track: bool = ..., into: None = ...
+    ) -> ModelT | None: ...
+    @overload
+    def find_one(
+        self, *queries: Any, sort: SortArg = ..., track: bool = ..., into: type[T]
+    ) -> T | None: ...
+    @overload
+    def find_one(
+        self, *queries: Any, sort: SortArg = ..., track: bool = ..., into: Sequence[Any]
+    ) -> dict[str, Any] | None: ...
+
+    def find_one(
+        self, *queries: Any, sort: SortArg = None, track: bool = True, into: Any = None
+    ) -> Any:
+        """The first match, or ``None`` (``track=`` and ``into=`` as in :meth:`find`)."""
+        return self.unit._drive(
+            self._core.find_one(self.model_class, queries, sort, track=track, into=into)
         )
-        return result
+
+    @overload
+    def stream(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        batch_size: int = ..., track: bool = ..., into: None = ...,
+    ) -> Iterator[ModelT]: ...
+    @overload
+    def stream(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        batch_size: int = ..., track: bool = ..., into: type[T],
+    ) -> Iterator[T]: ...
+    @overload
+    def stream(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        batch_size: int = ..., track: bool = ..., into: Sequence[Any],
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def stream(
+        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE, track: bool = True, into: Any = None,
+    ) -> Iterator[Any]:
+        """The matches one by one, read from a server cursor ``batch_size`` at a time.
+
+        Untracked (``track=False`` or ``into=``), memory stays bounded by the batch size;
+        tracked, :meth:`expunge` (or ``uow.expunge_all()``) releases models once flushed."""
+        core, drive = self._core, self.unit._drive
+        opened = drive(core.open_stream(
+            self.model_class, queries, sort, skip, limit, batch_size, track=track, into=into
+        ))
+        try:
+            while batch := drive(core.next_batch(opened)):
+                yield from batch
+        finally:
+            drive(core.close_stream(opened))
 
     def count(self, *queries: Any) -> int:
         """How many documents match (after flushing pending changes)."""
@@ -185,18 +268,80 @@ class AsyncRepository(BaseRepository[ModelT]):
         result: list[ModelT] = await self.unit._drive(self._core.get_many(self.model_class, ids))
         return result
 
+    @overload
     async def find(
-        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None
-    ) -> list[ModelT]:
-        result: list[ModelT] = await self.unit._drive(
-            self._core.find(self.model_class, queries, sort, skip, limit)
-        )
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        track: bool = ..., into: None = ...,
+    ) -> list[ModelT]: ...
+    @overload
+    async def find(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        track: bool = ..., into: type[T],
+    ) -> list[T]: ...
+    @overload
+    async def find(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        track: bool = ..., into: Sequence[Any],
+    ) -> list[dict[str, Any]]: ...
+
+    async def find(
+        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None,
+        track: bool = True, into: Any = None,
+    ) -> list[Any]:
+        steps = self._core.find(self.model_class, queries, sort, skip, limit, track=track, into=into)
+        result: list[Any] = await self.unit._drive(steps)
         return result
 
-    async def find_one(self, *queries: Any, sort: SortArg = None) -> ModelT | None:
-        steps = self._core.find_one(self.model_class, queries, sort)
-        result: ModelT | None = await self.unit._drive(steps)
-        return result
+    @overload
+    async def find_one(
+        self, *queries: Any, sort: SortArg = ..., track: bool = ..., into: None = ...
+    ) -> ModelT | None: ...
+    @overload
+    async def find_one(
+        self, *queries: Any, sort: SortArg = ..., track: bool = ..., into: type[T]
+    ) -> T | None: ...
+    @overload
+    async def find_one(
+        self, *queries: Any, sort: SortArg = ..., track: bool = ..., into: Sequence[Any]
+    ) -> dict[str, Any] | None: ...
+
+    async def find_one(
+        self, *queries: Any, sort: SortArg = None, track: bool = True, into: Any = None
+    ) -> Any:
+        steps = self._core.find_one(self.model_class, queries, sort, track=track, into=into)
+        return await self.unit._drive(steps)
+
+    @overload
+    def stream(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        batch_size: int = ..., track: bool = ..., into: None = ...,
+    ) -> AsyncIterator[ModelT]: ...
+    @overload
+    def stream(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        batch_size: int = ..., track: bool = ..., into: type[T],
+    ) -> AsyncIterator[T]: ...
+    @overload
+    def stream(
+        self, *queries: Any, sort: SortArg = ..., skip: int = ..., limit: int | None = ...,
+        batch_size: int = ..., track: bool = ..., into: Sequence[Any],
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def stream(
+        self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE, track: bool = True, into: Any = None,
+    ) -> AsyncIterator[Any]:
+        """``async for`` form of :meth:`Repository.stream`."""
+        core, drive = self._core, self.unit._drive
+        opened = await drive(core.open_stream(
+            self.model_class, queries, sort, skip, limit, batch_size, track=track, into=into
+        ))
+        try:
+            while batch := await drive(core.next_batch(opened)):
+                for item in batch:
+                    yield item
+        finally:
+            await drive(core.close_stream(opened))
 
     async def count(self, *queries: Any) -> int:
         result: int = await self.unit._drive(self._core.count(self.model_class, queries))

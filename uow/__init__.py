@@ -50,6 +50,17 @@ The public API (the same names on both twins; the async ones are awaited):
   document the unit already holds. Ids go through the primary field's validation, so
   ``get("65a1...")`` (a path parameter) finds the document of that ``ObjectId``; an id the
   field refuses is not found, never sent as an operator.
+- Reads at scale: ``find(..., track=False)`` and ``find_one`` return models the unit does
+  not track (a change to one is written only through ``attach``, version-guarded);
+  ``stream(*queries, batch_size=1000, track=)`` yields models read from a server cursor a
+  batch at a time (``async for`` on the async twin), untracked ones keep memory bounded by
+  the batch size; ``repository.expunge(model)`` / ``uow.expunge_all()`` release flushed
+  models; ``into=`` (on ``find``, ``find_one``, ``stream``) projects into a smaller model
+  class or, given fields (``into=[Account.owner]``), plain dicts as stored, untracked.
+- ``UnitOfWork(engine, read_only=True)``: every query reads one snapshot (a snapshot
+  session: read concern ``snapshot``, no transaction), nothing is flushed or committed, and
+  ``add``/``attach``/``remove``/``flush``/``commit`` or a changed model (found when the
+  block ends) raise :class:`ReadOnlyError`.
 - Optimistic concurrency: ``model_config["version_field"] = "version"`` names an integer
   field; updates and deletes match the version loaded and each update bumps it by one. A
   write that matches nothing, or that the server refuses as a ``WriteConflict`` with a
@@ -58,7 +69,8 @@ The public API (the same names on both twins; the async ones are awaited):
   its ``__cause__`` and its ``TransientTransactionError`` label is kept, so ``uow.run``
   runs the unit again.
 - Errors: :class:`UnitOfWorkError` is the root; :class:`InvalidUsageError` (closed, not
-  active, another thread, unknown repository...) is a bug in the calling code,
+  active, another thread, unknown repository, a write in a read-only unit...) is a bug in
+  the calling code,
   :class:`ConcurrencyError` a lost race, :class:`NotFoundError` a missing id (see
   :mod:`uow.errors`).
 - Domain events: models with the :class:`DomainEvents` mixin call ``record_event(event)``;
@@ -75,6 +87,7 @@ from uow.errors import (
     ConcurrencyError,
     InvalidUsageError,
     NotFoundError,
+    ReadOnlyError,
     TransactionsNotSupported,
     TransactionsNotSupportedError,
     UnitOfWorkClosed,
@@ -92,6 +105,7 @@ __all__ = [
     "DomainEvents",
     "InvalidUsageError",
     "NotFoundError",
+    "ReadOnlyError",
     "TransactionsNotSupported",
     "TransactionsNotSupportedError",
     "UnitOfWork",

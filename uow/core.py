@@ -20,31 +20,38 @@ import bson
 from pymongo.errors import ClientBulkWriteException, PyMongoError
 
 from odm import Model
-from odm.commands import SortArg, check_model_class
+from odm import tracking as odm_tracking
+from odm.commands import SortArg, check_model_class, find_request, instances_from_documents
 from odm.ids import INVALID_ID, primary_key_value
 from uow import flush as flushing
+from uow import reading
 from uow.effects import (
     Abort,
     BulkWrite,
     Call,
     CheckTransactions,
     ClientBulkWrite,
+    CloseCursor,
     Commit,
     Count,
     EndSession,
+    FetchBatch,
     Find,
     FindDocuments,
+    OpenCursor,
     Sleep,
     StartSession,
     StartTransaction,
     Steps,
 )
-from uow.errors import InvalidUsageError, NotFoundError, UnitOfWorkClosedError
+from uow.errors import InvalidUsageError, NotFoundError, ReadOnlyError, UnitOfWorkClosedError
 from uow.events import HandlerRegistry, drop_events, take_events
 from uow.retry import RetryPolicy
 from uow.tracking import IdentityMap, State
 
 Owner = tuple[int, object]
+
+_WHOLE = 1 << 30  # a list-returning query reads its cursor to the end, batch by batch
 
 
 class Status(enum.Enum):
@@ -101,8 +108,10 @@ class UnitCore:
         engine: Any,
         handlers: HandlerRegistry,
         retry_budget: float,
+        read_only: bool = False,
     ) -> None:
         self.unit = unit
+        self.read_only = read_only
         self.engine = engine
         self.handlers = handlers
         self.retry_budget = retry_budget
@@ -163,9 +172,10 @@ class UnitCore:
         self._claim()
         try:
             yield CheckTransactions()
-            session = yield StartSession()
+            session = yield StartSession(snapshot=self.read_only)
             self.session = session
-            yield StartTransaction(session)
+            if not self.read_only:  # a snapshot session reads without a transaction
+                yield StartTransaction(session)
         except BaseException:
             yield from self._end()
             raise
@@ -210,7 +220,10 @@ class UnitCore:
             self.check_active()
         events: list[Any] = []
         try:
-            if error is None:
+            if error is None and self.read_only:
+                self._check_unchanged()
+                yield from self._abort()
+            elif error is None:
                 yield from self.flush()
                 yield from self._commit()
                 events = self._committed()
@@ -236,6 +249,7 @@ class UnitCore:
     def commit(self) -> Steps:
         """Flush and commit now; the block goes on in a new transaction."""
         self.check_active()
+        self.check_writable("commit")
         yield from self.flush()
         yield from self._commit()
         events = self._committed()
@@ -246,7 +260,8 @@ class UnitCore:
         """Abort now and detach every model; the block goes on in a new transaction."""
         self.check_active()
         yield from self._abort()
-        yield StartTransaction(self.session)
+        if not self.read_only:
+            yield StartTransaction(self.session)
 
     # ------------------------------------------------------------ flush
 
@@ -254,6 +269,7 @@ class UnitCore:
         """Send the pending changes: one ordered bulk_write per collection, or one for all
         of them on MongoDB 8.0 (see uow.flush)."""
         self.check_active()
+        self.check_writable("flush")
         batches = flushing.plan(self.identity_map)
         if batches and self.engine.client_bulk_write_supported():  # known after enter()
             yield from self._flush_at_once(batches)
@@ -354,23 +370,139 @@ class UnitCore:
         sort: SortArg = None,
         skip: int = 0,
         limit: int | None = None,
+        *,
+        track: bool = True,
+        into: Any = None,
     ) -> Steps:
-        """Flush, then query; documents already tracked come back as the tracked objects."""
+        """Flush, then query; documents already tracked come back as the tracked objects.
+
+        ``track=False``: new, untracked instances; ``into=``: projected results (untracked)."""
         self.check_active()
         check_model_class(model, "find")
-        yield from self.flush()
-        found = yield Find(model, tuple(queries), self.session, sort, skip, limit)
-        return [self.identity_map.loaded(instance) for instance in found]
+        if into is not None or not track:  # read through a cursor: nothing to track
+            stream = yield from self.open_stream(
+                model, queries, sort, skip, limit, 0, track=False, into=into
+            )
+            found: list[Any] = []
+            try:
+                while batch := (yield from self.next_batch(stream, _WHOLE)):
+                    found.extend(batch)
+            finally:
+                yield from self.close_stream(stream)
+            return found
+        yield from self._flush_for_query()
+        loaded = yield Find(model, tuple(queries), self.session, sort, skip, limit)
+        return [self.identity_map.loaded(instance) for instance in loaded]
 
-    def find_one(self, model: type[Model], queries: Sequence[Any], sort: SortArg = None) -> Steps:
-        found = yield from self.find(model, queries, sort=sort, limit=1)
+    def find_one(
+        self,
+        model: type[Model],
+        queries: Sequence[Any],
+        sort: SortArg = None,
+        *,
+        track: bool = True,
+        into: Any = None,
+    ) -> Steps:
+        found = yield from self.find(model, queries, sort=sort, limit=1, track=track, into=into)
         return found[0] if found else None
 
     def count(self, model: type[Model], queries: Sequence[Any]) -> Steps:
         self.check_active()
         check_model_class(model, "count")
-        yield from self.flush()
+        yield from self._flush_for_query()
         return (yield Count(model, tuple(queries), self.session))
+
+    # ------------------------------------------------------------ streams
+
+    def open_stream(
+        self,
+        model: type[Model],
+        queries: Sequence[Any],
+        sort: SortArg = None,
+        skip: int = 0,
+        limit: int | None = None,
+        batch_size: int = 0,
+        *,
+        track: bool = True,
+        into: Any = None,
+    ) -> Steps:
+        """Flush, then open a server cursor read ``batch_size`` documents at a time (0: in
+        the server's batches)."""
+        self.check_active()
+        check_model_class(model, "stream")
+        if batch_size:
+            reading.check_batch_size(batch_size)
+        projection = reading.projection(model, into) if into is not None else None
+        request = find_request(model, queries, sort=sort, skip=skip, limit=limit)
+        yield from self._flush_for_query()
+        stream = reading.Stream(request, batch_size, track and projection is None, projection)
+        stream.cursor = yield OpenCursor(
+            request, projection.fields if projection else None, batch_size, self.session
+        )
+        return stream
+
+    def next_batch(self, stream: reading.Stream, size: int | None = None) -> Steps:
+        """The stream's next models (or projected results); ``[]`` once it is exhausted."""
+        self.check_active()
+        if stream.done:
+            return []
+        documents = yield FetchBatch(stream.cursor, size or stream.batch_size)
+        if not documents:
+            stream.done = True
+            return []
+        if stream.projection is not None:
+            return stream.projection.convert_all(documents)
+        instances = instances_from_documents(stream.request.model, documents)
+        if not stream.track:
+            return instances
+        loaded = self.identity_map.loaded
+        return [loaded(instance) for instance in instances]
+
+    def close_stream(self, stream: reading.Stream) -> Steps:
+        """Release the server cursor (a stream left early)."""
+        stream.done = True
+        cursor, stream.cursor = stream.cursor, None
+        if cursor is not None:
+            with contextlib.suppress(PyMongoError):
+                yield CloseCursor(cursor)
+
+    def expunge(self, instances: Iterable[Model]) -> None:
+        """Stop tracking ``instances`` (already flushed): the unit no longer holds them."""
+        self.check_active()
+        self.identity_map.expunge(list(instances))
+
+    def expunge_all(self) -> None:
+        """Stop tracking every model (each already flushed)."""
+        self.check_active()
+        self.identity_map.expunge(self.identity_map.instances())
+
+    # ------------------------------------------------------------ read-only units
+
+    def check_writable(self, operation: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(
+                f"This {self._name()} is read-only: it cannot {operation} (open a unit "
+                "without read_only=True to write)"
+            )
+
+    def _flush_for_query(self) -> Steps:
+        """Queries see pending changes; a read-only unit has none to send."""
+        if not self.read_only:
+            yield from self.flush()
+
+    def _check_unchanged(self) -> None:
+        """A read-only unit's models must come back as they were loaded."""
+        for entry in self.identity_map:
+            update = odm_tracking.changes(entry.instance)[1]
+            if update:
+                instance = entry.instance
+                model = type(instance)
+                paths = sorted({path for part in update.values() for path in part})
+                raise ReadOnlyError(
+                    f"{model.__name__} {getattr(instance, model.__primary_field__)!r} was "
+                    f"changed ({', '.join(paths)}) in a read-only {self._name()}: it writes "
+                    "nothing; change models in a unit opened for writing"
+                )
 
     # ------------------------------------------------------------ retries
 
@@ -380,6 +512,15 @@ class UnitCore:
         """``function(unit, *args, **kwargs)`` in a unit, retried as ``with_transaction`` does."""
         if not callable(function):
             raise TypeError(f"run() expects a callable, got {function!r}")
+        if self.read_only:
+            yield from self.enter()
+            try:
+                result = yield Call(function, (self.unit, *args), kwargs)
+            except BaseException as error:
+                yield from self.exit(error)
+                raise
+            yield from self.exit(None)
+            return result
         policy = RetryPolicy(self.retry_budget)
         while True:
             delay = policy.next_delay()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from odm import Model
-from odm.commands import SortArg
+from odm.commands import FindRequest, SortArg
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -47,10 +48,18 @@ class CheckTransactions(Effect):
 
 @dataclass(frozen=True)
 class StartSession(Effect):
+    """A session; ``snapshot=True``: every read sees the point in time of the first one."""
+
+    snapshot: bool = False
+
     def run_sync(self, engine: Any) -> Any:
+        if self.snapshot:
+            return engine.client.start_session(snapshot=True)
         return engine.client.start_session()
 
     async def run_async(self, engine: Any) -> Any:
+        if self.snapshot:
+            return await _maybe_await(engine.client.start_session(snapshot=True))
         return await _maybe_await(engine.client.start_session())
 
 
@@ -157,6 +166,59 @@ class Find(Effect):
 
 
 @dataclass(frozen=True)
+class OpenCursor(Effect):
+    """A server cursor over ``request`` (``projection`` applied) in batches of ``batch_size``
+    (0: the server's default batches)."""
+
+    request: FindRequest[Any]
+    projection: Mapping[str, Any] | None
+    batch_size: int
+    session: Any
+
+    def _open(self, engine: Any) -> Any:
+        request = self.request
+        collection = engine.get_collection(request.model)
+        if request.pipeline is not None and self.projection is None:
+            options = {"batchSize": self.batch_size} if self.batch_size else {}
+            return collection.aggregate(request.pipeline, session=self.session, **options)
+        return collection.find(
+            request.filter, self.projection, session=self.session,
+            batch_size=self.batch_size, **request.find_kwargs(),
+        )
+
+    def run_sync(self, engine: Any) -> Any:
+        return self._open(engine)
+
+    async def run_async(self, engine: Any) -> Any:
+        return await _maybe_await(self._open(engine))
+
+
+@dataclass(frozen=True)
+class FetchBatch(Effect):
+    """Up to ``size`` raw documents from an open cursor (fewer only at its end)."""
+
+    cursor: Any
+    size: int
+
+    def run_sync(self, engine: Any) -> list[dict[str, Any]]:
+        return list(itertools.islice(self.cursor, self.size))
+
+    async def run_async(self, engine: Any) -> list[dict[str, Any]]:
+        return list(await self.cursor.to_list(self.size))
+
+
+@dataclass(frozen=True)
+class CloseCursor(Effect):
+    cursor: Any
+
+    def run_sync(self, engine: Any) -> None:
+        self.cursor.close()
+
+    async def run_async(self, engine: Any) -> None:
+        await _maybe_await(self.cursor.close())
+
+
+@dataclass(frozen=True)
 class Count(Effect):
     model: type[Model]
     queries: tuple[Any, ...]
@@ -253,11 +315,14 @@ __all__ = [
     "Call",
     "CheckTransactions",
     "ClientBulkWrite",
+    "CloseCursor",
     "Commit",
     "Count",
     "EndSession",
+    "FetchBatch",
     "Find",
     "FindDocuments",
+    "OpenCursor",
     "Sleep",
     "StartSession",
     "StartTransaction",

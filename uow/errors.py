@@ -6,7 +6,8 @@ Two branches under one root, as SQLAlchemy separates ``InvalidRequestError`` fro
     UnitOfWorkError                  anything the unit of work itself raises
     ├── InvalidUsageError            the calling code is wrong: fix the code
     │   ├── UnitOfWorkClosedError    (alias UnitOfWorkClosed)
-    │   └── UnknownRepositoryError   (also an AttributeError)
+    │   ├── UnknownRepositoryError   (also an AttributeError)
+    │   └── ReadOnlyError            a write asked of a read-only unit
     ├── ConcurrencyError             another writer got there first: reload and retry
     └── NotFoundError                (also odm.DocumentNotFoundError)
 """
@@ -39,6 +40,11 @@ UnitOfWorkClosed = UnitOfWorkClosedError
 
 class UnknownRepositoryError(InvalidUsageError, AttributeError):
     """The unit has no repository of that name or for that model."""
+
+
+class ReadOnlyError(InvalidUsageError):
+    """A read-only unit was asked to write: ``add``, ``add_all``, ``attach``, ``remove``,
+    ``flush``, ``commit``, or a model it loaded was changed (found when its block ends)."""
 
 
 TransactionsNotSupported = TransactionsNotSupportedError
@@ -119,6 +125,7 @@ __all__ = [
     "ConcurrencyError",
     "InvalidUsageError",
     "NotFoundError",
+    "ReadOnlyError",
     "TransactionsNotSupported",
     "TransactionsNotSupportedError",
     "UnitOfWorkClosed",

@@ -149,6 +149,29 @@ class IdentityMap:
         else:
             entry.state = REMOVED
 
+    def expunge(self, instances: list[Model]) -> None:
+        """Forget ``instances`` (the unit no longer holds them); refused, for all of them,
+        while one has changes or events a flush or commit has not taken yet, which would
+        be lost silently."""
+        keys = []
+        for instance in instances:
+            key = key_of(instance)
+            entry = self._entries.get(key)
+            if entry is None or entry.instance is not instance:
+                raise InvalidUsageError(
+                    f"Cannot expunge {type(instance).__name__} {key[1]!r}: this unit of work "
+                    "does not track that object"
+                )
+            pending = entry.state is not PERSISTENT or bool(odm_tracking.changes(instance)[1])
+            if pending or getattr(instance, "_recorded_events", None):
+                raise InvalidUsageError(
+                    f"Cannot expunge {type(instance).__name__} {key[1]!r}: it has changes or "
+                    "events not flushed yet; flush() (or commit()) first"
+                )
+            keys.append(key)
+        for key in keys:
+            del self._entries[key]
+
     def flushed(self, entries: list[Entry]) -> None:
         """After a successful flush: deleted documents leave the map."""
         gone = [entry for entry in entries if entry.state is REMOVED]

@@ -41,11 +41,14 @@ class BaseUnitOfWork:
         repositories: Mapping[str, Any] | None = None,
         handlers: Handlers | None = None,
         retry_budget: float = DEFAULT_BUDGET,
+        read_only: bool = False,
     ) -> None:
         flavour = type(self)._repository_flavour
         _check_engine(type(self), engine)
         self.engine = engine
-        self._core = UnitCore(self, engine, HandlerRegistry(handlers), retry_budget)
+        self._core = UnitCore(
+            self, engine, HandlerRegistry(handlers), retry_budget, read_only=bool(read_only)
+        )
         specs = declarations.declared(type(self), flavour)
         specs.update(declarations.registered(repositories, flavour))
         self._repositories: dict[str, BaseRepository[Any]] = {}
@@ -72,6 +75,15 @@ class BaseUnitOfWork:
         return self._core.status is Status.ACTIVE
 
     @property
+    def read_only(self) -> bool:
+        """True for a unit opened with ``read_only=True``: one snapshot, no writes."""
+        return self._core.read_only
+
+    def expunge_all(self) -> None:
+        """Stop tracking every model (each flushed already): a long job's memory is freed."""
+        self._core.expunge_all()
+
+    @property
     def repositories(self) -> dict[str, BaseRepository[Any]]:
         """The unit's repositories by name."""
         return dict(self._repositories)
@@ -96,7 +108,9 @@ class BaseUnitOfWork:
         self._core.close()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._core.status.value}, {len(self._core.identity_map)} tracked)"
+        mode = ", read-only" if self._core.read_only else ""
+        tracked = len(self._core.identity_map)
+        return f"{type(self).__name__}({self._core.status.value}{mode}, {tracked} tracked)"
 
 
 def _check_engine(unit_class: type[BaseUnitOfWork], engine: Any) -> None:

@@ -12,7 +12,9 @@
   for the container's life, closed by ``shutdown_resources()``;
 - ``engine`` is a singleton ``odm.AIOEngine`` on that client;
 - ``unit_of_work`` is a factory: every injection gets a new ``AsyncBankUnit`` (a unit serves
-  one task at a time, so concurrent requests must not share one).
+  one task at a time, so concurrent requests must not share one);
+- ``read_unit`` is the same for the query side: a read-only unit (one snapshot, no
+  transaction, writes refused).
 
 Creating a container wires :mod:`examples.di_service.services` to it.
 """
@@ -44,3 +46,4 @@ class Container(containers.DeclarativeContainer):
     client = providers.Resource(mongo_client, uri=config.uri.required())
     engine = providers.Singleton(odm.AIOEngine, client=client, database=config.database)
     unit_of_work = providers.Factory(AsyncBankUnit, engine=engine)
+    read_unit = providers.Factory(AsyncBankUnit, engine=engine, read_only=True)

@@ -6,8 +6,9 @@ per call); callers pass only the business arguments::
     entry = await services.transfer("alice", "bob", 30)
 
 A use case that writes runs its body in ``uow.run``: one transaction, run again after a write
-conflict; reads, and ``rename`` (guarded by the version the client saw, so a lost race is
-the client's to retry), use ``async with uow:``. The rules are the models'
+conflict; ``rename`` (guarded by the version the client saw, so a lost race is the
+client's to retry) uses ``async with uow:``, and reads a read-only unit
+(``Container.read_unit``). The rules are the models'
 (:mod:`examples.bank.domain`), shared with the sync services of :mod:`examples.bank.service`.
 """
 
@@ -71,20 +72,21 @@ async def rename(
 
 
 @inject
-async def get_account(account_id: str, uow: Unit = Provide[Container.unit_of_work]) -> Account:
-    async with uow:  # reads need no retries: one transaction is enough
+async def get_account(account_id: str, uow: Unit = Provide[Container.read_unit]) -> Account:
+    async with uow:  # read-only: one snapshot, nothing to commit
         return await uow.accounts.get(account_id)
 
 
 @inject
-async def accounts(uow: Unit = Provide[Container.unit_of_work]) -> list[Account]:
+async def accounts(uow: Unit = Provide[Container.read_unit]) -> list[Account]:
     async with uow:
-        return await uow.accounts.find(sort=Account.id)
+        return await uow.accounts.find(sort=Account.id, track=False)
 
 
 @inject
-async def statement(account_id: str, uow: Unit = Provide[Container.unit_of_work]) -> list[Transfer]:
-    """The transfers from or to the account, oldest first (``NotFoundError`` if none)."""
+async def statement(account_id: str, uow: Unit = Provide[Container.read_unit]) -> list[Transfer]:
+    """The transfers from or to the account, oldest first (``NotFoundError`` if none), read
+    in one snapshot: the account and its transfers as of the same moment."""
     async with uow:
         await uow.accounts.get(account_id)
         return await uow.transfers.find(Transfer.involving(account_id), sort=Transfer.id)

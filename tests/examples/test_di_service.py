@@ -15,11 +15,11 @@ from pymongo import MongoClient
 from pymongo.errors import InvalidOperation
 
 import mongolet
-from examples.bank.domain import AsyncBankUnit, InsufficientFunds, InvalidTransfer
+from examples.bank.domain import Account, AsyncBankUnit, InsufficientFunds, InvalidTransfer
 from examples.di_service import services
 from examples.di_service.__main__ import main
 from examples.di_service.containers import Container, mongo_client
-from uow import NotFoundError
+from uow import NotFoundError, ReadOnlyError
 
 
 @pytest.fixture
@@ -42,6 +42,16 @@ async def test_each_injection_gets_a_new_unit_on_one_engine(container: Container
     second = await container.unit_of_work()  # type: ignore[misc]
     assert isinstance(first, AsyncBankUnit) and first is not second
     assert first.engine is second.engine is await container.engine()  # type: ignore[misc]
+
+
+async def test_the_query_side_gets_read_only_units(container: Container) -> None:
+    reader = await container.read_unit()  # type: ignore[misc]
+    assert isinstance(reader, AsyncBankUnit) and reader.read_only
+    assert not (await container.unit_of_work()).read_only  # type: ignore[misc]
+    async with reader:
+        with pytest.raises(ReadOnlyError, match="read-only"):
+            await reader.accounts.add(Account(id="mallory", owner="M", balance=10**6))
+    assert await services.accounts() == []
 
 
 async def test_use_cases_through_injected_units(container: Container) -> None:
