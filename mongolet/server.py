@@ -32,6 +32,7 @@ from typing import Any, Literal
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions, SessionHistory
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
+from mongolet.files import Files
 from mongolet.storage import Store
 from mongolet.versions import DEFAULT_VERSION, server_version
 from mongolet.wire import (
@@ -89,6 +90,7 @@ class MongoletServer:
         dbpath: str | os.PathLike[str] | None = None,
         checkpoint_bytes: int | None = None,
         version: str = DEFAULT_VERSION,
+        files: Files | None = None,
     ) -> None:
         check_bind_address(host, allow_remote)
         self.version = server_version(version).name
@@ -98,6 +100,7 @@ class MongoletServer:
         self.enable_test_commands = enable_test_commands
         self.dbpath = os.fspath(dbpath) if dbpath is not None else None
         self.checkpoint_bytes = checkpoint_bytes
+        self.files = files  # the data directory's file operations (tests replace them)
         self.durability: Durability | None = None
         self.dispatcher: Dispatcher | None = None
         self._server: asyncio.Server | None = None
@@ -115,7 +118,8 @@ class MongoletServer:
         store = None
         history = SessionHistory()
         if self.dbpath is not None:
-            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes)
+            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes,
+                                         files=self.files)
             store = self.durability.load(history.add)
         try:
             self._server = await asyncio.start_server(self._serve_connection, self.host,
@@ -335,6 +339,7 @@ def serve(
     dbpath: str | os.PathLike[str] | None = None,
     checkpoint_bytes: int | None = None,
     version: str = DEFAULT_VERSION,
+    files: Files | None = None,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
 
@@ -352,11 +357,15 @@ def serve(
     ``checkpoint_bytes`` is the journal size that triggers a checkpoint (default 64 MiB).
     ``version`` is the MongoDB release it presents itself as: "8.0" (wire version 25, the
     ``bulkWrite`` command) or "7.0" (wire version 21, without 8.0's features).
+    ``files`` (thread mode) replaces the data directory's file operations
+    (``mongolet.files``; tests simulate power cuts with it).
     """
     check_bind_address(host, allow_remote)
     version = server_version(version).name
     path = os.fspath(dbpath) if dbpath is not None else None
     if mode == "process":
+        if files is not None:
+            raise ValueError("files= needs mode='thread' (the server runs in this process)")
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
                                              allow_remote, path, checkpoint_bytes, version)
         handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set,
@@ -366,7 +375,8 @@ def serve(
         server = MongoletServer(host, port, replica_set=replica_set,
                                 enable_test_commands=enable_test_commands,
                                 allow_remote=allow_remote, dbpath=path,
-                                checkpoint_bytes=checkpoint_bytes, version=version)
+                                checkpoint_bytes=checkpoint_bytes, version=version,
+                                files=files)
         thread = _ServerThread(server)
         thread.start()
         thread.ready.wait()

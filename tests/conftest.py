@@ -25,7 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.synchronous.database import Database
 
 import mongolet
-from tests.servers import server_uri
+from tests.servers import real_mongodb, server_uri
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +72,9 @@ async def adb(aclient: AsyncMongoClient, db_name: str) -> AsyncIterator[AsyncDat
 
 
 def using_real_mongodb() -> bool:
-    """True when the suite runs against a real MongoDB rather than mongolet."""
-    return bool(os.environ.get("MONGODB_URI"))
+    """True when the suite runs against a real MongoDB rather than mongolet: ``MONGODB_URI``
+    or the testcontainers replica set (see :func:`tests.servers.real_mongodb`)."""
+    return real_mongodb()
 
 
 class MongoletVersions:
