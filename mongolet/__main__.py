@@ -1,4 +1,5 @@
-"""Command line: ``python -m mongolet [--host 127.0.0.1] [--port 27017] [--dbpath DIR]``."""
+"""Command line: ``python -m mongolet [--host 127.0.0.1] [--port 27017] [--dbpath DIR]
+[--version 8.0|7.0]``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 
 from mongolet.durability import DurabilityError
 from mongolet.server import DEFAULT_REPLICA_SET, MongoletServer
+from mongolet.versions import DEFAULT_VERSION, VERSIONS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dbpath", metavar="DIR",
                         help="keep the data in DIR across restarts (created if missing); "
                              "without it the data lives in memory")
+    parser.add_argument("--version", default=DEFAULT_VERSION, choices=sorted(VERSIONS),
+                        help="the MongoDB release to present itself as (default %(default)s; "
+                             "7.0 has wire version 21 and no bulkWrite command)")
     parser.add_argument("--checkpoint-bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -44,7 +49,7 @@ async def run(args: argparse.Namespace) -> None:
     server = MongoletServer(args.host, args.port, replica_set=args.replica_set,
                             enable_test_commands=args.enable_test_commands,
                             allow_remote=args.allow_remote, dbpath=args.dbpath,
-                            checkpoint_bytes=args.checkpoint_bytes)
+                            checkpoint_bytes=args.checkpoint_bytes, version=args.version)
     await server.start()
     where = f" (data in {args.dbpath})" if args.dbpath else ""
     print(f"mongolet listening on {server.uri}{where}", flush=True)

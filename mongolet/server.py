@@ -34,6 +34,7 @@ from mongolet.durability import DataFormatError, DbpathLockedError, Durability, 
 from mongolet.errors import CloseConnection, MongoError
 from mongolet.files import Files
 from mongolet.storage import Store
+from mongolet.versions import DEFAULT_VERSION, server_version
 from mongolet.wire import (
     HEADER_SIZE,
     FramingError,
@@ -88,9 +89,11 @@ class MongoletServer:
         allow_remote: bool = False,
         dbpath: str | os.PathLike[str] | None = None,
         checkpoint_bytes: int | None = None,
+        version: str = DEFAULT_VERSION,
         files: Files | None = None,
     ) -> None:
         check_bind_address(host, allow_remote)
+        self.version = server_version(version).name
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.replica_set = replica_set
@@ -131,6 +134,7 @@ class MongoletServer:
                 port=self.port,
                 replica_set=self.replica_set,
                 enable_test_commands=self.enable_test_commands,
+                version=self.version,
             ),
             store if store is not None else Store(),
             history,
@@ -219,6 +223,7 @@ class Server:
     port: int
     replica_set: str = DEFAULT_REPLICA_SET
     dbpath: str | None = None  # the data directory; None: in memory
+    version: str = DEFAULT_VERSION  # the MongoDB release it presents itself as
     _stop: list[object] = field(default_factory=list, repr=False)
 
     @property
@@ -282,9 +287,10 @@ _CHILD_ERRORS: dict[str, type[Exception]] = {
 
 def _start_process(host: str, port: int, replica_set: str, enable_test_commands: bool,
                    allow_remote: bool, dbpath: str | None = None,
-                   checkpoint_bytes: int | None = None) -> tuple[subprocess.Popen[str], int]:
+                   checkpoint_bytes: int | None = None, version: str = DEFAULT_VERSION
+                   ) -> tuple[subprocess.Popen[str], int]:
     args = [sys.executable, "-m", "mongolet", "--host", host, "--port", str(port),
-            "--replica-set", replica_set, "--exit-with-stdin"]
+            "--replica-set", replica_set, "--version", version, "--exit-with-stdin"]
     if enable_test_commands:
         args.append("--enable-test-commands")
     if allow_remote:
@@ -332,6 +338,7 @@ def serve(
     allow_remote: bool = False,
     dbpath: str | os.PathLike[str] | None = None,
     checkpoint_bytes: int | None = None,
+    version: str = DEFAULT_VERSION,
     files: Files | None = None,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
@@ -348,31 +355,35 @@ def serve(
     acknowledged write or committed transaction is on disk first. An unreadable directory
     raises ``DataFormatError``, one another server has open ``DbpathLockedError``.
     ``checkpoint_bytes`` is the journal size that triggers a checkpoint (default 64 MiB).
+    ``version`` is the MongoDB release it presents itself as: "8.0" (wire version 25, the
+    ``bulkWrite`` command) or "7.0" (wire version 21, without 8.0's features).
     ``files`` (thread mode) replaces the data directory's file operations
     (``mongolet.files``; tests simulate power cuts with it).
     """
     check_bind_address(host, allow_remote)
+    version = server_version(version).name
     path = os.fspath(dbpath) if dbpath is not None else None
     if mode == "process":
         if files is not None:
             raise ValueError("files= needs mode='thread' (the server runs in this process)")
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
-                                             allow_remote, path, checkpoint_bytes)
+                                             allow_remote, path, checkpoint_bytes, version)
         handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set,
-                        path)
+                        path, version)
         handle._stop.append(lambda: _stop_process(process))
     elif mode == "thread":
         server = MongoletServer(host, port, replica_set=replica_set,
                                 enable_test_commands=enable_test_commands,
                                 allow_remote=allow_remote, dbpath=path,
-                                checkpoint_bytes=checkpoint_bytes, files=files)
+                                checkpoint_bytes=checkpoint_bytes, version=version,
+                                files=files)
         thread = _ServerThread(server)
         thread.start()
         thread.ready.wait()
         if thread.startup_error is not None:
             thread.join(timeout=10)
             raise thread.startup_error
-        handle = Server(server.host, server.port, replica_set, path)
+        handle = Server(server.host, server.port, replica_set, path, version)
         handle._stop.append(thread.stop)
     else:
         raise ValueError(f"mode must be 'thread' or 'process', not {mode!r}")

@@ -14,6 +14,8 @@ share one server without seeing each other's data.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -22,6 +24,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.synchronous.database import Database
 
+import mongolet
 from tests.servers import real_mongodb, server_uri
 
 
@@ -72,3 +75,43 @@ def using_real_mongodb() -> bool:
     """True when the suite runs against a real MongoDB rather than mongolet: ``MONGODB_URI``
     or the testcontainers replica set (see :func:`tests.servers.real_mongodb`)."""
     return real_mongodb()
+
+
+class MongoletVersions:
+    """mongolets presenting each MongoDB release, with test commands on, started on first
+    use and stopped at the end of the session (one per release per test process)."""
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._uris: dict[str, str] = {}
+
+    def uri(self, version: str) -> str:
+        if version not in self._uris:
+            server = self._stack.enter_context(mongolet.serve(
+                version=version, enable_test_commands=True,
+                mode=os.environ.get("MONGOLET_MODE", "thread")))  # type: ignore[arg-type]
+            self._uris[version] = server.uri
+        return self._uris[version]
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@pytest.fixture(scope="session")
+def mongolet_versions() -> Iterator[MongoletVersions]:
+    servers = MongoletVersions()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(params=["8.0", "7.0"])
+def server_version(request: pytest.FixtureRequest) -> str:
+    """Run the test once against a mongolet presenting each release (see ``versioned_uri``)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def versioned_uri(mongolet_versions: MongoletVersions, server_version: str) -> str:
+    """The connection string of a mongolet presenting ``server_version`` (8.0: the
+    ``bulkWrite`` command, wire version 25; 7.0: wire version 21)."""
+    return mongolet_versions.uri(server_version)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import bson
-from pymongo.errors import PyMongoError
+from pymongo.errors import ClientBulkWriteException, PyMongoError
 
 from odm import Model
 from odm import tracking as odm_tracking
@@ -30,6 +30,7 @@ from uow.effects import (
     BulkWrite,
     Call,
     CheckTransactions,
+    ClientBulkWrite,
     CloseCursor,
     Commit,
     Count,
@@ -265,10 +266,14 @@ class UnitCore:
     # ------------------------------------------------------------ flush
 
     def flush(self) -> Steps:
-        """Send the pending changes: one ordered bulk_write per collection (see uow.flush)."""
+        """Send the pending changes: one ordered bulk_write per collection, or one for all
+        of them on MongoDB 8.0 (see uow.flush)."""
         self.check_active()
         self.check_writable("flush")
         batches = flushing.plan(self.identity_map)
+        if batches and self.engine.client_bulk_write_supported():  # known after enter()
+            yield from self._flush_at_once(batches)
+            return
         for batch in batches:
             try:
                 result = yield BulkWrite(batch.model, batch.requests(), self.session)
@@ -289,6 +294,34 @@ class UnitCore:
             )
         if batches:
             self.identity_map.flushed([w.entry for b in batches for w in b.writes])
+
+    def _flush_at_once(self, batches: list[flushing.Batch]) -> Steps:
+        """Every collection's writes in one ``bulkWrite`` command (one round trip)."""
+        requests = flushing.client_requests(
+            batches, self.engine.database_name, self.engine.codec_options
+        )
+        try:
+            result = yield ClientBulkWrite(requests, self.session)
+        except ClientBulkWriteException as error:
+            translated = flushing.client_write_error(batches, error)
+            if translated is error:
+                raise
+            if translated is error.error:  # a top-level error: raised as on 7.0
+                raise translated from None
+            # A write conflict's cause is the server's error, as on 7.0.
+            raise translated from (error.error or error)
+        missed = flushing.client_unapplied(batches, result)
+        if missed:
+            current = yield FindDocuments(
+                missed[0].model, flushing.lookup_filter(missed), self.session
+            )
+            raise flushing.concurrency_error(missed, current)
+        for batch in batches:
+            self._restore_log.extend(flushing.applied(batch))
+            self._departed.extend(
+                write.entry.instance for write in batch.writes if write.kind is flushing.DELETE
+            )
+        self.identity_map.flushed([w.entry for b in batches for w in b.writes])
 
     # ------------------------------------------------------------ queries
 

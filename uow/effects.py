@@ -125,6 +125,23 @@ class BulkWrite(Effect):
 
 
 @dataclass(frozen=True)
+class ClientBulkWrite(Effect):
+    """One ordered ``client.bulk_write`` (MongoDB 8.0's ``bulkWrite`` command) of requests
+    naming their namespaces, with per-request results."""
+
+    requests: Sequence[Any]
+    session: Any
+
+    def run_sync(self, engine: Any) -> Any:
+        return engine.client.bulk_write(list(self.requests), ordered=True, session=self.session,
+                                        verbose_results=True)
+
+    async def run_async(self, engine: Any) -> Any:
+        return await engine.client.bulk_write(list(self.requests), ordered=True,
+                                              session=self.session, verbose_results=True)
+
+
+@dataclass(frozen=True)
 class Find(Effect):
     """``engine.find``: instances (not yet in the identity map)."""
 
@@ -297,6 +314,7 @@ __all__ = [
     "BulkWrite",
     "Call",
     "CheckTransactions",
+    "ClientBulkWrite",
     "CloseCursor",
     "Commit",
     "Count",

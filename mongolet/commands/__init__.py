@@ -19,6 +19,7 @@ from bson import Binary, Int64
 # Importing the command families registers their handlers.
 from mongolet.commands import (  # noqa: F401
     admin,
+    bulk_write,
     collections,
     crud_read,
     crud_write,
@@ -35,6 +36,7 @@ from mongolet.commands.session_history import SESSION_TIMEOUT_SECONDS, SessionHi
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, CloseConnection, MongoError
 from mongolet.storage import Store
 from mongolet.transactions import COMMITTED, DirectView, Session, TransactionView
+from mongolet.versions import DEFAULT_VERSION, server_version
 
 _ZERO_HASH = Binary(b"\x00" * 20)
 _INVALID_DB_CHARS = set('/\\. "$\x00')
@@ -48,6 +50,7 @@ class ServerOptions:
     replica_set: str = "mongolet"
     enable_test_commands: bool = False
     transaction_lifetime_seconds: float = 60.0
+    version: str = DEFAULT_VERSION  # the MongoDB release it presents itself as
 
 
 @dataclass
@@ -69,6 +72,7 @@ class Dispatcher:
                                  options.enable_test_commands,
                                  store=store if store is not None else Store())
         self.state.txns.lifetime = options.transaction_lifetime_seconds
+        self.state.version = server_version(options.version)
         self._direct_view = DirectView(self.state.store)
         self._last_sweep = time.monotonic()
         if history is not None:
@@ -322,7 +326,7 @@ class Dispatcher:
         if isinstance(ctx.view, snapshots.SnapshotView):
             snapshots.add_at_cluster_time(reply, ctx.view)
         txn = ctx.txn
-        if txn is not None and txn.open and "writeErrors" in reply:
+        if txn is not None and txn.open and ("writeErrors" in reply or reply.get("nErrors")):
             # A write error inside a transaction aborts it (mongod does the same).
             self.state.txns.abort(txn)
         return reply

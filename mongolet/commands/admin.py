@@ -15,9 +15,6 @@ from bson import Int64
 from mongolet.commands.registry import CommandContext, command
 from mongolet.errors import MongoError
 
-VERSION = "7.0.0"
-VERSION_ARRAY = [7, 0, 0, 0]
-
 
 @command("ping", in_transaction=True)
 async def ping(ctx: CommandContext) -> dict[str, Any]:
@@ -27,9 +24,9 @@ async def ping(ctx: CommandContext) -> dict[str, Any]:
 @command("buildInfo", in_transaction=True)
 async def build_info(ctx: CommandContext) -> dict[str, Any]:
     return {
-        "version": VERSION,
+        "version": ctx.state.version.version,
         "gitVersion": "mongolet",
-        "versionArray": VERSION_ARRAY,
+        "versionArray": list(ctx.state.version.version_array),
         "bits": 64,
         "debug": False,
         "maxBsonObjectSize": 16 * 1024 * 1024,
@@ -57,7 +54,7 @@ def _parameters(ctx: CommandContext) -> dict[str, Any]:
     params: dict[str, Any] = {
         "enableTestCommands": ctx.state.enable_test_commands,
         "transactionLifetimeLimitSeconds": int(ctx.state.txns.lifetime),
-        "featureCompatibilityVersion": {"version": "7.0"},
+        "featureCompatibilityVersion": {"version": ctx.state.version.name},
         "maxTransactionLockRequestTimeoutMillis": 5,
         "requireApiVersion": False,
     }
@@ -96,7 +93,7 @@ async def server_status(ctx: CommandContext) -> dict[str, Any]:
     state = ctx.state
     return {
         "host": state.address,
-        "version": VERSION,
+        "version": state.version.version,
         "process": "mongolet",
         "pid": Int64(os.getpid()),
         "uptime": float(time.time() - state.started),

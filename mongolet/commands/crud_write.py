@@ -42,7 +42,7 @@ def _statements(ctx: CommandContext, field: str) -> list[Any]:
     return value
 
 
-def _check_writable_namespace(ctx: CommandContext, name: str) -> None:
+def check_writable_namespace(ctx: CommandContext, name: str) -> None:
     if name.startswith("system."):
         raise MongoError(73, f"cannot write to '{ctx.ns(name)}'")
 
@@ -50,7 +50,7 @@ def _check_writable_namespace(ctx: CommandContext, name: str) -> None:
 Variables = dict[str, Any] | None
 
 
-def _let(ctx: CommandContext) -> Variables:
+def command_let(ctx: CommandContext) -> Variables:
     """The command's ``let`` variables, evaluated once."""
     return expressions.evaluate_let(get_doc(ctx.body, "let"))
 
@@ -71,13 +71,14 @@ def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None,
     return compile_filter(filter, variables, collation)
 
 
-def _stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
+def stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
+    """Whether a statement's error ends the command (a conflict is raised: top-level)."""
     if error.code == 112:
         raise error  # a conflict aborts the transaction: top-level error
     return ctx.txn is not None  # any write error ends a transaction
 
 
-def _write_reply(n: int, errors: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def write_reply(n: int, errors: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     reply: dict[str, Any] = {"n": n, **extra}
     if errors:
         reply["writeErrors"] = errors
@@ -88,14 +89,22 @@ def _write_reply(n: int, errors: list[dict[str, Any]], **extra: Any) -> dict[str
 # -- insert -----------------------------------------------------------------------------------
 
 
+async def run_insert(ctx: CommandContext, coll: Collection, raw: Any,
+                     validator: Validator | None, index: int) -> None:
+    """Statement ``index``: insert ``raw`` (its result, for a retry, is ``True``)."""
+    doc = prepare_insert(raw)
+    if validator is not None:
+        validator.check(doc)
+    await ctx.view.insert(coll, doc, ctx.statement_record(index, True))
+
+
 @command("insert", in_transaction=True, retryable_write=True)
 async def insert(ctx: CommandContext) -> dict[str, Any]:
     name = ctx.collection_name()
-    _check_writable_namespace(ctx, name)
+    check_writable_namespace(ctx, name)
     docs = _statements(ctx, "documents")
     ordered = get_bool(ctx.body, "ordered", True)
-    view = ctx.view
-    coll = await view.writable_collection(ctx.db, name)
+    coll = await ctx.view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
     validator = validator_for(ctx, coll)
     retry = ctx.retry
@@ -106,12 +115,9 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
             n += 1
             continue
         try:
-            doc = prepare_insert(raw)
-            if validator is not None:
-                validator.check(doc)
-            await view.insert(coll, doc, ctx.statement_record(index, True))
+            await run_insert(ctx, coll, raw, validator, index)
         except MongoError as error:
-            stop = _stop_after_error(ctx, error)
+            stop = stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
             if ordered or stop:
                 break
@@ -119,7 +125,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
         n += 1
         if retry is not None:
             retry[index] = True
-    return _write_reply(n, errors)
+    return write_reply(n, errors)
 
 
 # -- update -----------------------------------------------------------------------------------
@@ -203,44 +209,63 @@ def _upsert_document(ctx: CommandContext, coll: Collection, query: Mapping[str, 
 
 
 _UPDATE_FIELDS = {"q", "u", "multi", "upsert", "arrayFilters", "collation", "hint", "c",
-                  "upsertSupplied"}
+                  "upsertSupplied", "sort"}
 _DELETE_FIELDS = {"q", "limit", "collation", "hint"}
 
 
-def _parse_update(stmt: Any) -> None:
-    """Statement errors mongod reports for the whole command, before running any."""
+def parse_update(ctx: CommandContext, stmt: Any, where: str = "update.updates") -> None:
+    """Statement errors mongod reports for the whole command, before running any
+    (``where``: the statement's path in mongod's messages)."""
     if not isinstance(stmt, dict):
-        raise MongoError(14, "BSON field 'update.updates' items must be objects")
+        raise MongoError(14, f"BSON field '{where}' items must be objects")
     for field in ("q", "u"):
         if field not in stmt:
-            raise MongoError(40414, f"BSON field 'update.updates.{field}' is missing but a "
+            raise MongoError(40414, f"BSON field '{where}.{field}' is missing but a "
                                     "required field")
     for field in stmt:
-        if field not in _UPDATE_FIELDS:
-            raise MongoError(40415, f"BSON field 'update.updates.{field}' is an unknown field.")
+        if field not in _UPDATE_FIELDS or (field == "sort"
+                                           and not ctx.state.version.at_least_8):
+            raise MongoError(40415, f"BSON field '{where}.{field}' is an unknown field.")
     get_doc(stmt, "q")
     update = stmt["u"]
     if not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
-    if get_bool(stmt, "multi") and _is_replacement(update) and update:
+    multi = get_bool(stmt, "multi")
+    if multi and _is_replacement(update) and update:
         raise MongoError(9, "multi update is not supported for replacement-style update")
+    if get_doc(stmt, "sort") is not None and multi:
+        raise MongoError(72, "Cannot specify sort with multi=true")
     collations.parse(stmt.get("collation"))
 
 
 def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
-                 variables: Variables = None, collation: Collation | None = None
-                 ) -> Iterator[Record]:
-    """The first matching record, again and again: a single-document write whose target
-    changed while it waited looks for the next match."""
+                 variables: Variables = None, collation: Collation | None = None,
+                 sort: dict[str, Any] | None = None) -> Iterator[Record]:
+    """The first matching record (first in ``sort`` order, if given), again and again: a
+    single-document write whose target changed while it waited looks for the next match."""
     while True:
-        found = next(iter(select(ctx.view, coll, query, variables=variables,
-                                 collation=collation)), None)
+        found = _first_selected(ctx, coll, query, variables, collation, sort)
         if found is None:
             return
         yield found[0]
 
 
-async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables,
+def _first_selected(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
+                    variables: Variables, collation: Collation | None,
+                    sort: dict[str, Any] | None) -> tuple[Record, dict[str, Any]] | None:
+    if not sort:
+        return next(iter(select(ctx.view, coll, query, variables=variables,
+                                collation=collation)), None)
+    matches = list(select(ctx.view, coll, query, variables=variables, collation=collation))
+    with collations.applied(collation):
+        docs = sorting.sort_documents([doc for _, doc in matches], sort)
+    if not docs:
+        return None
+    by_id = {id(doc): record for record, doc in matches}
+    return by_id[id(docs[0])], docs[0]
+
+
+async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables,
                       index: int) -> tuple[int, int, Any]:
     """Statement ``index``: (matched, modified, upserted _id or None)."""
     query = get_doc(stmt, "q") or {}
@@ -261,7 +286,8 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
         candidates = [record for record, _ in select(ctx.view, coll, query,
                                                      variables=variables, collation=collation)]
     else:
-        candidates = _first_match(ctx, coll, query, variables, collation)
+        candidates = _first_match(ctx, coll, query, variables, collation,
+                                  get_doc(stmt, "sort"))
     for record in candidates:
         result = await _update_record(ctx, coll, record, predicate, apply, validator,
                                       (lambda old, new: modified_one) if modified_one else None)
@@ -282,15 +308,15 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
 @command("update", in_transaction=True, retryable_write=True)
 async def update(ctx: CommandContext) -> dict[str, Any]:
     name = ctx.collection_name()
-    _check_writable_namespace(ctx, name)
+    check_writable_namespace(ctx, name)
     stmts = _statements(ctx, "updates")
     ordered = get_bool(ctx.body, "ordered", True)
     retry = ctx.retry
     if retry is not None and any(isinstance(s, dict) and s.get("multi") for s in stmts):
         raise MongoError(72, "Cannot use (or request) retryable writes with multi=true")
     for stmt in stmts:
-        _parse_update(stmt)
-    let = _let(ctx)
+        parse_update(ctx, stmt)
+    let = command_let(ctx)
     coll = await ctx.view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
     n = modified = 0
@@ -301,9 +327,9 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
             result = retry[index]
         else:
             try:
-                result = await _run_update(ctx, coll, stmt, let, index)
+                result = await run_update(ctx, coll, stmt, let, index)
             except MongoError as error:
-                stop = _stop_after_error(ctx, error)
+                stop = stop_after_error(ctx, error)
                 errors.append(error.to_write_error(index))
                 if ordered or stop:
                     break
@@ -319,22 +345,23 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
     extra: dict[str, Any] = {"nModified": modified}
     if upserted:
         extra["upserted"] = upserted
-    return _write_reply(n, errors, **extra)
+    return write_reply(n, errors, **extra)
 
 
 # -- delete -----------------------------------------------------------------------------------
 
 
-def _parse_delete(stmt: Any) -> None:
+def parse_delete(stmt: Any, where: str = "delete.deletes") -> None:
+    """Statement errors reported for the whole command (``where``: as in parse_update)."""
     if not isinstance(stmt, dict):
-        raise MongoError(14, "BSON field 'delete.deletes' items must be objects")
+        raise MongoError(14, f"BSON field '{where}' items must be objects")
     for field in ("q", "limit"):
         if field not in stmt:
-            raise MongoError(40414, f"BSON field 'delete.deletes.{field}' is missing but a "
+            raise MongoError(40414, f"BSON field '{where}.{field}' is missing but a "
                                     "required field")
     for field in stmt:
         if field not in _DELETE_FIELDS:
-            raise MongoError(40415, f"BSON field 'delete.deletes.{field}' is an unknown field.")
+            raise MongoError(40415, f"BSON field '{where}.{field}' is an unknown field.")
     get_doc(stmt, "q")
     if stmt["limit"] not in (0, 1):
         raise MongoError(9, f"The limit field in delete objects must be 0 or 1. Got "
@@ -342,7 +369,7 @@ def _parse_delete(stmt: Any) -> None:
     collations.parse(stmt.get("collation"))
 
 
-async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
+async def run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
                       variables: Variables, index: int) -> int:
     query = get_doc(stmt, "q") or {}
     limit = stmt["limit"]
@@ -373,15 +400,15 @@ async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
 @command("delete", in_transaction=True, retryable_write=True)
 async def delete(ctx: CommandContext) -> dict[str, Any]:
     name = ctx.collection_name()
-    _check_writable_namespace(ctx, name)
+    check_writable_namespace(ctx, name)
     stmts = _statements(ctx, "deletes")
     ordered = get_bool(ctx.body, "ordered", True)
     retry = ctx.retry
     if retry is not None and any(isinstance(s, dict) and s.get("limit") == 0 for s in stmts):
         raise MongoError(72, "Cannot use (or request) retryable writes with limit=0")
     for stmt in stmts:
-        _parse_delete(stmt)
-    let = _let(ctx)
+        parse_delete(stmt)
+    let = command_let(ctx)
     coll = ctx.collection(name)
     views.check_writable(ctx, coll)
     n = 0
@@ -391,9 +418,9 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
             n += retry[index]
             continue
         try:
-            removed = await _run_delete(ctx, coll, stmt, let, index)
+            removed = await run_delete(ctx, coll, stmt, let, index)
         except MongoError as error:
-            stop = _stop_after_error(ctx, error)
+            stop = stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
             if ordered or stop:
                 break
@@ -401,7 +428,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         if retry is not None:
             retry[index] = removed
         n += removed
-    return _write_reply(n, errors)
+    return write_reply(n, errors)
 
 
 # -- findAndModify ----------------------------------------------------------------------------
@@ -422,7 +449,7 @@ async def find_and_modify(ctx: CommandContext) -> dict[str, Any]:
 async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     body = ctx.body
     name = ctx.collection_name()
-    _check_writable_namespace(ctx, name)
+    check_writable_namespace(ctx, name)
     query = get_doc(body, "query") or {}
     sort = get_doc(body, "sort")
     fields = get_doc(body, "fields")
@@ -443,7 +470,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     if update is not None and not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
     collations.parse(body.get("collation"))
-    variables = _let(ctx)
+    variables = command_let(ctx)
     project = (projection.compile_projection(fields, variables=variables) if fields
                else None)
     view = ctx.view
@@ -460,17 +487,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     while True:
         target: tuple[Record, dict[str, Any]] | None = None
         if coll is not None:
-            if sort:
-                matches = list(select(view, coll, query, variables=variables,
-                                      collation=collation))
-                with collations.applied(collation):
-                    docs = sorting.sort_documents([doc for _, doc in matches], sort)
-                if docs:
-                    by_id = {id(doc): record for record, doc in matches}
-                    target = (by_id[id(docs[0])], docs[0])
-            else:
-                target = next(iter(select(view, coll, query, variables=variables,
-                                          collation=collation)), None)
+            target = _first_selected(ctx, coll, query, variables, collation, sort)
         if target is None:
             break
         record = target[0]

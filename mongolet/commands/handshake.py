@@ -13,7 +13,6 @@ from bson import Int64, ObjectId
 
 from mongolet.commands.registry import CommandContext, command
 
-MAX_WIRE_VERSION = 21  # MongoDB 7.0
 _ELECTION_ID = ObjectId("7fffffff0000000000000001")
 
 
@@ -50,7 +49,7 @@ async def hello(ctx: CommandContext) -> dict[str, Any]:
         "logicalSessionTimeoutMinutes": 30,
         "connectionId": ctx.conn.id,
         "minWireVersion": 0,
-        "maxWireVersion": MAX_WIRE_VERSION,
+        "maxWireVersion": state.version.max_wire_version,
         "readOnly": False,
         "ok": 1.0,
     })

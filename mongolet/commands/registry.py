@@ -20,6 +20,7 @@ from mongolet.cursors import CursorRegistry
 from mongolet.errors import MongoError
 from mongolet.storage import Collection, Store
 from mongolet.transactions import DirectView, Session, Transaction, TransactionManager
+from mongolet.versions import DEFAULT_VERSION, ServerVersion, server_version
 
 Handler = Callable[["CommandContext"], Awaitable[dict[str, Any]]]
 
@@ -65,6 +66,7 @@ class ServerState:
     snapshot_holds: SnapshotHolds = field(init=False)
     fail_points: dict[str, dict[str, Any]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+    version: ServerVersion = field(default_factory=lambda: server_version(DEFAULT_VERSION))
 
     def __post_init__(self) -> None:
         self.txns = TransactionManager(self.store)

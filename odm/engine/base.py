@@ -50,6 +50,27 @@ class BaseEngine(Generic[ClientT]):
             self._collections[name] = collection
         return collection
 
+    @property
+    def codec_options(self) -> CodecOptions[Any]:
+        """The codec options of the engine's collections (odm's fallback encoder added)."""
+        return self._codec_options
+
+    def client_bulk_write_supported(self) -> bool | None:
+        """Whether one ``client.bulk_write`` can write several collections: a PyMongo client
+        on MongoDB 8.0 or later (wire version 25, the ``bulkWrite`` command), as the
+        handshake of :meth:`check_transactions_supported` said, else as the client's view
+        of the servers says; ``None`` while the client knows no server yet."""
+        from pymongo import AsyncMongoClient, MongoClient  # Motor's client has no bulk_write
+
+        if not isinstance(self.client, MongoClient | AsyncMongoClient):
+            return False
+        if self._hello is not None:
+            return int(self._hello.get("maxWireVersion", 0)) >= 25
+        servers = [s for s in self.client.topology_description.known_servers if s.is_writable]
+        if not servers:
+            return None
+        return min(s.max_wire_version for s in servers) >= 25
+
     def _raise_unless_transactions(self) -> None:
         if self._hello is not None and not supports_transactions(self._hello):
             raise TransactionsNotSupportedError(transactions_unsupported_message(self._hello))

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import InvalidOperation, PyMongoError
 
-from odm import commands
+from odm import client_writes, commands
 from odm.engine.base import BaseEngine, after_delete, after_save, driver_session, wrong_client
 from odm.ids import primary_key_filter
 from odm.model import Model
@@ -110,9 +110,32 @@ class SyncEngine(BaseEngine[Any]):
     def save_all(self, instances: Iterable[ModelT], *, session: Any = None) -> list[ModelT]:
         """Save many instances: one write (a ``bulk_write`` or a plain call) per collection."""
         instances = list(instances)
-        for collection, operations in commands.save_operations(instances):
+        groups = commands.save_operations(instances)
+        if len(groups) > 1 and self.client_bulk_write_supported() is not False \
+                and self._write_all(groups, session):
+            return instances  # MongoDB 8.0: one command for every collection
+        for collection, operations in groups:
             self._write(collection, operations, session)
         return instances
+
+    def _write_all(
+        self, groups: Sequence[tuple[str, Sequence[commands.SaveOperation]]], session: Any
+    ) -> bool:
+        """One ``client.bulk_write`` of every group; False (nothing sent) when the server
+        turned out older than 8.0."""
+        models, operations = client_writes.requests(
+            groups, self.database_name, self._codec_options
+        )
+        try:
+            self.client.bulk_write(models, ordered=True, session=driver_session(session))
+        except InvalidOperation:
+            if self.client_bulk_write_supported() is False:  # refused before sending
+                return False
+            raise
+        except PyMongoError as error:
+            raise client_writes.translate_error(error, operations) from error
+        after_save(operations, session)
+        return True
 
     def _write(
         self, collection: str, operations: Sequence[commands.SaveOperation], session: Any

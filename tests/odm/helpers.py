@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import bson
+from bson.raw_bson import RawBSONDocument
 from pymongo import monitoring
 
 from odm import AIOCursor, AIOEngine, AIOSession, SyncEngine, SyncSession
@@ -66,6 +68,31 @@ class CommandRecorder(monitoring.CommandListener):
 
     def clear(self) -> None:
         self.started_events.clear()
+
+    def update_statements(self) -> list[dict[str, Any]]:
+        """The update statements sent (``{"q", "u", ...}``), from ``update`` commands or the
+        update ops of MongoDB 8.0's ``bulkWrite`` command alike."""
+        return self._statements("update", "updates", {"filter": "q", "updateMods": "u"})
+
+    def delete_statements(self) -> list[dict[str, Any]]:
+        """The delete statements sent (``{"q", "limit"}``), from either command."""
+        return self._statements("delete", "deletes", {"filter": "q"})
+
+    def _statements(self, command: str, field: str, names: dict[str, str]
+                    ) -> list[dict[str, Any]]:
+        statements: list[dict[str, Any]] = []
+        for event in self.started_events:
+            if event.command_name == command:
+                statements.extend(dict(s) for s in event.command[field])
+            elif event.command_name == "bulkWrite":
+                statements.extend({names.get(k, k): _plain(v) for k, v in op.items()}
+                                  for op in event.command["ops"] if command in op)
+        return statements
+
+
+def _plain(value: Any) -> Any:
+    """A document the flush sent pre-encoded (RawBSONDocument), as a dict."""
+    return bson.decode(value.raw) if isinstance(value, RawBSONDocument) else value
 
 
 @asynccontextmanager

@@ -159,6 +159,13 @@ async def test_save_all_is_one_bulk_write_per_collection(monitored: Engine, reco
     publisher = Publisher(name="p")
     authors = [Author(name=str(i), publisher=publisher) for i in range(3)]
     await call(monitored.save_all([*authors, Customer(name="c1"), Customer(name="c2")]))
+    if monitored.client_bulk_write_supported():  # MongoDB 8.0: one bulkWrite for all three
+        (command,) = recorder.named("bulkWrite")
+        assert [ns["ns"].split(".")[1] for ns in command["nsInfo"]] == \
+            ["publisher", "customer", "author"]
+        assert [e.command_name for e in recorder.started_events] == ["bulkWrite"]
+        assert await call(monitored.count(Author)) == 3
+        return
     inserts = recorder.named("insert")
     # referenced collections first (publisher before author), one command each
     assert [u["insert"] for u in inserts] == ["publisher", "customer", "author"]

@@ -211,13 +211,13 @@ async def twin(
             client: MongoClient = MongoClient(fault_uri, **options)
             engine = SyncEngine(client, database=db_name)
             engine.check_transactions_supported()
-            yield Twin("sync", engine, fault_recorder)
+            yield Twin("sync", engine, fault_recorder, fault_uri)
             client.close()
         else:
             aclient: AsyncMongoClient = AsyncMongoClient(fault_uri, **options)
             aengine = AIOEngine(aclient, database=db_name)
             await aengine.check_transactions_supported()
-            yield Twin("async", aengine, fault_recorder)
+            yield Twin("async", aengine, fault_recorder, fault_uri)
             await aclient.close()
     finally:
         FailPoint(admin_client, app_name).kill_sessions(fault_recorder.lsids)

@@ -45,11 +45,15 @@ class Fault:
     midway: bool = False  # set the fail point inside the transaction, after its first read
 
 
+# The flush's write command: `update` (7.0: one bulk_write per collection) or `bulkWrite`
+# (8.0: one command for all collections), as the twin's server decides.
+WRITE = "<the flush's write command>"
+
 FAULTS = [
-    # -- a write of the flush (the unit's bulk_write is an `update` command)
-    Fault("transient-error-on-write", "update", {"times": 1},
+    # -- a write of the flush
+    Fault("transient-error-on-write", WRITE, {"times": 1},
           {"errorCode": 112, "errorLabels": [TRANSIENT]}, attempts=2, commits=1),
-    Fault("closed-connection-on-write", "update", {"times": 1},
+    Fault("closed-connection-on-write", WRITE, {"times": 1},
           {"closeConnection": True}, attempts=2, commits=1),
     # -- a read mid-transaction (the second get of the transfer)
     Fault("closed-connection-on-read-mid-transaction", "find", {"times": 1},
@@ -75,13 +79,13 @@ FAULTS = [
     # -- clear errors, nothing applied
     Fault("commit-max-time-expired", "commitTransaction", {"times": 1}, {"errorCode": 50},
           attempts=1, commits=1, error=OperationFailure, code=50, label=UNKNOWN_COMMIT),
-    Fault("transient-error-outlasting-the-budget", "update", "alwaysOn",
+    Fault("transient-error-outlasting-the-budget", WRITE, "alwaysOn",
           {"errorCode": 112, "errorLabels": [TRANSIENT]}, attempts=None, commits=0,
           error=ConcurrencyError, code=112, label=TRANSIENT, budget=0.3),
     Fault("closed-connection-on-commit-outlasting-the-budget", "commitTransaction",
           "alwaysOn", {"closeConnection": True}, attempts=1, commits=None,
           error=ConnectionFailure, label=UNKNOWN_COMMIT, no_label=TRANSIENT, budget=1.5),
-    Fault("non-transient-error-on-write", "update", {"times": 1}, {"errorCode": 2},
+    Fault("non-transient-error-on-write", WRITE, {"times": 1}, {"errorCode": 2},
           attempts=1, commits=0, error=OperationFailure, code=2, no_label=TRANSIENT),
 ]
 
@@ -102,8 +106,12 @@ async def test_a_fault_leaves_the_transfer_applied_once_or_not_at_all(
     start = books.balances()
     attempts: list[int] = []
     unit = twin.unit(retry_budget=fault.budget)
+    command = fault.command
+    if command == WRITE:
+        command = "bulkWrite" if twin.engine.client_bulk_write_supported() else "update"
+
     def arm() -> None:
-        fail_point.fail(fault.mode, failCommands=[fault.command], **fault.data)
+        fail_point.fail(fault.mode, failCommands=[command], **fault.data)
 
     transfer = make_transfer(twin.flavour, attempts, midway=arm if fault.midway else None)
     fault_recorder.clear()
@@ -138,7 +146,7 @@ async def test_a_fault_leaves_the_transfer_applied_once_or_not_at_all(
 
     commits = fault_recorder.sent("commitTransaction")
     injected = len(fault_recorder.faults)
-    assert all(name == fault.command for name, _ in fault_recorder.faults)
+    assert all(name == command for name, _ in fault_recorder.faults)
     if fault.attempts is None:
         assert len(attempts) >= 2  # retried until the budget ran out
     else:

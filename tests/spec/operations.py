@@ -15,11 +15,11 @@ from bson import SON
 from pymongo import MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
-from pymongo.results import BulkWriteResult
+from pymongo.results import BulkWriteResult, ClientBulkWriteResult
 from pymongo.synchronous.collection import Collection
 from pymongo.synchronous.database import Database
 
-from tests.spec.entities import EntityMap, concern_options, read_preference
+from tests.spec.entities import EntityMap, concern_options, read_preference, write_concern
 from tests.spec.matching import RootDocuments
 from tests.spec.unsupported import Unsupported
 
@@ -253,16 +253,53 @@ _MODELS: dict[str, tuple[type, dict[str, Option]]] = {
 }
 
 
-def write_model(request: Mapping[str, Any], entities: EntityMap) -> Any:
-    """One ``{insertOne: {...}}``-style request of bulkWrite as a PyMongo write model."""
+def write_model(request: Mapping[str, Any], entities: EntityMap, *,
+                client_level: bool = False) -> Any:
+    """One ``{insertOne: {...}}``-style request of bulkWrite as a PyMongo write model
+    (``client_level``: a model of clientBulkWrite, which names its ``namespace``)."""
     (kind, arguments), = request.items()
     if kind not in _MODELS:
         raise Unsupported(f"unsupported bulkWrite request {kind!r}")
     model, mapping = _MODELS[kind]
     args = Args(f"bulkWrite {kind}", arguments, entities)
     kwargs = args.options(mapping)
+    if client_level:
+        kwargs["namespace"] = args.required("namespace")
     args.finish()
     return model(**kwargs)
+
+
+def client_bulk_result(result: ClientBulkWriteResult | None) -> dict[str, Any] | None:
+    """A client bulk write's result in the format's shape (per-op maps empty unless the
+    results were verbose)."""
+    if result is None:
+        return None
+    if not result.acknowledged:
+        return {"acknowledged": False}
+    value: dict[str, Any] = {
+        "insertedCount": result.inserted_count, "upsertedCount": result.upserted_count,
+        "matchedCount": result.matched_count, "modifiedCount": result.modified_count,
+        "deletedCount": result.deleted_count,
+        "insertResults": {}, "updateResults": {}, "deleteResults": {}}
+    if result.has_verbose_results:
+        value["insertResults"] = {str(i): {"insertedId": r.inserted_id}
+                                  for i, r in result.insert_results.items()}
+        value["updateResults"] = {
+            str(i): {"matchedCount": r.matched_count, "modifiedCount": r.modified_count,
+                     **({} if r.upserted_id is None else {"upsertedId": r.upserted_id})}
+            for i, r in result.update_results.items()}
+        value["deleteResults"] = {str(i): _delete_result(r)
+                                  for i, r in result.delete_results.items()}
+    return value
+
+
+def op_clientBulkWrite(client: MongoClient, a: Args, entities: EntityMap) -> Any:
+    models = [write_model(m, entities, client_level=True) for m in a.required("models")]
+    kwargs = a.options({"ordered": "ordered", "comment": "comment", "let": "let",
+                        "bypassDocumentValidation": "bypass_document_validation",
+                        "verboseResults": "verbose_results",
+                        "writeConcern": ("write_concern", write_concern)})
+    return client_bulk_result(client.bulk_write(models, session=a.session(), **kwargs))
 
 
 def op_bulkWrite(coll: Collection, a: Args, entities: EntityMap) -> Any:
@@ -376,9 +413,12 @@ ENTITY_OPERATIONS: dict[type, set[str]] = {
                  "dropIndex", "listIndexes"},
     Database: {"runCommand", "aggregate", "createCollection", "dropCollection",
                "listCollections", "listCollectionNames", "modifyCollection"},
-    MongoClient: {"listDatabases", "listDatabaseNames"},
+    MongoClient: {"listDatabases", "listDatabaseNames", "clientBulkWrite"},
     ClientSession: {"startTransaction", "commitTransaction", "abortTransaction", "endSession"},
 }
+
+
+_WITH_ENTITIES = ("bulkWrite", "clientBulkWrite")
 
 
 def run_entity_operation(target: Any, name: str, arguments: Mapping[str, Any],
@@ -391,6 +431,6 @@ def run_entity_operation(target: Any, name: str, arguments: Mapping[str, Any],
         raise Unsupported(f"unsupported operation {name!r} on {type(target).__name__}")
     handler = globals()[f"op_{name}"]
     args = Args(name, arguments, entities)
-    result = handler(target, args, entities) if name == "bulkWrite" else handler(target, args)
+    result = handler(target, args, entities) if name in _WITH_ENTITIES else handler(target, args)
     args.finish()
     return result

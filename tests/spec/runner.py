@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.errors import (
     BulkWriteError,
+    ClientBulkWriteException,
     ConnectionFailure,
     NotPrimaryError,
     OperationFailure,
@@ -32,7 +33,7 @@ from pymongo.write_concern import WriteConcern
 
 from tests.spec.entities import EntityMap, concern_options
 from tests.spec.matching import Matcher, MatchError, equal_exactly, sequence_repr
-from tests.spec.operations import bulk_result, run_entity_operation
+from tests.spec.operations import bulk_result, client_bulk_result, run_entity_operation
 from tests.spec.unsupported import Unsupported
 
 SUPPORTED_SCHEMA = (1, 21)
@@ -149,6 +150,13 @@ def error_messages(error: BaseException) -> list[str]:
 
 def check_error(expected: Mapping[str, Any], error: BaseException, matcher: Matcher) -> None:
     """Assert ``error`` is what ``expectError`` describes."""
+    if isinstance(error, ClientBulkWriteException):
+        _check_client_bulk_error(expected, error, matcher)
+        # The rest (errorCode, labels...) describe the top-level error that stopped it.
+        expected = {k: v for k, v in expected.items()
+                    if k not in ("writeErrors", "writeConcernErrors", "expectResult")}
+        if error.error is not None:
+            error = error.error
     details: Mapping[str, Any] = getattr(error, "details", None) or {}
     for key, want in expected.items():
         if key == "isError":
@@ -184,6 +192,33 @@ def check_error(expected: Mapping[str, Any], error: BaseException, matcher: Matc
             matcher.match(want, bulk_result(BulkWriteResult(dict(error.details), True)))
         else:
             raise Unsupported(f"unsupported expectError field {key!r}")
+
+
+def _error_entry(error: Mapping[str, Any]) -> dict[str, Any]:
+    """A write (concern) error as the format's WriteError: code, message, details."""
+    entry = {"code": error["code"], "message": error.get("errmsg", "")}
+    if "errInfo" in error:
+        entry["details"] = error["errInfo"]
+    return entry
+
+
+def _check_client_bulk_error(expected: Mapping[str, Any], error: ClientBulkWriteException,
+                             matcher: Matcher) -> None:
+    """A client bulk write's write errors (by op index), write concern errors and partial
+    result."""
+    if "writeErrors" in expected:
+        actual = {str(e["idx"]): e for e in error.write_errors or []}
+        want = expected["writeErrors"]
+        if set(want) != set(actual):
+            raise MatchError(f"write errors at {sorted(actual)}, expected at {sorted(want)}")
+        for index, entry in want.items():
+            e = actual[index]
+            matcher.match(entry, _error_entry(e))
+    if "writeConcernErrors" in expected:
+        matcher.match(expected["writeConcernErrors"],
+                      [_error_entry(e) for e in error.write_concern_errors or []])
+    if "expectResult" in expected:
+        matcher.match(expected["expectResult"], client_bulk_result(error.partial_result))
 
 
 # --- a test -------------------------------------------------------------------------------

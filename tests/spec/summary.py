@@ -13,6 +13,14 @@ from collections.abc import Iterable
 
 from tests.spec.loader import FOLDERS
 
+DEFAULT_RUN = "8.0"  # the release of the suite's own server; the second run's id ends "@7.0"
+SECOND_RUN = "7.0"
+
+
+def run_of(nodeid: str) -> str:
+    """Which run a spec test's node id belongs to: "8.0", or "7.0" for ``...@7.0]``."""
+    return SECOND_RUN if nodeid.endswith(f"@{SECOND_RUN}]") else DEFAULT_RUN
+
 
 def folder_of(nodeid: str) -> str | None:
     """The spec folder in a node id ``...test_spec[<folder>/<file>::<description>]``."""

@@ -1,6 +1,8 @@
 """One pytest test per test of MongoDB's unified-format spec files.
 
-Ids are ``<folder>/<file>::<description>``. Tests listed in expected_failures.txt are
+Ids are ``<folder>/<file>::<description>``; each test runs again, as
+``<folder>/<file>::<description>@7.0``, against a mongolet presenting MongoDB 7.0, so the
+driver's and the server's 7.0 paths stay tested. Tests listed in expected_failures.txt are
 strict expected failures, on the client topologies their line names if it names some (the
 topology the internal client reports decides); tests whose runOnRequirements the server
 does not meet are skipped with the requirement they miss. Without the spec folder the
@@ -10,10 +12,11 @@ module is skipped.
 from __future__ import annotations
 
 import pytest
-from pymongo import MongoClient
 
+from tests.spec.conftest import SpecServers
 from tests.spec.loader import expected_failures, load_tests, spec_root
-from tests.spec.runner import ServerInfo, SpecRun, SpecTest
+from tests.spec.runner import SpecRun, SpecTest
+from tests.spec.summary import DEFAULT_RUN, SECOND_RUN
 
 _ROOT = spec_root()
 if not _ROOT.is_dir():
@@ -24,13 +27,19 @@ if not _ROOT.is_dir():
 _FAILING = expected_failures()
 
 
-@pytest.mark.parametrize("spec", [pytest.param(test, id=test.id) for test in load_tests(_ROOT)])
-def test_spec(spec: SpecTest, spec_uri: str, internal_client: MongoClient,
-              server_info: ServerInfo, request: pytest.FixtureRequest) -> None:
-    reason = spec.skip_reason(server_info)
+_TESTS = list(load_tests(_ROOT))
+
+
+@pytest.mark.parametrize(("spec", "run"), [
+    *(pytest.param(test, DEFAULT_RUN, id=test.id) for test in _TESTS),
+    *(pytest.param(test, SECOND_RUN, id=f"{test.id}@{SECOND_RUN}") for test in _TESTS)])
+def test_spec(spec: SpecTest, run: str, spec_servers: SpecServers,
+              request: pytest.FixtureRequest) -> None:
+    server = spec_servers.get(run)
+    reason = spec.skip_reason(server.info)
     if reason:
         pytest.skip(reason)
     failure = _FAILING.get(spec.id)
-    if failure is not None and failure.applies(server_info.client_topology):
+    if failure is not None and failure.applies(server.info.client_topology):
         request.applymarker(pytest.mark.xfail(strict=True, reason=failure.reason))
-    SpecRun(spec, internal_client, spec_uri).run()
+    SpecRun(spec, server.internal, server.uri).run()

@@ -15,6 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient, MongoClient
 
 from odm import AIOEngine, SyncEngine
+from tests.conftest import MongoletVersions
 from tests.odm.helpers import CommandRecorder
 from tests.uow.models import AsyncBankUnit, BankUnit
 from uow import AsyncUnitOfWork, UnitOfWork
@@ -41,10 +42,13 @@ async def entered(unit: UnitOfWork | AsyncUnitOfWork) -> AsyncIterator[Any]:
 class Twin:
     """One flavour under test: its engine (on a monitored client) and a unit factory."""
 
-    def __init__(self, flavour: str, engine: SyncEngine | AIOEngine, recorder: CommandRecorder):
+    def __init__(self, flavour: str, engine: SyncEngine | AIOEngine, recorder: CommandRecorder,
+                 uri: str, version: str = "8.0"):
         self.flavour = flavour
+        self.uri = uri
         self.engine = engine
         self.recorder = recorder
+        self.version = version  # the MongoDB release the server presents
         self.unit_class: Callable[..., Any] = BankUnit if flavour == "sync" else AsyncBankUnit
 
     def unit(self, **options: Any) -> Any:
@@ -59,28 +63,44 @@ class Twin:
     async def count(self, model: type, *queries: Any) -> int:
         return int(await call(self.engine.count(model, *queries)))
 
+    @property
+    def one_write_command(self) -> bool:
+        """Whether a flush sends one ``bulkWrite`` for every collection (MongoDB 8.0)."""
+        return self.engine.client_bulk_write_supported()
+
+    def write_commands(self) -> list[str]:
+        """The names of the write commands sent, in order."""
+        return [e.command_name for e in self.recorder.started_events
+                if e.command_name in ("insert", "update", "delete", "bulkWrite")]
+
 
 @pytest.fixture
 def recorder() -> CommandRecorder:
     return CommandRecorder()
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=[("sync", "8.0"), ("async", "8.0"), ("sync", "7.0"), ("async", "7.0")],
+                ids=["sync", "async", "sync-7.0", "async-7.0"])
 async def twin(
-    request: pytest.FixtureRequest, mongodb_uri: str, db_name: str, recorder: CommandRecorder
+    request: pytest.FixtureRequest, mongodb_uri: str, mongolet_versions: MongoletVersions,
+    db_name: str, recorder: CommandRecorder,
 ) -> AsyncIterator[Twin]:
-    """The same test on ``UnitOfWork`` and ``AsyncUnitOfWork``, on a fresh database."""
-    if request.param == "sync":
-        client: MongoClient = MongoClient(mongodb_uri, event_listeners=[recorder])
+    """The same test on ``UnitOfWork`` and ``AsyncUnitOfWork``, on a fresh database of the
+    suite's server (MongoDB 8.0: a flush is one ``bulkWrite``) and of a mongolet presenting
+    7.0 (one write command per collection)."""
+    flavour, version = request.param
+    uri = mongodb_uri if version == "8.0" else mongolet_versions.uri(version)
+    if flavour == "sync":
+        client: MongoClient = MongoClient(uri, event_listeners=[recorder])
         engine = SyncEngine(client, database=db_name)
         engine.check_transactions_supported()  # its one hello, out of the counted commands
-        yield Twin("sync", engine, recorder)
+        yield Twin("sync", engine, recorder, uri, version)
         client.drop_database(db_name)
         client.close()
     else:
-        aclient: AsyncMongoClient = AsyncMongoClient(mongodb_uri, event_listeners=[recorder])
+        aclient: AsyncMongoClient = AsyncMongoClient(uri, event_listeners=[recorder])
         aengine = AIOEngine(aclient, database=db_name)
         await aengine.check_transactions_supported()
-        yield Twin("async", aengine, recorder)
+        yield Twin("async", aengine, recorder, uri, version)
         await aclient.drop_database(db_name)
         await aclient.close()

@@ -48,8 +48,8 @@ async def test_attach_sends_changes_since_loaded(twin: Twin) -> None:
     twin.recorder.clear()
     async with entered(twin.unit()) as uow:
         await call(uow.accounts.attach(loaded))
-    (update,) = twin.recorder.named("update")
-    assert update["updates"][0]["u"] == {"$set": {"balance": 3, "version": 1}}
+    (update,) = twin.recorder.update_statements()
+    assert update["u"] == {"$set": {"balance": 3, "version": 1}}
     assert loaded.version == 1 and (await twin.reload(alice)).version == 1
     with pytest.raises(TypeError, match="use add\\(\\) for a new one"):
         async with entered(twin.unit()) as uow:
@@ -85,12 +85,10 @@ async def test_events_fire_after_commit_only(twin: Twin) -> None:
     assert len(seen) == 2
 
 
-async def test_transient_errors_rerun_the_function_once_committed(
-    twin: Twin, mongodb_uri: str
-) -> None:
+async def test_transient_errors_rerun_the_function_once_committed(twin: Twin) -> None:
     alice = Account(owner="a", balance=10)
     await twin.save(alice)
-    other: MongoClient = MongoClient(mongodb_uri)
+    other: MongoClient = MongoClient(twin.uri)
     attempts: list[int] = []
     seen: list[Any] = []
     unit = twin.unit(handlers={Withdrawn: seen.append})
