@@ -15,8 +15,10 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mongolet.index_order import TOP
 from mongolet.indexes import IndexEntries
-from mongolet.planner import IndexInfo, KeyRange, Plan, Query, plan
+from mongolet.planner import FULL, IndexInfo, KeyRange, Plan, Query, plan
+from mongolet.query.paths import MISSING, get_path
 from mongolet.storage import Collection, Record
 from mongolet.transactions import DirectView
 
@@ -155,3 +157,55 @@ def count(view: DirectView, coll: Collection, chosen: Plan, stats: Stats | None 
 
 def query_of(filter: Mapping[str, Any] | None, **kwargs: Any) -> Query:
     return Query(filter=filter, **kwargs)
+
+
+def distinct_scan(view: DirectView, coll: Collection, chosen: Plan, path: str,
+                  stats: Stats | None = None) -> list[Any]:
+    """The distinct values of ``path``, the first field of the plan's (non-multikey) index,
+    one visible document per key (DISTINCT_SCAN): a jump past each key found."""
+    assert chosen.index is not None
+    stats = stats if stats is not None else Stats()
+    entries = coll.entries[chosen.index.name]
+    found: list[Any] = []
+    for lower, upper in chosen.ranges():
+        start: tuple[Any, ...] = lower
+        while True:
+            first = next(iter(entries.entries.irange(start, upper)), None)
+            if first is None:
+                break
+            group = first[0]
+            for entry in entries.entries.irange((group,), (group, TOP)):
+                stats.keys_examined += 1
+                pair = visible(view, coll, entries, entry)
+                if pair is None:
+                    continue
+                stats.docs_examined += 1
+                value = get_path(pair[1], path)
+                if value is not MISSING:
+                    found.append(value)
+                    break
+            start = (group, TOP)
+    return found
+
+
+def distinct_plan(coll: Collection, query: Query, path: str) -> Plan | None:
+    """An index scan answering distinct ``path`` from keys alone, or None: an index whose
+    first field is ``path`` (not multikey, same collation) and a filter it bounds exactly."""
+    if query.hint is not None:
+        return None
+    infos = index_infos(coll)
+    if query.filter:
+        chosen = choose(coll, query)[0]
+        if chosen.stage != "IXSCAN" or not chosen.exact or chosen.index is None:
+            return None
+        if chosen.index.fields[0] != path or chosen.index.multikey or any(
+                not (len(ivs) == 1 and ivs[0].full) for ivs in chosen.bounds[1:]):
+            return None
+        chosen.direction = 1
+        return chosen
+    for info in infos:
+        if info.fields[0] == path and not info.multikey and not info.sparse \
+                and info.partial is None and info.collation == query.collation:
+            return Plan("IXSCAN", index=info, bounds=[[FULL] for _ in info.fields],
+                        exact=True)
+    return None
