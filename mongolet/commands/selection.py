@@ -69,11 +69,12 @@ def compile_filter(filter: Mapping[str, Any], variables: Mapping[str, Any] | Non
 
 def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
            variables: Mapping[str, Any] | None = None,
-           collation: collations.Collation | None = None
+           collation: collations.Collation | None = None, hint: Any = None,
            ) -> Iterator[tuple[Record, dict[str, Any]]]:
     """``(record, document)`` pairs matching ``filter`` (natural order when no index helps,
     index order when one does)."""
-    return planned(view, coll, Query(filter=filter, collation=collation), variables)[2]
+    return planned(view, coll, Query(filter=filter, collation=collation, hint=hint),
+                   variables)[2]
 
 
 def planned(view: DirectView, coll: Collection, query: Query,
