@@ -285,12 +285,12 @@ def _range(op: str, value: Any) -> Interval:
     lo_shown, hi_shown = _BRACKET_SHOWN.get(kind, ("", ""))
     if kind == values.NUMBER:
         lo = order_key(-math.inf)  # NaN matches no range
-        start: Interval = Interval(lo, True, bracket_end(kind), False, lo_shown, hi_shown)
+        start: Interval = Interval(lo, True, bracket_end(kind), True, lo_shown, hi_shown)
     else:
         start = Interval(bracket_start(kind), True, bracket_end(kind), False, lo_shown,
                          hi_shown)
     if op in ("$gt", "$gte"):
-        return Interval(key, op == "$gte", start.hi, False, shown, start.hi_shown)
+        return Interval(key, op == "$gte", start.hi, start.hi_incl, shown, start.hi_shown)
     return Interval(start.lo, True, key, op == "$lte", start.lo_shown, shown)
 
 

@@ -310,10 +310,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
                          if pipeline is None else
                          "BSON field 'aggregate.pipeline' is the wrong type, expected type "
                          "'array'")
-    if body.get("explain"):
-        raise MongoError(2, "mongolet does not support explain")
     cursor_doc = get_doc(body, "cursor")
-    if cursor_doc is None:
+    if cursor_doc is None and not body.get("explain"):
         raise MongoError(9, "The 'cursor' option is required, except for aggregate with the "
                             "explain argument")
     for i, stage in enumerate(pipeline):
@@ -331,13 +329,21 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     stages = pipeline[:-1] if output is not None else pipeline
     source: list[dict[str, Any]] = []
     collectionless = target == 1 or target == 1.0
+    variables = expressions.evaluate_let(get_doc(body, "let"))
     if collectionless:
         ns = ctx.ns("$cmd.aggregate")
     else:
         name = ctx.collection_name()
         ns = ctx.ns(name)
         coll = ctx.collection(name)
-        source = list(matching(ctx, coll, None)) if coll is not None else []
+        if body.get("explain"):
+            from mongolet.commands.explain import explain_aggregate
+
+            return explain_aggregate(ctx, body, coll, stages, variables)
+        if coll is not None:
+            pushed = pipeline_source(ctx, coll, stages, variables,
+                                     query_collation(body, coll), deadlines.budget(body))
+            source, stages = list(pushed.docs), pushed.rest
     if stages and next(iter(stages[0])) in aggregation.SOURCE_STAGES:
         stage_name = next(iter(stages[0]))
         if not collectionless:
@@ -345,7 +351,6 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
                                  "{aggregate: 1}, not a collection")
         source = local_sessions.list_local_sessions(ctx, stages[0][stage_name])
         stages = stages[1:]
-    variables = expressions.evaluate_let(get_doc(body, "let"))
     collation = query_collation(body, None if collectionless else ctx.collection(ctx.arg()))
     with collations.applied(collation):
         results = aggregation.run_pipeline(source, stages, views.PipelineSource(ctx),
@@ -353,4 +358,54 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     if output is not None:
         await write_pipeline_output(ctx, results, output)
         return cursor_reply(ns, 0, [], first=True)
-    return open_cursor(ctx, ns, iter(results), first_batch_size(ctx, cursor_doc))
+    return open_cursor(ctx, ns, iter(results), first_batch_size(ctx, cursor_doc or {}))
+
+
+@dataclass
+class PipelineSource:
+    """The documents a pipeline starts from, found by the planner for its leading
+    ``$match`` / ``$sort`` / ``$limit``, and the stages left to run on them."""
+
+    plan: Plan
+    rejected: list[Plan]
+    query: Query
+    docs: Iterator[dict[str, Any]]
+    rest: list[dict[str, Any]]
+    pushed: int  # how many leading stages the query stands for
+
+
+def pipeline_source(ctx: CommandContext, coll: Collection, stages: list[dict[str, Any]],
+                    variables: dict[str, Any] | None, collation: Collation | None,
+                    max_time: float | None, stats: plan_execution.Stats | None = None
+                    ) -> PipelineSource:
+    started = time.monotonic()
+    filters: list[dict[str, Any]] = []
+    i = 0
+    while i < len(stages) and "$match" in stages[i] and isinstance(stages[i]["$match"], dict):
+        filters.append(stages[i]["$match"])
+        i += 1
+    sort: dict[str, Any] | None = None
+    limit = 0
+    if i < len(stages) and "$sort" in stages[i] and isinstance(stages[i]["$sort"], dict):
+        sort = stages[i]["$sort"]
+        sorting.parse_sort(sort, stage=True)
+        i += 1
+        if i < len(stages) and "$limit" in stages[i]:
+            value = stages[i]["$limit"]
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                limit = value
+                i += 1
+    filter = filters[0] if len(filters) == 1 else ({"$and": filters} if filters else None)
+    query = Query(filter=filter, sort=sort, limit=limit, collation=collation)
+    if views.is_view(coll):
+        return PipelineSource(Plan("COLLSCAN"), [], query, matching(ctx, coll, None),
+                              stages, 0)
+    chosen, rejected, pairs = planned(ctx.view, coll, query, variables, stats)
+    docs: Iterator[dict[str, Any]] = deadlines.limited((doc for _, doc in pairs), max_time,
+                                                       started)
+    if sort and not chosen.sort_served:
+        with collations.applied(collation):
+            docs = iter(sorting.sort_documents(list(docs), sort))
+    if limit:
+        docs = itertools.islice(docs, limit)
+    return PipelineSource(chosen, rejected, query, docs, stages[i:], i)
