@@ -61,16 +61,18 @@ def choose(coll: Collection, query: Query, id_keys: list[Hashable] | None = None
 
 
 def run(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
-        stats: Stats | None = None) -> Iterator[tuple[Record, dict[str, Any]]]:
-    """``(record, document)`` pairs the plan finds that pass ``predicate`` (None: all)."""
+        stats: Stats | None = None, check: Callable[[], None] | None = None
+        ) -> Iterator[tuple[Record, dict[str, Any]]]:
+    """``(record, document)`` pairs the plan finds that pass ``predicate`` (None: all);
+    ``check`` runs every few documents examined (maxTimeMS raises from it)."""
     stats = stats if stats is not None else Stats()
     if chosen.stage == "IDHACK":
         return _id_lookups(view, coll, chosen, predicate, stats)
     if chosen.stage == "COLLSCAN":
-        return _collection_scan(view, coll, chosen.direction, predicate, stats)
+        return _collection_scan(view, coll, chosen.direction, predicate, stats, check)
     if chosen.stage == "EOF":
         return iter(())
-    return _index_scan(view, coll, chosen, None if chosen.exact else predicate, stats)
+    return _index_scan(view, coll, chosen, None if chosen.exact else predicate, stats, check)
 
 
 def _id_lookups(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
@@ -89,14 +91,20 @@ def _id_lookups(view: DirectView, coll: Collection, chosen: Plan, predicate: Pre
     return iter(found)
 
 
+_CHECK_EVERY = 32  # documents or keys examined between two maxTimeMS checks
+
+
 def _collection_scan(view: DirectView, coll: Collection, direction: int,
-                     predicate: Predicate | None, stats: Stats
+                     predicate: Predicate | None, stats: Stats,
+                     check: Callable[[], None] | None = None,
                      ) -> Iterator[tuple[Record, dict[str, Any]]]:
     pairs = view.documents(coll)
     if direction < 0:
         pairs = reversed(list(pairs))
     for record, doc in pairs:
         stats.docs_examined += 1
+        if check is not None and not stats.docs_examined % _CHECK_EVERY:
+            check()
         if predicate is None or predicate(doc):
             stats.returned += 1
             yield record, doc
@@ -120,7 +128,8 @@ def visible(view: DirectView, coll: Collection, entries: IndexEntries, entry: tu
 
 
 def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
-                stats: Stats) -> Iterator[tuple[Record, dict[str, Any]]]:
+                stats: Stats, check: Callable[[], None] | None = None,
+                ) -> Iterator[tuple[Record, dict[str, Any]]]:
     assert chosen.index is not None
     entries = coll.entries.get(chosen.index.name)
     if entries is None:
@@ -130,6 +139,8 @@ def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Pre
     for lower, upper in chosen.ranges():
         for entry in entries.entries.irange(lower, upper, reverse=reverse):
             stats.keys_examined += 1
+            if check is not None and not stats.keys_examined % _CHECK_EVERY:
+                check()
             if seen is not None and entry[-1] in seen:
                 continue
             found = visible(view, coll, entries, entry)

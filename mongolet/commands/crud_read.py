@@ -91,8 +91,7 @@ class FindRequest:
     variables: dict[str, Any] | None
     batch_size: int
     single_batch: bool
-    max_time: float | None
-    started: float
+    budget: deadlines.Budget
 
 
 def parse_find(ctx: CommandContext) -> FindRequest:
@@ -107,7 +106,7 @@ def parse_find(ctx: CommandContext) -> FindRequest:
     limit = get_int(body, "limit", 0) or 0
     batch_size = first_batch_size(ctx)
     single_batch = get_bool(body, "singleBatch")
-    max_time = deadlines.budget(body)
+    budget = deadlines.Budget.of(body, started)
     if skip < 0:
         raise MongoError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
     if limit < 0:
@@ -130,8 +129,7 @@ def parse_find(ctx: CommandContext) -> FindRequest:
                   min=get_doc(body, "min"), max=get_doc(body, "max"), collation=collation)
     if sort:
         sorting.parse_sort(sort)
-    return FindRequest(ns, coll, query, project, let, batch_size, single_batch, max_time,
-                       started)
+    return FindRequest(ns, coll, query, project, let, batch_size, single_batch, budget)
 
 
 def find_documents(ctx: CommandContext, req: FindRequest,
@@ -147,9 +145,10 @@ def find_documents(ctx: CommandContext, req: FindRequest,
         rejected: list[Plan] = []
         docs = matching(ctx, coll, query.filter, req.variables, query.collation)
     else:
-        chosen, rejected, pairs = planned(ctx.view, coll, query, req.variables, stats)
+        chosen, rejected, pairs = planned(ctx.view, coll, query, req.variables, stats,
+                                          req.budget.check)
         docs = (doc for _, doc in pairs)
-    docs = deadlines.limited(docs, req.max_time, req.started)
+    docs = deadlines.limited(docs, req.budget)
     if query.sort and not chosen.sort_served:
         with collations.applied(query.collation):
             docs = iter(sorting.sort_documents(list(docs), query.sort))
@@ -176,8 +175,7 @@ class CountRequest:
     query: Query
     skip: int
     limit: int
-    max_time: float | None
-    started: float
+    budget: deadlines.Budget
 
 
 def parse_count(ctx: CommandContext) -> CountRequest:
@@ -187,7 +185,7 @@ def parse_count(ctx: CommandContext) -> CountRequest:
     query = get_doc(body, "query")
     skip = get_int(body, "skip", 0) or 0
     limit = get_int(body, "limit", 0) or 0
-    max_time = deadlines.budget(body)
+    budget = deadlines.Budget.of(body, started)
     if skip < 0:
         raise MongoError(51024, "BSON field 'skip' value must be >= 0")
     coll = ctx.collection(name)
@@ -195,7 +193,7 @@ def parse_count(ctx: CommandContext) -> CountRequest:
     if coll is None and query:
         matcher.compile_filter(query)
     return CountRequest(coll, Query(filter=query, hint=query_hint(body), collation=collation),
-                        skip, limit, max_time, started)
+                        skip, limit, budget)
 
 
 def count_documents(ctx: CommandContext, req: CountRequest,
@@ -209,8 +207,7 @@ def count_documents(ctx: CommandContext, req: CountRequest,
     elif views.is_view(coll):
         chosen = Plan("COLLSCAN")
         n = len(list(deadlines.limited(
-            matching(ctx, coll, query.filter, collation=query.collation), req.max_time,
-            req.started)))
+            matching(ctx, coll, query.filter, collation=query.collation), req.budget)))
     else:
         keys = id_keys(query.filter, query.collation) if query.hint is None else None
         chosen = plan_execution.choose(coll, query, keys)[0]
@@ -220,9 +217,10 @@ def count_documents(ctx: CommandContext, req: CountRequest,
         else:
             pairs = plan_execution.run(ctx.view, coll, chosen, None if chosen.stage == "IDHACK"
                                        else compile_filter(query.filter or {}, None,
-                                                           query.collation), stats)
-            n = len(list(deadlines.limited(pairs, req.max_time, req.started)))
-    deadlines.check(req.max_time, req.started)
+                                                           query.collation), stats,
+                                       req.budget.check)
+            n = len(list(deadlines.limited(pairs, req.budget)))
+    req.budget.check()
     n = max(n - req.skip, 0)
     if req.limit:
         n = min(n, abs(req.limit))
@@ -254,20 +252,20 @@ async def distinct(ctx: CommandContext) -> dict[str, Any]:
             matcher.compile_filter(query)
         return {"values": [], "ok": 1.0}
     return {"values": distinct_values(ctx, coll, key, Query(filter=query, collation=collation),
-                                      deadlines.budget(body))[1], "ok": 1.0}
+                                      deadlines.Budget.of(body))[1], "ok": 1.0}
 
 
 def distinct_values(ctx: CommandContext, coll: Collection, key: str, query: Query,
-                    max_time: float | None = None, stats: plan_execution.Stats | None = None
-                    ) -> tuple[Plan, list[Any]]:
+                    budget: deadlines.Budget | None = None,
+                    stats: plan_execution.Stats | None = None) -> tuple[Plan, list[Any]]:
     """The plan a distinct runs (DISTINCT_SCAN when keys alone answer) and its values."""
-    started = time.monotonic()
+    budget = budget if budget is not None else deadlines.Budget(None)
     collation = query.collation
     by_index = None if views.is_view(coll) else plan_execution.distinct_plan(coll, query, key)
     if by_index is not None:
         with collations.applied(collation):
             found = plan_execution.distinct_scan(ctx.view, coll, by_index, key, stats)
-            deadlines.check(max_time, started)
+            budget.check()
             result = sorted(found, key=functools.cmp_to_key(values.compare))
         by_index.stage = "DISTINCT_SCAN"
         return by_index, result
@@ -276,9 +274,9 @@ def distinct_values(ctx: CommandContext, coll: Collection, key: str, query: Quer
         chosen = Plan("COLLSCAN")
         docs = matching(ctx, coll, query.filter, collation=collation)
     else:
-        chosen, _, pairs = planned(ctx.view, coll, query, None, stats)
+        chosen, _, pairs = planned(ctx.view, coll, query, None, stats, budget.check)
         docs = (doc for _, doc in pairs)
-    matches = list(deadlines.limited(docs, max_time, started))
+    matches = list(deadlines.limited(docs, budget))
     with collations.applied(collation):  # values equal under the collation count once
         for doc in matches:
             for value in paths.path_values(doc, key):
@@ -342,7 +340,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
             return explain_aggregate(ctx, body, coll, stages, variables)
         if coll is not None:
             pushed = pipeline_source(ctx, coll, stages, variables,
-                                     query_collation(body, coll), deadlines.budget(body))
+                                     query_collation(body, coll), deadlines.Budget.of(body),
+                                     hint=query_hint(body))
             source, stages = list(pushed.docs), pushed.rest
     if stages and next(iter(stages[0])) in aggregation.SOURCE_STAGES:
         stage_name = next(iter(stages[0]))
@@ -376,9 +375,8 @@ class PipelineSource:
 
 def pipeline_source(ctx: CommandContext, coll: Collection, stages: list[dict[str, Any]],
                     variables: dict[str, Any] | None, collation: Collation | None,
-                    max_time: float | None, stats: plan_execution.Stats | None = None
-                    ) -> PipelineSource:
-    started = time.monotonic()
+                    budget: deadlines.Budget, stats: plan_execution.Stats | None = None,
+                    hint: Any = None) -> PipelineSource:
     filters: list[dict[str, Any]] = []
     i = 0
     while i < len(stages) and "$match" in stages[i] and isinstance(stages[i]["$match"], dict):
@@ -396,13 +394,12 @@ def pipeline_source(ctx: CommandContext, coll: Collection, stages: list[dict[str
                 limit = value
                 i += 1
     filter = filters[0] if len(filters) == 1 else ({"$and": filters} if filters else None)
-    query = Query(filter=filter, sort=sort, limit=limit, collation=collation)
+    query = Query(filter=filter, sort=sort, limit=limit, collation=collation, hint=hint)
     if views.is_view(coll):
         return PipelineSource(Plan("COLLSCAN"), [], query, matching(ctx, coll, None),
                               stages, 0)
-    chosen, rejected, pairs = planned(ctx.view, coll, query, variables, stats)
-    docs: Iterator[dict[str, Any]] = deadlines.limited((doc for _, doc in pairs), max_time,
-                                                       started)
+    chosen, rejected, pairs = planned(ctx.view, coll, query, variables, stats, budget.check)
+    docs: Iterator[dict[str, Any]] = deadlines.limited((doc for _, doc in pairs), budget)
     if sort and not chosen.sort_served:
         with collations.applied(collation):
             docs = iter(sorting.sort_documents(list(docs), sort))

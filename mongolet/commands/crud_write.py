@@ -95,7 +95,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
     _check_writable_namespace(ctx, name)
     docs = _statements(ctx, "documents")
     ordered = get_bool(ctx.body, "ordered", True)
-    deadline = deadlines.Deadline.of(ctx.body)
+    deadline = deadlines.Budget.of(ctx.body)
     view = ctx.view
     coll = await view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
@@ -244,7 +244,7 @@ def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any]
 
 
 async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables,
-                      index: int, deadline: deadlines.Deadline) -> tuple[int, int, Any]:
+                      index: int, deadline: deadlines.Budget) -> tuple[int, int, Any]:
     """Statement ``index``: (matched, modified, upserted _id or None)."""
     query = get_doc(stmt, "q") or {}
     update = stmt["u"]
@@ -264,7 +264,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     if multi:
         candidates = [record for record, _ in select(ctx.view, coll, query,
                                                      variables=variables, collation=collation,
-                                                     hint=hint)]
+                                                     hint=hint, check=deadline.check)]
     else:
         candidates = _first_match(ctx, coll, query, variables, collation, hint)
     for record in candidates:
@@ -296,7 +296,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(72, "Cannot use (or request) retryable writes with multi=true")
     for stmt in stmts:
         _parse_update(stmt)
-    deadline = deadlines.Deadline.of(ctx.body)
+    deadline = deadlines.Budget.of(ctx.body)
     let = _let(ctx)
     coll = await ctx.view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
@@ -351,7 +351,7 @@ def _parse_delete(stmt: Any) -> None:
 
 
 async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
-                      variables: Variables, index: int, deadline: deadlines.Deadline) -> int:
+                      variables: Variables, index: int, deadline: deadlines.Budget) -> int:
     query = get_doc(stmt, "q") or {}
     limit = stmt["limit"]
     if coll is None:
@@ -365,7 +365,8 @@ async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
     removed_one = ctx.statement_record(index, 1)  # retryable: limit 1
     candidates = _first_match(ctx, coll, query, variables, collation, hint) if limit == 1 \
         else [record for record, _ in select(view, coll, query, variables=variables,
-                                             collation=collation, hint=hint)]
+                                             collation=collation, hint=hint,
+                                             check=deadline.check)]
     for record in candidates:
         deadline.check()
         while True:
@@ -391,7 +392,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(72, "Cannot use (or request) retryable writes with limit=0")
     for stmt in stmts:
         _parse_delete(stmt)
-    deadline = deadlines.Deadline.of(ctx.body)
+    deadline = deadlines.Budget.of(ctx.body)
     let = _let(ctx)
     coll = ctx.collection(name)
     views.check_writable(ctx, coll)
@@ -470,7 +471,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     if update is not None and not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
     collations.parse(body.get("collation"))
-    deadline = deadlines.Deadline.of(body)
+    deadline = deadlines.Budget.of(body)
     hint = query_hint(body)
     variables = _let(ctx)
     project = (projection.compile_projection(fields, variables=variables) if fields

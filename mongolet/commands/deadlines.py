@@ -33,46 +33,50 @@ def budget(body: Mapping[str, Any]) -> float | None:
     return value / 1000.0 if value else None
 
 
-class Deadline:
-    """A point in time a command must finish by."""
+class Budget:
+    """The time a command (and its cursor's getMores) may still spend working."""
 
-    __slots__ = ("at",)
+    __slots__ = ("seconds", "since", "spent")
 
-    def __init__(self, seconds: float | None) -> None:
-        self.at = time.monotonic() + seconds if seconds is not None else None
+    def __init__(self, seconds: float | None, started: float | None = None) -> None:
+        self.seconds = seconds
+        self.spent = 0.0
+        # When the current stretch of work began (None: paused, waiting for the client).
+        self.since: float | None = started if started is not None else time.monotonic()
 
     @classmethod
-    def of(cls, body: Mapping[str, Any]) -> Deadline:
-        return cls(budget(body))
+    def of(cls, body: Mapping[str, Any], started: float | None = None) -> Budget:
+        return cls(budget(body), started)
 
     def check(self) -> None:
-        if self.at is not None and time.monotonic() > self.at:
+        """MaxTimeMSExpired when the work so far took longer than the budget."""
+        if self.seconds is not None and self.since is not None \
+                and self.spent + time.monotonic() - self.since > self.seconds:
             raise expired()
 
+    def pause(self) -> None:
+        if self.since is not None:
+            self.spent += time.monotonic() - self.since
+            self.since = None
 
-def check(seconds: float | None, started: float) -> None:
-    """MaxTimeMSExpired when more than ``seconds`` passed since ``started``."""
-    if seconds is not None and time.monotonic() - started > seconds:
-        raise expired()
+    def resume(self) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
 
 
-def limited(items: Iterator[T], seconds: float | None, started: float) -> Iterator[T]:
-    """``items``, raising MaxTimeMSExpired once producing them took more than ``seconds``
-    (counted from ``started`` for the work done before the first one)."""
-    if seconds is None:
+def limited(items: Iterator[T], spending: Budget) -> Iterator[T]:
+    """``items``, raising MaxTimeMSExpired once producing them overran ``spending``; the
+    time between two documents (the client's) does not count."""
+    if spending.seconds is None:
         yield from items
         return
-    spent = time.monotonic() - started
-    clock = time.monotonic
     while True:
-        t0 = clock()
+        spending.resume()
         try:
             item = next(items)
         except StopIteration:
-            if spent + clock() - t0 > seconds:
-                raise expired() from None
+            spending.check()
             return
-        spent += clock() - t0
-        if spent > seconds:
-            raise expired()
+        spending.check()
+        spending.pause()
         yield item

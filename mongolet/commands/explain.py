@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mongolet import plan_execution
-from mongolet.commands import crud_read
+from mongolet.commands import crud_read, deadlines
 from mongolet.commands.admin import VERSION
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
 from mongolet.commands.selection import compile_filter, id_keys
@@ -265,7 +265,9 @@ def explain_aggregate(ctx: CommandContext, body: dict[str, Any], coll: Collectio
         return _answer(ctx, ns, None, tree, [], verbosity, None)
     stats = plan_execution.Stats()
     source = crud_read.pipeline_source(ctx, coll, stages, variables,
-                                       crud_read.query_collation(body, coll), None, stats)
+                                       crud_read.query_collation(body, coll),
+                                       deadlines.Budget(None), stats,
+                                       crud_read.query_hint(body))
     tree = find_tree(source.plan, source.query, None)
     execution = None
     if verbosity != "queryPlanner":

@@ -8,7 +8,7 @@ scan when an index applies, else a scan of the collection in natural order.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 from bson import Regex
@@ -70,16 +70,19 @@ def compile_filter(filter: Mapping[str, Any], variables: Mapping[str, Any] | Non
 def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
            variables: Mapping[str, Any] | None = None,
            collation: collations.Collation | None = None, hint: Any = None,
+           check: Callable[[], None] | None = None,
            ) -> Iterator[tuple[Record, dict[str, Any]]]:
     """``(record, document)`` pairs matching ``filter`` (natural order when no index helps,
-    index order when one does)."""
+    index order when one does); ``check`` is called now and then while scanning (it raises
+    to interrupt)."""
     return planned(view, coll, Query(filter=filter, collation=collation, hint=hint),
-                   variables)[2]
+                   variables, check=check)[2]
 
 
 def planned(view: DirectView, coll: Collection, query: Query,
             variables: Mapping[str, Any] | None = None,
             stats: plan_execution.Stats | None = None,
+            check: Callable[[], None] | None = None,
             ) -> tuple[Plan, list[Plan], Iterator[tuple[Record, dict[str, Any]]]]:
     """The winning plan for ``query``, the rejected ones, and the pairs it finds."""
     filter = query.filter
@@ -88,4 +91,4 @@ def planned(view: DirectView, coll: Collection, query: Query,
     predicate = None
     if filter and chosen.stage != "IDHACK":
         predicate = compile_filter(filter, variables, query.collation)
-    return chosen, rejected, plan_execution.run(view, coll, chosen, predicate, stats)
+    return chosen, rejected, plan_execution.run(view, coll, chosen, predicate, stats, check)
