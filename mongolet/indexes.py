@@ -1,7 +1,12 @@
-"""Index specifications: parsing createIndexes specs, default names, and index keys.
+"""Indexes: parsing createIndexes specs, default names, index keys, and the ordered entries.
 
-Only unique indexes change behaviour (they are enforced); the others are catalog metadata,
-listed as mongod lists them. Queries scan collections and never need an index to be right.
+An ``IndexSpec`` is what listIndexes shows; unique ones are enforced through the
+collection's unique tables. ``IndexEntries`` holds an index's keys in MongoDB's order
+(``mongolet.index_order``), one entry ``(key fields..., record seq)`` per distinct key of
+every version a record retains, plus an open transaction's uncommitted version: so any
+reader finds through it every document its snapshot can see, and checks each candidate
+against its own visible version (``mongolet.planner`` plans, ``mongolet.plan_execution``
+runs the scans). Text, hashed and geo indexes have no entries.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bson import Int64
+from sortedcontainers import SortedList
 
 from mongolet.errors import MongoError
+from mongolet.index_order import OrderKey, directed, order_key
 from mongolet.query import collation as collations
 from mongolet.query import matcher, paths, values
 
@@ -43,6 +50,16 @@ class IndexSpec:
     @property
     def sparse(self) -> bool:
         return bool(self.options.get("sparse"))
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the index holds ordered entries (not text, hashed or geo)."""
+        return all(not isinstance(d, str) for d in self.key.values())
+
+    @property
+    def collation(self) -> collations.Collation | None:
+        return collations.parse(self.options["collation"]) \
+            if self.options.get("collation") is not None else None
 
     def to_document(self) -> dict[str, Any]:
         """The index as listIndexes shows it (mongod's field order)."""
@@ -193,3 +210,105 @@ def parse_index_spec(raw: Any) -> IndexSpec:
     if name == "_id_" and list(normalized_key) != ["_id"]:
         raise MongoError(67, "The index name '_id_' is reserved for the _id index")
     return IndexSpec(name, normalized_key, options)
+
+
+class IndexEntries:
+    """The ordered entries of one index, kept in step with its collection's records.
+
+    ``entries`` holds ``(field keys..., seq)`` tuples (``Record.seq`` breaks ties, in
+    insertion order); ``records`` finds the record of a seq. ``multikey`` turns on for good
+    the first time an indexed path crosses an array, as on mongod."""
+
+    __slots__ = ("_collation", "_fields", "_simple", "directions", "entries", "held",
+                 "multikey", "records", "spec")
+
+    def __init__(self, spec: IndexSpec) -> None:
+        self.spec = spec
+        self._fields = [(f, paths.split_path(f)) for f in spec.key]
+        self.directions = [-1 if float(d) < 0 else 1 for d in spec.key.values()]
+        self._collation = spec.collation
+        self._simple = (not spec.sparse and "partialFilterExpression" not in spec.options)
+        self.entries: SortedList = SortedList()
+        self.records: dict[int, Any] = {}
+        self.held: dict[int, frozenset[OrderKey]] = {}
+        self.multikey = False
+
+    def keys(self, doc: Mapping[str, Any]) -> list[OrderKey]:
+        """The stored keys (without seq) of ``doc``: none when sparse or partial skip it."""
+        if not self._simple and not self.spec.covers(doc):
+            return []
+        if self._collation is not None:
+            with collations.applied(self._collation):
+                return self._keys(doc)
+        return self._keys(doc)
+
+    def _keys(self, doc: Mapping[str, Any]) -> list[OrderKey]:
+        per_field: list[list[Any]] = []
+        for (name, parts), direction in zip(self._fields, self.directions):
+            if len(parts) == 1:
+                value = doc.get(name, None)
+                if not isinstance(value, list):
+                    per_field.append([directed(order_key(value), direction)])
+                    continue
+            if _crosses_array(doc, parts):
+                self.multikey = True
+            found = {order_key(v): None for v in _entry_values(doc, parts)}
+            per_field.append([directed(k, direction) for k in found])
+        if len(per_field) == 1:
+            return [(k,) for k in per_field[0]]
+        return [tuple(combo) for combo in itertools.product(*per_field)]
+
+    def sync(self, record: Any, docs: list[dict[str, Any]]) -> None:
+        """Hold exactly the keys of ``docs`` (a record's retained and pending versions)."""
+        seq = record.seq
+        new: frozenset[OrderKey] = frozenset(k for doc in docs for k in self.keys(doc))
+        old = self.held.get(seq, frozenset())
+        if new == old:
+            return
+        entries = self.entries
+        for key in old - new:
+            entries.remove((*key, seq))
+        for key in new - old:
+            entries.add((*key, seq))
+        if new:
+            self.held[seq] = new
+            self.records[seq] = record
+        else:
+            self.held.pop(seq, None)
+            self.records.pop(seq, None)
+
+    def build(self, items: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        """Fill an empty index from ``(record, docs)`` pairs at once."""
+        collected: list[tuple[Any, ...]] = []
+        for record, docs in items:
+            keys = frozenset(k for doc in docs for k in self.keys(doc))
+            if keys:
+                self.held[record.seq] = keys
+                self.records[record.seq] = record
+                collected.extend((*key, record.seq) for key in keys)
+        self.entries = SortedList(collected)
+
+
+def _entry_values(doc: Any, parts: tuple[str, ...]) -> list[Any]:
+    """The values an index holds for a path: array elements one by one, null where an
+    element lacks the path (so ``{"a.b": null}`` finds ``{a: [{}, {b: 1}]}``)."""
+    flat: list[Any] = []
+    for value in paths.match_values(doc, parts):
+        if value is paths.MISSING:
+            flat.append(None)
+        elif isinstance(value, list):
+            flat.extend(value if value else [None])
+        else:
+            flat.append(value)
+    return flat
+
+
+def _crosses_array(doc: Any, parts: tuple[str, ...]) -> bool:
+    current = doc
+    for part in parts:
+        if isinstance(current, list):
+            return True
+        if not isinstance(current, Mapping):
+            return False
+        current = current.get(part)
+    return isinstance(current, list)

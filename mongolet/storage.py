@@ -6,7 +6,9 @@ read the newest version at or before its snapshot while others keep writing. Ver
 no open snapshot can see any more are trimmed as new ones arrive.
 
 Records live in a dict keyed by ``values.canonical_key(_id)``; the dict's insertion order is
-the natural order a find without sort returns, as on mongod.
+the natural order a find without sort returns, as on mongod. Each index keeps ordered
+entries (``indexes.IndexEntries``) for every version a record retains and for the version an
+open transaction is writing, updated whenever those change.
 
 A record being written by an open transaction is *locked* by it (``locked_by``): other
 transactions then get WriteConflict, non-transactional writers wait for it to end. That
@@ -22,6 +24,7 @@ a retry after a restart must find); the sink records it in the same unit as the 
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Protocol
@@ -29,7 +32,7 @@ from typing import Any, Protocol
 from bson import Binary
 
 from mongolet.errors import MongoError, duplicate_key
-from mongolet.indexes import IndexSpec, id_index
+from mongolet.indexes import IndexEntries, IndexSpec, id_index
 from mongolet.query import values
 
 
@@ -37,6 +40,8 @@ class WriteLock(Protocol):
     """An open transaction, as storage sees it: the owner of uncommitted writes."""
 
     snapshot_ts: int
+    # (db, collection) -> record key -> the version it is writing (None: a deletion)
+    writes: dict[tuple[str, str], dict[Hashable, dict[str, Any] | None]]
 
     async def wait_done(self) -> None: ...
 
@@ -72,13 +77,18 @@ class CommitSink(Protocol):
     def options_changed(self, coll: Collection, options: dict[str, Any]) -> None: ...
 
 
-class Record:
-    """One ``_id``'s committed history, plus the open transaction writing it, if any."""
+_SEQUENCE = itertools.count(1)
 
-    __slots__ = ("key", "locked_by", "versions")
+
+class Record:
+    """One ``_id``'s committed history, plus the open transaction writing it, if any.
+    ``seq`` orders records by creation (the natural order) inside index entries."""
+
+    __slots__ = ("key", "locked_by", "seq", "versions")
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
+        self.seq = next(_SEQUENCE)
         self.versions: list[tuple[int, dict[str, Any] | None]] = []
         self.locked_by: WriteLock | None = None
 
@@ -121,6 +131,8 @@ class Collection:
         self.uuid = Binary.from_uuid(uuid.uuid4())
         self.records: dict[Hashable, Record] = {}
         self.indexes: dict[str, IndexSpec] = {"_id_": id_index()}
+        # index name -> ordered entries (every index but text, hashed and geo ones)
+        self.entries: dict[str, IndexEntries] = {"_id_": IndexEntries(self.indexes["_id_"])}
         # unique index name -> index key -> record key holding it (committed, latest state)
         self.unique_keys: dict[str, dict[Hashable, Hashable]] = {}
         # (unique index name, index key) -> open transaction that wrote a document with it
@@ -167,17 +179,43 @@ class Collection:
                         raise duplicate_key(self.ns, spec.name, spec.key,
                                             spec.key_value(doc))
                     table[key] = record.key
+        entries = IndexEntries(spec) if spec.ordered else None
+        if entries is not None:
+            entries.build([(record, self.index_documents(record))
+                           for record in self.records.values()])
         if self.sink is not None and self.created_by is None:
             self.sink.index_added(self, spec)
         if enforced:
             self.unique_keys[spec.name] = table
         self.indexes[spec.name] = spec
+        if entries is not None:
+            self.entries[spec.name] = entries
 
     def drop_index(self, name: str) -> None:
         if self.sink is not None and self.created_by is None and name in self.indexes:
             self.sink.index_dropped(self, name)
         self.indexes.pop(name, None)
         self.unique_keys.pop(name, None)
+        self.entries.pop(name, None)
+
+    # -- index entries -----------------------------------------------------------------------
+
+    def index_documents(self, record: Record) -> list[dict[str, Any]]:
+        """Every version of ``record`` a reader may see: retained ones and the one an open
+        transaction is writing."""
+        docs = [doc for _, doc in record.versions if doc is not None]
+        holder = record.locked_by
+        if holder is not None:
+            pending = holder.writes.get((self.db, self.name), {}).get(record.key)
+            if pending is not None:
+                docs.append(pending)
+        return docs
+
+    def reindex(self, record: Record) -> None:
+        """Bring every index's entries for ``record`` in step with its versions."""
+        docs = self.index_documents(record)
+        for entries in self.entries.values():
+            entries.sync(record, docs)
 
     def update_options(self, changes: dict[str, Any]) -> None:
         """Change some collection options (collMod)."""
@@ -227,6 +265,7 @@ class Collection:
         if doc is None and len(record.versions) == 1 and record.locked_by is None \
                 and self.records.get(record.key) is record:
             del self.records[record.key]
+        self.reindex(record)
 
 
 class Store:

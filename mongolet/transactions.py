@@ -172,6 +172,7 @@ class TransactionManager:
                 record.locked_by = None
                 if not record.versions and coll.records.get(record.key) is record:
                     del coll.records[record.key]
+                coll.reindex(record)
         for coll in txn.created:
             if coll.created_by is txn and self.store.collection(coll.db, coll.name) is coll:
                 self.store.drop_collection(coll.db, coll.name)
@@ -430,6 +431,7 @@ class TransactionView(DirectView):
             record.locked_by = txn
             txn.locked.append((coll, record))
         overlay[key] = doc
+        coll.reindex(record)  # the transaction finds its own writes through the indexes
 
     def _check_unique(self, coll: Collection, key: Hashable, doc: dict[str, Any],
                       overlay: dict[Hashable, dict[str, Any] | None]) -> None:

@@ -24,6 +24,7 @@ from mongolet.commands import (  # noqa: F401
     crud_read,
     crud_write,
     cursors,
+    explain,
     handshake,
     indexes,
     snapshots,

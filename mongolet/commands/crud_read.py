@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from mongolet.commands import local_sessions, views
+from mongolet import plan_execution
+from mongolet.commands import deadlines, local_sessions, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
-from mongolet.commands.selection import compile_filter, select
+from mongolet.commands.selection import compile_filter, id_keys, planned, select
 from mongolet.commands.writing import write_pipeline_output
 from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
 from mongolet.errors import MongoError
+from mongolet.planner import Plan, Query
 from mongolet.query import aggregation, expressions, matcher, paths, projection, sorting, values
 from mongolet.query import collation as collations
 from mongolet.query.collation import Collation
@@ -29,7 +33,7 @@ def query_collation(spec: dict[str, Any], coll: Collection | None) -> Collation 
     return None
 
 
-def matching(ctx: CommandContext, coll: Collection, filter: dict[str, Any] | None,
+def matching(ctx: CommandContext, coll: Collection, filter: Mapping[str, Any] | None,
              variables: dict[str, Any] | None = None, collation: Collation | None = None
              ) -> Iterator[dict[str, Any]]:
     """The documents of a collection or view that ``filter`` selects, in natural order."""
@@ -66,8 +70,32 @@ def first_batch_size(ctx: CommandContext, cursor_doc: dict[str, Any] | None = No
     return size
 
 
-@command("find", in_transaction=True)
-async def find(ctx: CommandContext) -> dict[str, Any]:
+def query_hint(body: dict[str, Any]) -> Any:
+    """The ``hint`` of a command: an index name, a key pattern, or None."""
+    hint = body.get("hint")
+    if hint is None or hint == {} or hint == "":
+        return None
+    if not isinstance(hint, str | dict):
+        raise MongoError(9, "hint must be a string or an object")
+    return hint
+
+
+@dataclass
+class FindRequest:
+    """A find command, parsed (what running and explaining it share)."""
+
+    ns: str
+    coll: Collection | None
+    query: Query
+    projection: Callable[[dict[str, Any]], dict[str, Any]] | None
+    variables: dict[str, Any] | None
+    batch_size: int
+    single_batch: bool
+    budget: deadlines.Budget
+
+
+def parse_find(ctx: CommandContext) -> FindRequest:
+    started = time.monotonic()
     body = ctx.body
     name = ctx.collection_name()
     ns = ctx.ns(name)
@@ -78,6 +106,7 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     limit = get_int(body, "limit", 0) or 0
     batch_size = first_batch_size(ctx)
     single_batch = get_bool(body, "singleBatch")
+    budget = deadlines.Budget.of(body, started)
     if skip < 0:
         raise MongoError(51024, f"BSON field 'skip' value must be >= 0, actual value '{skip}'")
     if limit < 0:
@@ -91,47 +120,117 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     let = expressions.evaluate_let(get_doc(body, "let"))
     project = (projection.compile_projection(projection_spec, query=filter, variables=let)
                if projection_spec else None)
-    if coll is None:
-        if filter:
-            # bad filters fail even on missing collections
-            matcher.compile_filter(filter, variables=let)
-        return cursor_reply(ns, 0, [], first=True)
-    docs = matching(ctx, coll, filter, let, collation)
-    if sort:
-        with collations.applied(collation):
-            docs = iter(sorting.sort_documents(list(docs), sort))
-    if skip or limit:
-        docs = itertools.islice(docs, skip, skip + limit if limit else None)
-    if project is not None:
-        docs = map(project, docs)
+    if coll is None and filter:
+        # bad filters fail even on missing collections
+        matcher.compile_filter(filter, variables=let)
     if limit:
         batch_size = min(batch_size, limit)
-    return open_cursor(ctx, ns, docs, batch_size, single_batch)
+    query = Query(filter=filter, sort=sort, skip=skip, limit=limit, hint=query_hint(body),
+                  min=get_doc(body, "min"), max=get_doc(body, "max"), collation=collation)
+    if sort:
+        sorting.parse_sort(sort)
+    return FindRequest(ns, coll, query, project, let, batch_size, single_batch, budget)
 
 
-@command("count")
-async def count(ctx: CommandContext) -> dict[str, Any]:
+def find_documents(ctx: CommandContext, req: FindRequest,
+                   stats: plan_execution.Stats | None = None
+                   ) -> tuple[Plan, list[Plan], Iterator[dict[str, Any]]]:
+    """The plan a find runs and the documents it returns (lazily: a served sort with a
+    limit stops early)."""
+    query, coll = req.query, req.coll
+    if coll is None:
+        return Plan("EOF"), [], iter(())
+    if views.is_view(coll):
+        chosen: Plan = Plan("COLLSCAN")
+        rejected: list[Plan] = []
+        docs = matching(ctx, coll, query.filter, req.variables, query.collation)
+    else:
+        chosen, rejected, pairs = planned(ctx.view, coll, query, req.variables, stats,
+                                          req.budget.check)
+        docs = (doc for _, doc in pairs)
+    docs = deadlines.limited(docs, req.budget)
+    if query.sort and not chosen.sort_served:
+        with collations.applied(query.collation):
+            docs = iter(sorting.sort_documents(list(docs), query.sort))
+    if query.skip or query.limit:
+        docs = itertools.islice(docs, query.skip,
+                                query.skip + query.limit if query.limit else None)
+    if req.projection is not None:
+        docs = map(req.projection, docs)
+    return chosen, rejected, docs
+
+
+@command("find", in_transaction=True)
+async def find(ctx: CommandContext) -> dict[str, Any]:
+    req = parse_find(ctx)
+    if req.coll is None:
+        return cursor_reply(req.ns, 0, [], first=True)
+    docs = find_documents(ctx, req)[2]
+    return open_cursor(ctx, req.ns, docs, req.batch_size, req.single_batch)
+
+
+@dataclass
+class CountRequest:
+    coll: Collection | None
+    query: Query
+    skip: int
+    limit: int
+    budget: deadlines.Budget
+
+
+def parse_count(ctx: CommandContext) -> CountRequest:
+    started = time.monotonic()
     body = ctx.body
     name = ctx.collection_name()
     query = get_doc(body, "query")
     skip = get_int(body, "skip", 0) or 0
     limit = get_int(body, "limit", 0) or 0
+    budget = deadlines.Budget.of(body, started)
     if skip < 0:
         raise MongoError(51024, "BSON field 'skip' value must be >= 0")
     coll = ctx.collection(name)
     collation = query_collation(body, coll)
+    if coll is None and query:
+        matcher.compile_filter(query)
+    return CountRequest(coll, Query(filter=query, hint=query_hint(body), collation=collation),
+                        skip, limit, budget)
+
+
+def count_documents(ctx: CommandContext, req: CountRequest,
+                    stats: plan_execution.Stats | None = None) -> tuple[Plan, int]:
+    """The plan a count runs (COUNT_SCAN when the index alone answers) and its count."""
+    coll, query = req.coll, req.query
     if coll is None:
-        if query:
-            matcher.compile_filter(query)
-        return {"n": 0, "ok": 1.0}
-    if not query and not views.is_view(coll):
-        n = coll.count_latest()
+        return Plan("EOF"), 0
+    if not query.filter and not views.is_view(coll) and query.hint is None:
+        chosen, n = Plan("RECORD_STORE_FAST_COUNT"), coll.count_latest()
+    elif views.is_view(coll):
+        chosen = Plan("COLLSCAN")
+        n = len(list(deadlines.limited(
+            matching(ctx, coll, query.filter, collation=query.collation), req.budget)))
     else:
-        n = sum(1 for _ in matching(ctx, coll, query, collation=collation))
-    n = max(n - skip, 0)
-    if limit:
-        n = min(n, abs(limit))
-    return {"n": n, "ok": 1.0}
+        keys = id_keys(query.filter, query.collation) if query.hint is None else None
+        chosen = plan_execution.choose(coll, query, keys)[0]
+        if chosen.stage == "IXSCAN" and chosen.exact:
+            n = plan_execution.count(ctx.view, coll, chosen, stats)
+            chosen.stage = "COUNT_SCAN"
+        else:
+            pairs = plan_execution.run(ctx.view, coll, chosen, None if chosen.stage == "IDHACK"
+                                       else compile_filter(query.filter or {}, None,
+                                                           query.collation), stats,
+                                       req.budget.check)
+            n = len(list(deadlines.limited(pairs, req.budget)))
+    req.budget.check()
+    n = max(n - req.skip, 0)
+    if req.limit:
+        n = min(n, abs(req.limit))
+    return chosen, n
+
+
+@command("count")
+async def count(ctx: CommandContext) -> dict[str, Any]:
+    req = parse_count(ctx)
+    return {"n": count_documents(ctx, req)[1], "ok": 1.0}
 
 
 @command("distinct", in_transaction=True)
@@ -152,8 +251,32 @@ async def distinct(ctx: CommandContext) -> dict[str, Any]:
         if query:
             matcher.compile_filter(query)
         return {"values": [], "ok": 1.0}
+    return {"values": distinct_values(ctx, coll, key, Query(filter=query, collation=collation),
+                                      deadlines.Budget.of(body))[1], "ok": 1.0}
+
+
+def distinct_values(ctx: CommandContext, coll: Collection, key: str, query: Query,
+                    budget: deadlines.Budget | None = None,
+                    stats: plan_execution.Stats | None = None) -> tuple[Plan, list[Any]]:
+    """The plan a distinct runs (DISTINCT_SCAN when keys alone answer) and its values."""
+    budget = budget if budget is not None else deadlines.Budget(None)
+    collation = query.collation
+    by_index = None if views.is_view(coll) else plan_execution.distinct_plan(coll, query, key)
+    if by_index is not None:
+        with collations.applied(collation):
+            found = plan_execution.distinct_scan(ctx.view, coll, by_index, key, stats)
+            budget.check()
+            result = sorted(found, key=functools.cmp_to_key(values.compare))
+        by_index.stage = "DISTINCT_SCAN"
+        return by_index, result
     seen: dict[Any, Any] = {}
-    matches = list(matching(ctx, coll, query, collation=collation))
+    if views.is_view(coll):
+        chosen = Plan("COLLSCAN")
+        docs = matching(ctx, coll, query.filter, collation=collation)
+    else:
+        chosen, _, pairs = planned(ctx.view, coll, query, None, stats, budget.check)
+        docs = (doc for _, doc in pairs)
+    matches = list(deadlines.limited(docs, budget))
     with collations.applied(collation):  # values equal under the collation count once
         for doc in matches:
             for value in paths.path_values(doc, key):
@@ -161,7 +284,7 @@ async def distinct(ctx: CommandContext) -> dict[str, Any]:
                 for item in items:
                     seen.setdefault(values.canonical_key(item), item)
         result = sorted(seen.values(), key=functools.cmp_to_key(values.compare))
-    return {"values": result, "ok": 1.0}
+    return chosen, result
 
 
 _OUTPUT_STAGES = ("$out", "$merge")
@@ -185,10 +308,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
                          if pipeline is None else
                          "BSON field 'aggregate.pipeline' is the wrong type, expected type "
                          "'array'")
-    if body.get("explain"):
-        raise MongoError(2, "mongolet does not support explain")
     cursor_doc = get_doc(body, "cursor")
-    if cursor_doc is None:
+    if cursor_doc is None and not body.get("explain"):
         raise MongoError(9, "The 'cursor' option is required, except for aggregate with the "
                             "explain argument")
     for i, stage in enumerate(pipeline):
@@ -206,13 +327,22 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     stages = pipeline[:-1] if output is not None else pipeline
     source: list[dict[str, Any]] = []
     collectionless = target == 1 or target == 1.0
+    variables = expressions.evaluate_let(get_doc(body, "let"))
     if collectionless:
         ns = ctx.ns("$cmd.aggregate")
     else:
         name = ctx.collection_name()
         ns = ctx.ns(name)
         coll = ctx.collection(name)
-        source = list(matching(ctx, coll, None)) if coll is not None else []
+        if body.get("explain"):
+            from mongolet.commands.explain import explain_aggregate
+
+            return explain_aggregate(ctx, body, coll, stages, variables)
+        if coll is not None:
+            pushed = pipeline_source(ctx, coll, stages, variables,
+                                     query_collation(body, coll), deadlines.Budget.of(body),
+                                     hint=query_hint(body))
+            source, stages = list(pushed.docs), pushed.rest
     if stages and next(iter(stages[0])) in aggregation.SOURCE_STAGES:
         stage_name = next(iter(stages[0]))
         if not collectionless:
@@ -220,7 +350,6 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
                                  "{aggregate: 1}, not a collection")
         source = local_sessions.list_local_sessions(ctx, stages[0][stage_name])
         stages = stages[1:]
-    variables = expressions.evaluate_let(get_doc(body, "let"))
     collation = query_collation(body, None if collectionless else ctx.collection(ctx.arg()))
     with collations.applied(collation):
         results = aggregation.run_pipeline(source, stages, views.PipelineSource(ctx),
@@ -228,4 +357,52 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
     if output is not None:
         await write_pipeline_output(ctx, results, output)
         return cursor_reply(ns, 0, [], first=True)
-    return open_cursor(ctx, ns, iter(results), first_batch_size(ctx, cursor_doc))
+    return open_cursor(ctx, ns, iter(results), first_batch_size(ctx, cursor_doc or {}))
+
+
+@dataclass
+class PipelineSource:
+    """The documents a pipeline starts from, found by the planner for its leading
+    ``$match`` / ``$sort`` / ``$limit``, and the stages left to run on them."""
+
+    plan: Plan
+    rejected: list[Plan]
+    query: Query
+    docs: Iterator[dict[str, Any]]
+    rest: list[dict[str, Any]]
+    pushed: int  # how many leading stages the query stands for
+
+
+def pipeline_source(ctx: CommandContext, coll: Collection, stages: list[dict[str, Any]],
+                    variables: dict[str, Any] | None, collation: Collation | None,
+                    budget: deadlines.Budget, stats: plan_execution.Stats | None = None,
+                    hint: Any = None) -> PipelineSource:
+    filters: list[dict[str, Any]] = []
+    i = 0
+    while i < len(stages) and "$match" in stages[i] and isinstance(stages[i]["$match"], dict):
+        filters.append(stages[i]["$match"])
+        i += 1
+    sort: dict[str, Any] | None = None
+    limit = 0
+    if i < len(stages) and "$sort" in stages[i] and isinstance(stages[i]["$sort"], dict):
+        sort = stages[i]["$sort"]
+        sorting.parse_sort(sort, stage=True)
+        i += 1
+        if i < len(stages) and "$limit" in stages[i]:
+            value = stages[i]["$limit"]
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                limit = value
+                i += 1
+    filter = filters[0] if len(filters) == 1 else ({"$and": filters} if filters else None)
+    query = Query(filter=filter, sort=sort, limit=limit, collation=collation, hint=hint)
+    if views.is_view(coll):
+        return PipelineSource(Plan("COLLSCAN"), [], query, matching(ctx, coll, None),
+                              stages, 0)
+    chosen, rejected, pairs = planned(ctx.view, coll, query, variables, stats, budget.check)
+    docs: Iterator[dict[str, Any]] = deadlines.limited((doc for _, doc in pairs), budget)
+    if sort and not chosen.sort_served:
+        with collations.applied(collation):
+            docs = iter(sorting.sort_documents(list(docs), sort))
+    if limit:
+        docs = itertools.islice(docs, limit)
+    return PipelineSource(chosen, rejected, query, docs, stages[i:], i)

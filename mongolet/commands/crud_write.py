@@ -15,13 +15,14 @@ from typing import Any
 
 import bson
 
-from mongolet.commands import views
-from mongolet.commands.crud_read import query_collation
+from mongolet.commands import deadlines, views
+from mongolet.commands.crud_read import query_collation, query_hint
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
-from mongolet.commands.selection import compile_filter, id_keys, select
+from mongolet.commands.selection import compile_filter, id_keys, planned, select
 from mongolet.commands.validation import Validator, validator_for
 from mongolet.commands.writing import check_stored_document, prepare_insert
 from mongolet.errors import MongoError
+from mongolet.planner import Query
 from mongolet.query import collation as collations
 from mongolet.query import expressions, matcher, projection, sorting, updates
 from mongolet.query.collation import Collation
@@ -73,8 +74,8 @@ def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None,
 
 def stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
     """Whether a statement's error ends the command (a conflict is raised: top-level)."""
-    if error.code == 112:
-        raise error  # a conflict aborts the transaction: top-level error
+    if error.code in (112, 50):
+        raise error  # a conflict aborts the transaction, time ran out: top-level errors
     return ctx.txn is not None  # any write error ends a transaction
 
 
@@ -104,6 +105,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
     check_writable_namespace(ctx, name)
     docs = _statements(ctx, "documents")
     ordered = get_bool(ctx.body, "ordered", True)
+    deadline = deadlines.Budget.of(ctx.body)
     coll = await ctx.view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
     validator = validator_for(ctx, coll)
@@ -115,6 +117,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
             n += 1
             continue
         try:
+            deadline.check()
             await run_insert(ctx, coll, raw, validator, index)
         except MongoError as error:
             stop = stop_after_error(ctx, error)
@@ -240,11 +243,11 @@ def parse_update(ctx: CommandContext, stmt: Any, where: str = "update.updates") 
 
 def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
                  variables: Variables = None, collation: Collation | None = None,
-                 sort: dict[str, Any] | None = None) -> Iterator[Record]:
+                 hint: Any = None, sort: dict[str, Any] | None = None) -> Iterator[Record]:
     """The first matching record (first in ``sort`` order, if given), again and again: a
     single-document write whose target changed while it waited looks for the next match."""
     while True:
-        found = _first_selected(ctx, coll, query, variables, collation, sort)
+        found = _first_selected(ctx, coll, query, variables, collation, sort, hint)
         if found is None:
             return
         yield found[0]
@@ -252,11 +255,13 @@ def _first_match(ctx: CommandContext, coll: Collection, query: Mapping[str, Any]
 
 def _first_selected(ctx: CommandContext, coll: Collection, query: Mapping[str, Any],
                     variables: Variables, collation: Collation | None,
-                    sort: dict[str, Any] | None) -> tuple[Record, dict[str, Any]] | None:
+                    sort: dict[str, Any] | None,
+                    hint: Any = None) -> tuple[Record, dict[str, Any]] | None:
     if not sort:
         return next(iter(select(ctx.view, coll, query, variables=variables,
-                                collation=collation)), None)
-    matches = list(select(ctx.view, coll, query, variables=variables, collation=collation))
+                                collation=collation, hint=hint)), None)
+    matches = list(select(ctx.view, coll, query, variables=variables, collation=collation,
+                          hint=hint))
     with collations.applied(collation):
         docs = sorting.sort_documents([doc for _, doc in matches], sort)
     if not docs:
@@ -265,8 +270,11 @@ def _first_selected(ctx: CommandContext, coll: Collection, query: Mapping[str, A
     return by_id[id(docs[0])], docs[0]
 
 
+_UNLIMITED = deadlines.Budget(None)  # statements run by bulkWrite, which has no maxTimeMS here
+
+
 async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Variables,
-                      index: int) -> tuple[int, int, Any]:
+                     index: int, deadline: deadlines.Budget = _UNLIMITED) -> tuple[int, int, Any]:
     """Statement ``index``: (matched, modified, upserted _id or None)."""
     query = get_doc(stmt, "q") or {}
     update = stmt["u"]
@@ -276,6 +284,7 @@ async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Vari
     variables = _statement_variables(let, stmt)
     validator = validator_for(ctx, coll)
     collation = query_collation(stmt, coll)
+    hint = query_hint(stmt)
     predicate = _predicate(query, variables, collation)
     apply = _updater(update, array_filters, query, variables, collation)
 
@@ -284,11 +293,13 @@ async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Vari
     candidates: Iterable[Record]
     if multi:
         candidates = [record for record, _ in select(ctx.view, coll, query,
-                                                     variables=variables, collation=collation)]
+                                                     variables=variables, collation=collation,
+                                                     hint=hint, check=deadline.check)]
     else:
         candidates = _first_match(ctx, coll, query, variables, collation,
-                                  get_doc(stmt, "sort"))
+                                  hint, get_doc(stmt, "sort"))
     for record in candidates:
+        deadline.check()
         result = await _update_record(ctx, coll, record, predicate, apply, validator,
                                       (lambda old, new: modified_one) if modified_one else None)
         if result is None:
@@ -316,6 +327,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(72, "Cannot use (or request) retryable writes with multi=true")
     for stmt in stmts:
         parse_update(ctx, stmt)
+    deadline = deadlines.Budget.of(ctx.body)
     let = command_let(ctx)
     coll = await ctx.view.writable_collection(ctx.db, name)
     views.check_writable(ctx, coll)
@@ -327,7 +339,8 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
             result = retry[index]
         else:
             try:
-                result = await run_update(ctx, coll, stmt, let, index)
+                deadline.check()
+                result = await run_update(ctx, coll, stmt, let, index, deadline)
             except MongoError as error:
                 stop = stop_after_error(ctx, error)
                 errors.append(error.to_write_error(index))
@@ -370,21 +383,25 @@ def parse_delete(stmt: Any, where: str = "delete.deletes") -> None:
 
 
 async def run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
-                      variables: Variables, index: int) -> int:
+                      variables: Variables, index: int,
+                     deadline: deadlines.Budget = _UNLIMITED) -> int:
     query = get_doc(stmt, "q") or {}
     limit = stmt["limit"]
     if coll is None:
         matcher.compile_filter(query, variables=variables)
         return 0
     collation = query_collation(stmt, coll)
+    hint = query_hint(stmt)
     predicate = _predicate(query, variables, collation)
     view = ctx.view
     removed = 0
     removed_one = ctx.statement_record(index, 1)  # retryable: limit 1
-    candidates = _first_match(ctx, coll, query, variables, collation) if limit == 1 else \
-        [record for record, _ in select(view, coll, query, variables=variables,
-                                        collation=collation)]
+    candidates = _first_match(ctx, coll, query, variables, collation, hint) if limit == 1 \
+        else [record for record, _ in select(view, coll, query, variables=variables,
+                                             collation=collation, hint=hint,
+                                             check=deadline.check)]
     for record in candidates:
+        deadline.check()
         while True:
             current = await view.current(coll, record)
             if current is None or not predicate(current):
@@ -408,6 +425,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         raise MongoError(72, "Cannot use (or request) retryable writes with limit=0")
     for stmt in stmts:
         parse_delete(stmt)
+    deadline = deadlines.Budget.of(ctx.body)
     let = command_let(ctx)
     coll = ctx.collection(name)
     views.check_writable(ctx, coll)
@@ -418,7 +436,8 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
             n += retry[index]
             continue
         try:
-            removed = await run_delete(ctx, coll, stmt, let, index)
+            deadline.check()
+            removed = await run_delete(ctx, coll, stmt, let, index, deadline)
         except MongoError as error:
             stop = stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))
@@ -432,6 +451,21 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
 
 
 # -- findAndModify ----------------------------------------------------------------------------
+
+
+def _target(ctx: CommandContext, coll: Collection, query: Query, variables: Variables
+            ) -> tuple[Record, dict[str, Any]] | None:
+    """The document findAndModify acts on: the first match in ``query.sort``'s order."""
+    chosen, _, pairs = planned(ctx.view, coll, query, variables)
+    if not query.sort or chosen.sort_served:
+        return next(iter(pairs), None)
+    matches = list(pairs)
+    with collations.applied(query.collation):
+        docs = sorting.sort_documents([doc for _, doc in matches], query.sort)
+    if not docs:
+        return None
+    by_id = {id(doc): record for record, doc in matches}
+    return by_id[id(docs[0])], docs[0]
 
 
 @command("findAndModify", in_transaction=True, retryable_write=True)
@@ -470,6 +504,8 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     if update is not None and not isinstance(update, dict | list):
         raise MongoError(14, "Update argument must be either an object or an array")
     collations.parse(body.get("collation"))
+    deadline = deadlines.Budget.of(body)
+    hint = query_hint(body)
     variables = command_let(ctx)
     project = (projection.compile_projection(fields, variables=variables) if fields
                else None)
@@ -485,9 +521,11 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
         return project(doc) if doc is not None and project is not None else doc
 
     while True:
+        deadline.check()
         target: tuple[Record, dict[str, Any]] | None = None
         if coll is not None:
-            target = _first_selected(ctx, coll, query, variables, collation, sort)
+            target = _target(ctx, coll, Query(filter=query, sort=sort, limit=1, hint=hint,
+                                              collation=collation), variables)
         if target is None:
             break
         record = target[0]

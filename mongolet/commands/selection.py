@@ -1,17 +1,20 @@
-"""Finding the documents a filter selects, with a fast path for ``_id`` lookups.
+"""Finding the documents a filter selects, through the query planner.
 
 Point reads by ``_id`` (``{_id: v}``, ``{_id: {$eq: v}}``, ``{_id: {$in: [...]}}``) go straight
-to the record dict; every other filter scans the collection in natural order.
+to the record dict (IDHACK); other filters use the plan ``mongolet.planner`` picks: an index
+scan when an index applies, else a scan of the collection in natural order.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
 from bson import Regex
 
+from mongolet import plan_execution
+from mongolet.planner import Plan, Query
 from mongolet.query import collation as collations
 from mongolet.query import matcher
 from mongolet.storage import Collection, Record, canonical_id
@@ -66,21 +69,26 @@ def compile_filter(filter: Mapping[str, Any], variables: Mapping[str, Any] | Non
 
 def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
            variables: Mapping[str, Any] | None = None,
-           collation: collations.Collation | None = None
+           collation: collations.Collation | None = None, hint: Any = None,
+           check: Callable[[], None] | None = None,
            ) -> Iterator[tuple[Record, dict[str, Any]]]:
-    """``(record, document)`` pairs matching ``filter``, in natural order."""
-    keys = id_keys(filter, collation)
-    if keys is not None:
-        found = []
-        for key in keys:
-            record, doc = view.lookup(coll, key)
-            if record is not None and doc is not None:
-                found.append((record, doc))
-        if len(found) > 1:  # $in: natural order, not the order of the list
-            order = {k: i for i, k in enumerate(coll.records)}
-            found.sort(key=lambda pair: order.get(pair[0].key, 0))
-        return iter(found)
-    if not filter:
-        return view.documents(coll)
-    predicate = compile_filter(filter, variables, collation)
-    return ((record, doc) for record, doc in view.documents(coll) if predicate(doc))
+    """``(record, document)`` pairs matching ``filter`` (natural order when no index helps,
+    index order when one does); ``check`` is called now and then while scanning (it raises
+    to interrupt)."""
+    return planned(view, coll, Query(filter=filter, collation=collation, hint=hint),
+                   variables, check=check)[2]
+
+
+def planned(view: DirectView, coll: Collection, query: Query,
+            variables: Mapping[str, Any] | None = None,
+            stats: plan_execution.Stats | None = None,
+            check: Callable[[], None] | None = None,
+            ) -> tuple[Plan, list[Plan], Iterator[tuple[Record, dict[str, Any]]]]:
+    """The winning plan for ``query``, the rejected ones, and the pairs it finds."""
+    filter = query.filter
+    keys = id_keys(filter, query.collation) if query.hint is None else None
+    chosen, rejected = plan_execution.choose(coll, query, keys)
+    predicate = None
+    if filter and chosen.stage != "IDHACK":
+        predicate = compile_filter(filter, variables, query.collation)
+    return chosen, rejected, plan_execution.run(view, coll, chosen, predicate, stats, check)
