@@ -13,15 +13,22 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from bson import Int64
+
 from mongolet.errors import MongoError, bad_value, failed_to_parse
 from mongolet.query.expressions import (
     average,
     compile_expression,
     merge_objects,
     missing_to_null,
+    numeric_op,
     sum_numbers,
+    traverse,
 )
-from mongolet.query.paths import MISSING, path_values, set_path, split_path
+from mongolet.query.matcher import compile_filter
+from mongolet.query.paths import MISSING, path_values, set_path, split_path, unset_path
+from mongolet.query.projection import compile_stage_projection
+from mongolet.query.sorting import parse_sort, sort_parsed
 from mongolet.query.values import (
     canonical_key,
     compare,
@@ -29,6 +36,7 @@ from mongolet.query.values import (
     numeric,
     render,
     type_alias,
+    type_name,
 )
 
 Docs = Iterator[dict[str, Any]]
@@ -120,8 +128,6 @@ def _run(stages: list[Stage], docs: Docs, variables: dict[str, Any]) -> Docs:
 
 
 def _stage_match(spec: Any, ctx: PipelineContext) -> Stage:
-    from mongolet.query.matcher import compile_filter
-
     if not isinstance(spec, Mapping):
         raise MongoError(15959, "the match filter must be an expression in an object")
     if "$where" in spec:
@@ -137,8 +143,6 @@ def _stage_match(spec: Any, ctx: PipelineContext) -> Stage:
 
 
 def _stage_project(spec: Any, ctx: PipelineContext) -> Stage:
-    from mongolet.query.projection import compile_stage_projection
-
     project = compile_stage_projection(spec)
 
     def run(docs: Docs, variables: dict[str, Any]) -> Docs:
@@ -183,8 +187,6 @@ def _stage_limit(spec: Any, ctx: PipelineContext) -> Stage:
 
 
 def _stage_sort(spec: Any, ctx: PipelineContext) -> Stage:
-    from mongolet.query.sorting import parse_sort, sort_parsed
-
     fields = parse_sort(spec, stage=True)
 
     def sort(docs: Docs, variables: dict[str, Any]) -> Docs:
@@ -214,7 +216,7 @@ def _new_root(value: Any, doc: Mapping[str, Any], what: str) -> dict[str, Any]:
         raise MongoError(
             40228,
             f"'{what}' expression must evaluate to an object, but resulting value was: "
-            f"{render(value)}. Type of resulting value: '{'missing' if value is MISSING else type_alias(value)}'. "
+            f"{render(value)}. Type of resulting value: '{type_name(value)}'. "
             f"Input document: {render(doc)}",
         )
     return dict(value)
@@ -420,9 +422,7 @@ def _stage_group(spec: Any, ctx: PipelineContext) -> Stage:
 
 
 def _repeat_sum(step: Any, total: int) -> Any:
-    from mongolet.query.expressions import _numeric_op
-
-    return _numeric_op([step, total], lambda a, b: a * b)
+    return numeric_op([step, total], lambda a, b: a * b)
 
 
 def _accumulate(acc: _Accumulator, state: Any, value: Any) -> Any:
@@ -532,10 +532,6 @@ def _stage_unwind(spec: Any, ctx: PipelineContext) -> Stage:
     field = path[1:]
     parts = _field_parts(field)
 
-    from bson import Int64
-
-    from mongolet.query.expressions import traverse
-
     def unwind(docs: Docs, variables: dict[str, Any]) -> Docs:
         for doc in docs:
             value = traverse(doc, parts)
@@ -549,7 +545,7 @@ def _stage_unwind(spec: Any, ctx: PipelineContext) -> Stage:
                 if preserve:
                     out = doc
                     if isinstance(value, list):
-                        out = _remove_path(doc, field)
+                        out = unset_path(doc, field)
                     if index_field:
                         out = set_path(out, index_field, None)
                     yield out
@@ -560,12 +556,6 @@ def _stage_unwind(spec: Any, ctx: PipelineContext) -> Stage:
                 yield out
 
     return unwind
-
-
-def _remove_path(doc: dict[str, Any], field: str) -> dict[str, Any]:
-    from mongolet.query.paths import unset_path
-
-    return unset_path(doc, field)
 
 
 # --- $lookup --------------------------------------------------------------------------------

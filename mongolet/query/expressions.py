@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import datetime
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bson import Int64, ObjectId, Regex, Timestamp
 from bson.decimal128 import Decimal128
 
 from mongolet.errors import MongoError, bad_value
-from mongolet.query._errors import conversion_failure
-from mongolet.query.paths import MISSING
+from mongolet.query.named_errors import conversion_failure
+from mongolet.query.regexes import compile_regex
 from mongolet.query.values import (
+    MISSING,
+    canonical_key,
     compare,
     date_millis,
     equal,
@@ -302,8 +306,6 @@ def _decimal_result(value: Decimal) -> Decimal128:
     try:
         return Decimal128(value)
     except (InvalidOperation, ValueError):
-        from decimal import Context
-
         return Decimal128(Context(prec=34).create_decimal(value))
 
 
@@ -311,7 +313,7 @@ def _type_name(value: Any) -> str:
     return "missing" if value is MISSING else type_alias(value)
 
 
-def _numeric_op(values: Sequence[Any], op: Callable[[Any, Any], Any]) -> Any:
+def numeric_op(values: Sequence[Any], op: Callable[[Any, Any], Any]) -> Any:
     """Combine numbers the way mongod widens types: int -> long -> double -> decimal."""
     if any(isinstance(v, Decimal128) for v in values):
         result = _to_decimal(values[0])
@@ -348,7 +350,7 @@ def _add(*values: Any) -> Any:
         return _date_from_millis(date_millis(date) + round(millis))
     if not numbers:
         return 0
-    return _numeric_op(numbers, lambda a, b: a + b)
+    return numeric_op(numbers, lambda a, b: a + b)
 
 
 def _date_from_millis(millis: int) -> datetime.datetime:
@@ -376,7 +378,7 @@ def _subtract(a: Any, b: Any) -> Any:
         if is_number(b) and not isinstance(b, bool):
             return _date_from_millis(date_millis(a) - round(float(numeric(b))))
     elif is_number(a) and not isinstance(a, bool) and is_number(b) and not isinstance(b, bool):
-        return _numeric_op([a, b], lambda x, y: x - y)
+        return numeric_op([a, b], lambda x, y: x - y)
     raise MongoError(16556, f"cant $subtract a {_type_name(b)} from a {_type_name(a)}")
 
 
@@ -385,7 +387,7 @@ def _multiply(*values: Any) -> Any:
         return None
     if not values:
         return 1
-    return _numeric_op(values, lambda a, b: a * b)
+    return numeric_op(values, lambda a, b: a * b)
 
 
 def _divide(a: Any, b: Any) -> Any:
@@ -776,8 +778,6 @@ def _replace(all_: bool) -> Callable[[str, Any], Compiled]:
 
 def _regex_op(mode: str) -> Callable[[str, Any], Compiled]:
     def build(name: str, arg: Any) -> Compiled:
-        from mongolet.query.matcher import compile_regex
-
         args = _named_args(name, arg, ("input", "regex"), ("options",))
 
         def run(root: Mapping[str, Any], variables: Variables) -> Any:
@@ -970,8 +970,6 @@ def _is_array(value: Any) -> bool:
 
 
 def _set_op(name: str) -> Callable[..., Any]:
-    from mongolet.query.values import canonical_key
-
     def unique(values: list[Any]) -> list[Any]:
         seen: set[Any] = set()
         out = []
@@ -1147,7 +1145,7 @@ def sum_numbers(numbers: list[Any]) -> Any:
     """$sum's result over numbers: int unless widened; empty sum is 0."""
     if not numbers:
         return 0
-    return _numeric_op(numbers, lambda a, b: a + b)
+    return numeric_op(numbers, lambda a, b: a + b)
 
 
 def average(numbers: list[Any]) -> Any:
@@ -1455,8 +1453,6 @@ def _zone(spec: Any) -> datetime.tzinfo | None:
             offset = datetime.timedelta(hours=hours, minutes=minutes)
             return datetime.timezone(offset if spec[0] == "+" else -offset)
     try:
-        from zoneinfo import ZoneInfo
-
         return ZoneInfo(spec)
     except Exception:
         raise MongoError(40485, f"unrecognized time zone identifier: \"{spec}\"") from None
@@ -1621,8 +1617,6 @@ def _meta(name: str, arg: Any) -> Compiled:
 def _rand(name: str, arg: Any) -> Compiled:
     if arg != {}:
         raise MongoError(3040501, "$rand does not currently accept arguments")
-    import random
-
     def run(root: Mapping[str, Any], variables: Variables) -> Any:
         return random.random()
 

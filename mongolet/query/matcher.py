@@ -14,12 +14,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bson import Int64, ObjectId, Regex
+from bson import Binary, Int64, ObjectId, Regex
 
 from mongolet.errors import MongoError, bad_value
-from mongolet.query._errors import no_query_plans
 from mongolet.query.collation import active as active_collation
+from mongolet.query.expressions import compile_expression
+from mongolet.query.named_errors import no_query_plans
 from mongolet.query.paths import MISSING, match_values, split_path
+from mongolet.query.regexes import compile_regex
 from mongolet.query.values import (
     MAXKEY,
     MINKEY,
@@ -27,6 +29,7 @@ from mongolet.query.values import (
     bracket,
     canonical_key,
     compare,
+    compare_same_bracket,
     equal,
     has_type,
     is_nan,
@@ -35,7 +38,6 @@ from mongolet.query.values import (
     parse_type_spec,
     truthy,
 )
-from mongolet.query.values import _compare_same_bracket as compare_same_bracket
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 ValuesPredicate = Callable[[list[Any]], bool]
@@ -165,8 +167,6 @@ def _compile_top_operator(
 
 
 def _compile_expr(expr: Any, variables: Mapping[str, Any] | None) -> Predicate:
-    from mongolet.query.expressions import compile_expression
-
     compiled = compile_expression(expr)
     bound = dict(variables or {})
 
@@ -431,48 +431,6 @@ def _never(value: Any) -> bool:
     return False
 
 
-_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
-
-
-def compile_regex(pattern: Any, options: Any = None) -> re.Pattern[str]:
-    """A Python regex for a BSON regex, a ``re.Pattern``, or a pattern string + options."""
-    if isinstance(pattern, re.Pattern):
-        if options:
-            raise MongoError(51075, "options set in both $regex and $options")
-        return pattern
-    if isinstance(pattern, Regex):
-        if options and pattern.flags:
-            raise MongoError(51075, "options set in both $regex and $options")
-        flags = pattern.flags if isinstance(pattern.flags, int) else _flags_from(pattern.flags)
-        if options:
-            flags |= _flags_from(options)
-        source = pattern.pattern
-        if isinstance(source, bytes):
-            source = source.decode()
-        return _compile_python_regex(source, flags)
-    if not isinstance(pattern, str):
-        raise bad_value("$regex has to be a string")
-    if options is not None and not isinstance(options, str):
-        raise bad_value("$options has to be a string")
-    return _compile_python_regex(pattern, _flags_from(options or ""))
-
-
-def _flags_from(options: str) -> int:
-    flags = 0
-    for letter in options:
-        if letter not in _REGEX_FLAGS:
-            raise MongoError(51108, f"invalid flag in regex options: {letter}")
-        flags |= _REGEX_FLAGS[letter]
-    return flags
-
-
-def _compile_python_regex(source: str, flags: int) -> re.Pattern[str]:
-    try:
-        return re.compile(source, flags & ~re.LOCALE)
-    except re.error as exc:
-        raise MongoError(51091, f"Regular expression is invalid: {exc}") from None
-
-
 def _regex_predicate(pattern: Any, options: Any = None) -> ElementPredicate:
     regex = compile_regex(pattern, options)
     literal = pattern if _is_regex(pattern) and not options else None
@@ -721,8 +679,6 @@ def _bits_positions(name: str, arg: Any) -> int:
         if number < 0:
             raise bad_value(f"{name} cannot represent a negative value: {arg!r}")
         return int(number)
-    from bson import Binary
-
     if isinstance(arg, (bytes, Binary)):
         return int.from_bytes(bytes(arg), "little")
     raise bad_value(f"{name} takes an Array, a number, or a BinData but received: {arg!r}")

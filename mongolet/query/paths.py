@@ -19,25 +19,9 @@ from typing import Any
 
 from mongolet.errors import MongoError
 
-
-class _Missing:
-    """The absence of a value (a field that is not there)."""
-
-    _instance: _Missing | None = None
-
-    def __new__(cls) -> _Missing:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING: Any = _Missing()
+# MISSING lives with the values it sorts among; path readers return it, so it is offered here too.
+from mongolet.query.values import MISSING as MISSING
+from mongolet.query.values import render
 
 
 def split_path(path: str) -> tuple[str, ...]:
@@ -190,8 +174,6 @@ class CopyOnWrite:
 
 
 def _not_viable(field: str, holder: str, value: Any) -> MongoError:
-    from mongolet.query.values import render
-
     return MongoError(28, f"Cannot create field '{field}' in element {{{holder}: {render(value)}}}")
 
 

@@ -12,7 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from mongolet.errors import MongoError, bad_value
+from mongolet.query.expressions import compile_expression
+from mongolet.query.matcher import elem_match_predicate
 from mongolet.query.paths import MISSING, split_path
+from mongolet.query.positional import matched_array_index
 from mongolet.query.values import is_number, numeric
 
 Variables = Mapping[str, Any]
@@ -135,8 +138,6 @@ def _identity(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _compile(spec: Mapping[str, Any], *, find: bool, query: Mapping[str, Any] | None) -> Projector:
-    from mongolet.query.expressions import compile_expression
-
     root = _Node()
     # "inclusion"/"exclusion" decided by the first non-_id field that says so.
     mode: str | None = None
@@ -191,8 +192,6 @@ def _compile(spec: Mapping[str, Any], *, find: bool, query: Mapping[str, Any] | 
         elif find and isinstance(value, Mapping) and len(value) == 1 and "$slice" in value and _is_find_slice(value["$slice"]):
             action = _parse_slice(value["$slice"])
         elif find and isinstance(value, Mapping) and len(value) == 1 and "$elemMatch" in value:
-            from mongolet.query.matcher import elem_match_predicate
-
             if len(parts) > 1:
                 raise bad_value("Cannot use $elemMatch projection on a nested field.")
             action = _ElemMatch(elem_match_predicate(value["$elemMatch"]))
@@ -340,8 +339,6 @@ def _exclude_value(node: _Node, value: Any) -> Any:
 
 
 def _with_positional(root: _Node, array_path: tuple[str, ...], query: Mapping[str, Any] | None) -> Projector:
-    from mongolet.query.updates import matched_array_index
-
     def project(doc: Mapping[str, Any], variables: Variables) -> dict[str, Any]:
         out = _include(root, doc, doc, variables)
         index = matched_array_index(doc, query or {}, array_path)

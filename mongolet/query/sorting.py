@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bson import Int64
+from bson import Int64, MinKey
 
 from mongolet.errors import MongoError
 from mongolet.query.collation import active as active_collation
@@ -65,8 +65,6 @@ def _compare_sort_values(a: Any, b: Any) -> int:
             return 0
         other = b if a is EMPTY_ARRAY else a
         # Empty arrays sit between MinKey and null.
-        from bson import MinKey
-
         below = isinstance(other, MinKey)
         result = 1 if below else -1
         return result if a is EMPTY_ARRAY else -result

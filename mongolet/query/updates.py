@@ -17,6 +17,14 @@ from typing import Any
 from bson import Int64, ObjectId, Regex, Timestamp
 
 from mongolet.errors import MongoError, bad_value, failed_to_parse, type_mismatch
+from mongolet.query.aggregation import run_update_pipeline
+from mongolet.query.expressions import numeric_op
+from mongolet.query.matcher import (
+    compile_filter,
+    compile_operators,
+    equality_conditions,
+    is_operator_object,
+)
 from mongolet.query.paths import (
     MISSING,
     CopyOnWrite,
@@ -26,6 +34,9 @@ from mongolet.query.paths import (
     split_path,
     unset_in,
 )
+from mongolet.query.positional import element_filter, matched_array_index
+from mongolet.query.regexes import compile_regex
+from mongolet.query.sorting import sort_documents
 from mongolet.query.values import (
     canonical_key,
     compare,
@@ -33,7 +44,7 @@ from mongolet.query.values import (
     is_number,
     numeric,
     render,
-    type_alias,
+    type_name,
 )
 
 UpdateDoc = Mapping[str, Any]
@@ -160,8 +171,6 @@ def _id_altered(value: Any) -> MongoError:
 
 def _apply_pipeline(doc: dict[str, Any], pipeline: Sequence[Mapping[str, Any]],
                     variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    from mongolet.query.aggregation import run_update_pipeline
-
     for stage in pipeline:
         if not isinstance(stage, Mapping) or len(stage) != 1:
             raise MongoError(40323, "A pipeline stage specification object must contain exactly one field.")
@@ -232,7 +241,7 @@ def compile_update(
             )
         if not isinstance(fields, Mapping):
             raise failed_to_parse(
-                f"Modifiers operate on fields but we found type {_type_name(fields)} instead. "
+                f"Modifiers operate on fields but we found type {type_name(fields)} instead. "
                 f"For example: {{$mod: {{<field>: ...}}}} not {{{op}: {render(fields)}}}"
             )
         for raw, arg in fields.items():
@@ -266,10 +275,6 @@ def compile_update(
     return run
 
 
-def _type_name(value: Any) -> str:
-    return "missing" if value is MISSING else type_alias(value)
-
-
 def _validate_argument(op: str, raw: str, arg: Any) -> None:
     if op in ("$inc", "$mul"):
         if not is_number(arg) or isinstance(arg, bool):
@@ -290,7 +295,7 @@ def _validate_argument(op: str, raw: str, arg: Any) -> None:
             raise failed_to_parse(f"$pop expects 1 or -1, found: {render(arg)}")
     elif op == "$pullAll":
         if not isinstance(arg, list):
-            raise bad_value(f"$pullAll requires an array argument but was given a {_type_name(arg)}")
+            raise bad_value(f"$pullAll requires an array argument but was given a {type_name(arg)}")
     elif op == "$currentDate":
         if isinstance(arg, bool):
             return
@@ -299,18 +304,18 @@ def _validate_argument(op: str, raw: str, arg: Any) -> None:
         if isinstance(arg, Mapping) and "$type" in arg and len(arg) == 1:
             raise bad_value("The '$type' string field is required to be 'date' or 'timestamp': "
                             "{$currentDate: {field : {$type: 'date'}}}")
-        raise bad_value(f"{_type_name(arg)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}}).")
+        raise bad_value(f"{type_name(arg)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({{$type: 'timestamp/date'}}).")
     elif op == "$bit":
         if not isinstance(arg, Mapping) or not arg:
-            raise bad_value(f"The $bit modifier is not compatible with a {_type_name(arg)}. You must pass in an embedded document: {{$bit: {{field: {{and/or/xor: #}}}}")
+            raise bad_value(f"The $bit modifier is not compatible with a {type_name(arg)}. You must pass in an embedded document: {{$bit: {{field: {{and/or/xor: #}}}}")
         for name, operand in arg.items():
             if name not in ("and", "or", "xor"):
                 raise bad_value(f"The $bit modifier only supports 'and', 'or', and 'xor', not '{name}' which is an unknown operator: {{{name}: {render(operand)}}}")
             if not isinstance(operand, int) or isinstance(operand, bool):
-                raise bad_value(f"The $bit modifier field must be an Integer(32/64 bit); a '{_type_name(operand)}' is not supported here: {{{name}: {render(operand)}}}")
+                raise bad_value(f"The $bit modifier field must be an Integer(32/64 bit); a '{type_name(operand)}' is not supported here: {{{name}: {render(operand)}}}")
     elif op in ("$push", "$addToSet") and isinstance(arg, Mapping) and "$each" in arg:
         if not isinstance(arg["$each"], list):
-            raise bad_value(f"The argument to $each in {op} must be an array but it was of type: {_type_name(arg['$each'])}")
+            raise bad_value(f"The argument to $each in {op} must be an array but it was of type: {type_name(arg['$each'])}")
         allowed = {"$each", "$slice", "$sort", "$position"} if op == "$push" else {"$each"}
         for key in arg:
             if key not in allowed:
@@ -325,11 +330,11 @@ def _validate_push_modifiers(arg: Mapping[str, Any]) -> None:
     if "$slice" in arg:
         value = arg["$slice"]
         if not is_number(value) or isinstance(value, bool) or numeric(value) != int(numeric(value)):
-            raise bad_value(f"The value for $slice must be an integer value but was given type: {_type_name(value)}")
+            raise bad_value(f"The value for $slice must be an integer value but was given type: {type_name(value)}")
     if "$position" in arg:
         value = arg["$position"]
         if not is_number(value) or isinstance(value, bool) or numeric(value) != int(numeric(value)):
-            raise bad_value(f"The value for $position must be an integer value, not of type: {_type_name(value)}")
+            raise bad_value(f"The value for $position must be an integer value, not of type: {type_name(value)}")
     if "$sort" in arg:
         spec = arg["$sort"]
         if isinstance(spec, Mapping):
@@ -365,8 +370,6 @@ def _check_conflicts(actions: list[_Action]) -> None:
 def _parse_array_filters(
     array_filters: Sequence[Mapping[str, Any]] | None, actions: list[_Action], update: UpdateDoc
 ) -> dict[str, Callable[[Any], bool]]:
-    from mongolet.query.matcher import compile_filter
-
     filters: dict[str, Callable[[Any], bool]] = {}
     for spec in array_filters or []:
         if not isinstance(spec, Mapping):
@@ -388,7 +391,7 @@ def _parse_array_filters(
             raise bad_value(f"Error parsing array filter :: caused by :: The top-level field name must be an alphanumeric string beginning with a lowercase letter, found '{name}'")
         if name in filters:
             raise failed_to_parse(f"Found multiple array filters with the same top-level field name {name}")
-        filters[name] = _element_filter(compile_filter(spec), name)
+        filters[name] = element_filter(compile_filter(spec), name)
     used = set()
     for action in actions:
         for part in action.parts:
@@ -401,15 +404,6 @@ def _parse_array_filters(
         if name not in used:
             raise failed_to_parse(f"The array filter for identifier '{name}' was not used in the update {render(dict(update))}")
     return filters
-
-
-def _element_filter(predicate: Callable[[Mapping[str, Any]], bool], name: str) -> Callable[[Any], bool]:
-    """An array filter as a test of one element: the filter run on ``{name: element}``."""
-
-    def test(element: Any) -> bool:
-        return predicate({name: element})
-
-    return test
 
 
 def _filter_names(branches: Any) -> set[str]:
@@ -470,58 +464,6 @@ def _expand(
     return results
 
 
-def matched_array_index(doc: Mapping[str, Any], query: Mapping[str, Any], array_path: Sequence[str]) -> int | None:
-    """The index of the first element of the array at ``array_path`` that the query's
-    conditions on that array match (what the positional ``$`` stands for), or None."""
-    from mongolet.query.matcher import compile_filter, elem_match_predicate, is_operator_object
-
-    array = get_path(doc, tuple(array_path))
-    if not isinstance(array, list):
-        return None
-    prefix = ".".join(array_path)
-    tests: list[Callable[[Any], bool]] = []
-    for path, condition in _conditions(query):
-        if path == prefix:
-            if is_operator_object(condition) and "$elemMatch" in condition:
-                test = elem_match_predicate(condition["$elemMatch"])
-                tests.append(test)
-            else:
-                tests.append(_element_filter(compile_filter({"v": condition}), "v"))
-        elif path.startswith(prefix + "."):
-            rest = path[len(prefix) + 1 :]
-            tests.append(_document_filter(compile_filter({rest: condition})))
-    if not tests:
-        return None
-    for index, element in enumerate(array):
-        if all(test(element) for test in tests):
-            return index
-    # Conditions may be satisfied by different elements; mongod reports the last one matched.
-    for index, element in enumerate(array):
-        if any(test(element) for test in tests):
-            return index
-    return None
-
-
-def _document_filter(predicate: Callable[[Mapping[str, Any]], bool]) -> Callable[[Any], bool]:
-    def test(element: Any) -> bool:
-        return isinstance(element, Mapping) and predicate(element)
-
-    return test
-
-
-def _conditions(query: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
-    for key, value in query.items():
-        if key in ("$and", "$or", "$nor") and isinstance(value, list):
-            if key == "$and" or len(value) == 1:
-                for branch in value:
-                    if isinstance(branch, Mapping):
-                        found.extend(_conditions(branch))
-        elif not key.startswith("$"):
-            found.append((key, value))
-    return found
-
-
 # --- operator updates: applying ------------------------------------------------------------
 
 
@@ -561,26 +503,24 @@ def _doc_id(original: Mapping[str, Any]) -> str:
 
 
 def _apply_arith(cow: CopyOnWrite, parts: Parts, action: _Action, original: Any, now: Any) -> None:
-    from mongolet.query.expressions import _numeric_op
-
     current = _current(cow, parts)
     arg = action.arg
     if current is MISSING:
         if action.op == "$inc":
             set_in(cow, parts, arg)
         else:
-            set_in(cow, parts, _numeric_op([arg, 0], lambda a, b: b) if not isinstance(arg, float) else 0.0)
+            set_in(cow, parts, numeric_op([arg, 0], lambda a, b: b) if not isinstance(arg, float) else 0.0)
         return
     if not is_number(current) or isinstance(current, bool):
         verb = "$inc" if action.op == "$inc" else "$mul"
         raise type_mismatch(
             f"Cannot apply {verb} to a value of non-numeric type. {_doc_id(original)} has the field "
-            f"'{parts[-1]}' of non-numeric type {_type_name(current)}"
+            f"'{parts[-1]}' of non-numeric type {type_name(current)}"
         )
     if action.op == "$inc":
-        result = _numeric_op([current, arg], lambda a, b: a + b)
+        result = numeric_op([current, arg], lambda a, b: a + b)
     else:
-        result = _numeric_op([current, arg], lambda a, b: a * b)
+        result = numeric_op([current, arg], lambda a, b: a * b)
     set_in(cow, parts, result)
 
 
@@ -636,14 +576,14 @@ def _array_for_write(cow: CopyOnWrite, parts: Parts, op: str, original: Any, *, 
     elif not isinstance(current, list):
         if op == "$addToSet":
             raise bad_value(
-                f"Cannot apply $addToSet to non-array field. Field named '{parts[-1]}' has non-array type {_type_name(current)}"
+                f"Cannot apply $addToSet to non-array field. Field named '{parts[-1]}' has non-array type {type_name(current)}"
             )
         if op == "$push":
             raise bad_value(
-                f"The field '{parts[-1]}' must be an array but is of type {_type_name(current)} in document {_doc_id(original)}"
+                f"The field '{parts[-1]}' must be an array but is of type {type_name(current)} in document {_doc_id(original)}"
             )
         if op == "$pop":
-            raise type_mismatch(f"Path '{'.'.join(parts)}' contains an element of non-array type '{_type_name(current)}'")
+            raise type_mismatch(f"Path '{'.'.join(parts)}' contains an element of non-array type '{type_name(current)}'")
         raise bad_value("Cannot apply $pull to a non-array value")
     located = cow.parent_for_write(parts, create=False)
     assert located is not None
@@ -655,8 +595,6 @@ def _array_for_write(cow: CopyOnWrite, parts: Parts, op: str, original: Any, *, 
 
 
 def _apply_push(cow: CopyOnWrite, parts: Parts, action: _Action, original: Any, now: Any) -> None:
-    from mongolet.query.sorting import sort_documents
-
     arg = action.arg
     modifiers = isinstance(arg, Mapping) and "$each" in arg
     items = [_fresh(v) for v in (arg["$each"] if modifiers else [arg])]
@@ -713,13 +651,6 @@ def _apply_add_to_set(cow: CopyOnWrite, parts: Parts, action: _Action, original:
 
 
 def _pull_test(arg: Any) -> Callable[[Any], bool]:
-    from mongolet.query.matcher import (
-        compile_filter,
-        compile_operators,
-        compile_regex,
-        is_operator_object,
-    )
-
     if isinstance(arg, Mapping) and arg and is_operator_object(arg):
         check = compile_operators(arg)
         return lambda element: check([element])
@@ -769,7 +700,7 @@ def _apply_bit(cow: CopyOnWrite, parts: Parts, action: _Action, original: Any, n
     if not isinstance(current, int) or isinstance(current, bool):
         raise bad_value(
             f"Cannot apply $bit to a value of non-integral type.{_doc_id(original)} has the field "
-            f"{parts[-1]} of non-integer type {_type_name(current)}"
+            f"{parts[-1]} of non-integer type {type_name(current)}"
         )
     result = int(current)
     is_long = isinstance(current, Int64)
@@ -810,8 +741,6 @@ def upsert_seed(query: Mapping[str, Any]) -> dict[str, Any]:
     """The document an upsert starts from: the query's equality conditions."""
     if len(query) == 1 and type(query.get("_id")) in _SCALAR_IDS:
         return {"_id": query["_id"]}  # the usual upsert by _id, without parsing the query
-    from mongolet.query.matcher import equality_conditions
-
     seed: dict[str, Any] = {}
     for path, value in equality_conditions(query):
         if path == "_id" or not path.startswith("$"):

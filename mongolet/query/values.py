@@ -20,7 +20,27 @@ from bson.decimal128 import Decimal128
 
 from mongolet.errors import MongoError, bad_value
 from mongolet.query.collation import active as active_collation
-from mongolet.query.paths import _Missing
+
+
+class _Missing:
+    """The absence of a value (a field that is not there)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+# The value of a missing field (and of ``$$REMOVE``): sorts between MinKey and null.
+MISSING: Any = _Missing()
 
 # Canonical type numbers, as in mongod's canonicalizeBSONType (a missing value sorts between
 # MinKey and null, like mongod's undefined/EOO).
@@ -169,10 +189,11 @@ def compare(a: Any, b: Any) -> int:
     ba, bb = bracket(a), bracket(b)
     if ba != bb:
         return -1 if ba < bb else 1
-    return _compare_same_bracket(ba, a, b)
+    return compare_same_bracket(ba, a, b)
 
 
-def _compare_same_bracket(kind: int, a: Any, b: Any) -> int:
+def compare_same_bracket(kind: int, a: Any, b: Any) -> int:
+    """``compare`` for two values already known to be in bracket ``kind``."""
     if kind == NUMBER:
         return _compare_numbers(a, b)
     if kind == STRING:
@@ -215,7 +236,7 @@ def _compare_sequences(xs: list[tuple[Any, Any]], ys: list[tuple[Any, Any]], *, 
             return -1 if bx < by else 1
         if named and kx != ky:
             return -1 if kx < ky else 1
-        c = _compare_same_bracket(bx, vx, vy)
+        c = compare_same_bracket(bx, vx, vy)
         if c:
             return c
     return _cmp(len(xs), len(ys))
@@ -349,6 +370,11 @@ def type_alias(value: Any) -> str:
     return TYPE_ALIASES[type_number(value)]
 
 
+def type_name(value: Any) -> str:
+    """``type_alias``, or "missing" for ``MISSING`` (as mongod's messages name types)."""
+    return "missing" if value is MISSING else TYPE_ALIASES[type_number(value)]
+
+
 def parse_type_spec(spec: Any) -> int | str:
     """Validate one ``$type`` argument: a type number, a type alias, or "number"."""
     if isinstance(spec, str):
@@ -384,15 +410,11 @@ def truthy(value: Any) -> bool:
 
 
 def is_missing_or_null(value: Any) -> bool:
-    from mongolet.query.paths import MISSING
-
     return value is None or value is MISSING
 
 
 def render(value: Any) -> str:
     """``value`` written the way mongod's messages show BSON (``{ a: 1 }``, ``[ 1, 2 ]``)."""
-    from mongolet.query.paths import MISSING
-
     if value is MISSING:
         return "missing"
     if value is None:
