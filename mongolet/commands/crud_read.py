@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from mongolet.commands import local_sessions, views
+from mongolet.commands import change_streams, local_sessions, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import compile_filter, select
 from mongolet.commands.writing import write_pipeline_output
@@ -196,8 +196,13 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
             raise MongoError(40323, "A pipeline stage specification object must contain "
                                     "exactly one field.")
         stage_name = next(iter(stage))
+        if stage_name == change_streams.STAGE and i:
+            raise MongoError(40602, "$changeStream is only valid as the first stage in a "
+                                    "pipeline")
         if stage_name in _OUTPUT_STAGES and i != len(pipeline) - 1:
             raise MongoError(40601, f"{stage_name} can only be the final stage in the pipeline")
+    if change_streams.is_change_stream(pipeline):
+        return await change_streams.open_change_stream(ctx, pipeline, cursor_doc)
     output = pipeline[-1] if pipeline and next(iter(pipeline[-1])) in _OUTPUT_STAGES else None
     if output is not None and ctx.txn is not None:
         raise MongoError(263, f"{next(iter(output))} cannot be used in a transaction")
