@@ -193,6 +193,9 @@ class MongoletServer:
                     continue
                 if self.durability is not None:
                     reply = self._synced(reply)
+                if request.exhaust_allowed and _streams(request, reply):
+                    await self._exhaust(request, reply, conn, writer)
+                    continue
                 writer.write(self._frame(request, reply))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, FramingError, CloseConnection):
@@ -203,6 +206,30 @@ class MongoletServer:
             self._writers.discard(writer)
             dispatcher.connection_closed(conn)
             writer.close()
+
+    async def _exhaust(self, request: Request, reply: dict[str, Any], conn: ConnectionInfo,
+                       writer: asyncio.StreamWriter) -> None:
+        """An exhaust getMore: send batches unasked (moreToCome) until the cursor ends."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        previous: int | None = None
+        while True:
+            more = _streams(request, reply)
+            reply_id = next(self._reply_ids)
+            try:
+                frame = encode_reply(request, reply, reply_id, more_to_come=more,
+                                     response_to=previous)
+            except Exception:
+                frame = self._frame(request, reply)
+                more = False
+            writer.write(frame)
+            await writer.drain()
+            if not more:
+                return
+            previous = reply_id
+            reply = await dispatcher.handle(request.body, conn)
+            if self.durability is not None:
+                reply = self._synced(reply)
 
     def _synced(self, reply: dict[str, Any]) -> dict[str, Any]:
         """``reply``, once every journaled change is on disk: nothing reaches a client (an
@@ -221,6 +248,13 @@ class MongoletServer:
             error = MongoError(10334 if "too large" in str(exc) else 1,
                                f"cannot encode reply: {exc}")
             return encode_reply(request, error.to_reply(), next(self._reply_ids))
+
+
+def _streams(request: Request, reply: dict[str, Any]) -> bool:
+    """Whether an exhaust getMore goes on after ``reply`` (its cursor is still open)."""
+    cursor = reply.get("cursor")
+    return next(iter(request.body), "") == "getMore" and reply.get("ok") == 1.0 \
+        and isinstance(cursor, dict) and bool(cursor.get("id"))
 
 
 @dataclass

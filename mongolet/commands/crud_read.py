@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-from mongolet.commands import change_streams, local_sessions, views
+from mongolet.commands import change_streams, local_sessions, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import compile_filter, select
 from mongolet.commands.writing import write_pipeline_output
@@ -83,14 +83,14 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     if limit < 0:
         # Legacy negative limit: one batch of at most |limit| documents.
         limit, single_batch = -limit, True
-    if body.get("tailable"):
-        raise MongoError(2, "error processing query: tailable cursor requested on non capped "
-                            "collection")
     coll = ctx.collection(name)
     collation = query_collation(body, coll)
     let = expressions.evaluate_let(get_doc(body, "let"))
     project = (projection.compile_projection(projection_spec, query=filter, variables=let)
                if projection_spec else None)
+    if get_bool(body, "tailable"):
+        return tailing.open_tailable(ctx, ns, coll, filter, project,
+                                     min(batch_size, limit) if limit else batch_size)
     if coll is None:
         if filter:
             # bad filters fail even on missing collections

@@ -16,7 +16,7 @@ from typing import Any
 import bson
 
 from mongolet import changes
-from mongolet.commands import views
+from mongolet.commands import tailing, views
 from mongolet.commands.crud_read import query_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import compile_filter, id_keys, select
@@ -120,6 +120,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
         n += 1
         if retry is not None:
             retry[index] = True
+    await tailing.trim(ctx, coll)
     return _write_reply(n, errors)
 
 
