@@ -28,6 +28,7 @@ from mongolet.commands import (  # noqa: F401
     cursors,
     handshake,
     indexes,
+    maintenance,
     snapshots,
     testing,
     transactions,

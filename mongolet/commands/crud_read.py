@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from bson import Int64
 
 from mongolet.commands import change_streams, local_sessions, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
@@ -102,11 +104,39 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
             docs = iter(sorting.sort_documents(list(docs), sort))
     if skip or limit:
         docs = itertools.islice(docs, skip, skip + limit if limit else None)
-    if project is not None:
+    if get_bool(body, "returnKey"):
+        docs = map(_index_key(coll, body.get("hint")), docs)
+    elif project is not None:
         docs = map(project, docs)
+    if get_bool(body, "showRecordId"):
+        docs = _with_record_ids(coll, docs)
     if limit:
         batch_size = min(batch_size, limit)
     return open_cursor(ctx, ns, docs, batch_size, single_batch)
+
+
+def _index_key(coll: Collection, hint: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``returnKey``: a document's key in the index the query used (the hinted one; none
+    for a collection scan, as mongod answers then: empty documents)."""
+    spec = None
+    if isinstance(hint, str):
+        spec = coll.indexes.get(hint)
+    elif isinstance(hint, dict):
+        spec = next((s for s in coll.indexes.values() if s.key == hint), None)
+    if spec is None:
+        return lambda doc: {}
+    fields = list(spec.key)
+    return lambda doc: {f: v for f in fields
+                        for v in [next(iter(paths.path_values(doc, f)), None)]}
+
+
+def _with_record_ids(coll: Collection, docs: Iterator[dict[str, Any]]
+                     ) -> Iterator[dict[str, Any]]:
+    """``showRecordId``: each document with ``$recordId``, its place in the collection."""
+    order = {key: i + 1 for i, key in enumerate(coll.records)}
+    for doc in docs:
+        record_id = order.get(values.canonical_key(doc.get("_id")))
+        yield {**doc, "$recordId": Int64(record_id or 0)} if record_id else doc
 
 
 @command("count")
