@@ -384,13 +384,30 @@ ENTITY_OPERATIONS: dict[type, set[str]] = {
 def run_entity_operation(target: Any, name: str, arguments: Mapping[str, Any],
                          entities: EntityMap) -> Any:
     """Run ``name`` on ``target`` (withTransaction is the runner's, it nests operations)."""
+    args = Args(name, arguments, entities)
     for kind, names in ENTITY_OPERATIONS.items():
         if isinstance(target, kind) and name in names:
             break
     else:
-        raise Unsupported(f"unsupported operation {name!r} on {type(target).__name__}")
+        extra = _more_operations(target, name)
+        if extra is None:
+            raise Unsupported(f"unsupported operation {name!r} on {type(target).__name__}")
+        result = extra(target, args)
+        args.finish()
+        return result
     handler = globals()[f"op_{name}"]
-    args = Args(name, arguments, entities)
     result = handler(target, args, entities) if name == "bulkWrite" else handler(target, args)
     args.finish()
     return result
+
+
+def _more_operations(target: Any, name: str) -> Callable[[Any, Args], Any] | None:
+    """An operation of the cursor/change stream or GridFS modules (imported here: they
+    build on this one)."""
+    from tests.spec import cursor_operations, gridfs_operations
+
+    for registry in (cursor_operations.OPERATIONS, gridfs_operations.OPERATIONS):
+        for kinds, operations in registry.items():
+            if isinstance(target, kinds) and name in operations:
+                return operations[name]
+    return None
