@@ -27,7 +27,8 @@ from mongolet.errors import (
 
 FAIL_COMMAND = "failCommand"
 ON_PRIMARY_TRANSACTIONAL_WRITE = "onPrimaryTransactionalWrite"
-KNOWN_FAIL_POINTS = (FAIL_COMMAND, ON_PRIMARY_TRANSACTIONAL_WRITE)
+FAIL_GET_MORE = "failGetMoreAfterCursorCheckout"
+KNOWN_FAIL_POINTS = (FAIL_COMMAND, ON_PRIMARY_TRANSACTIONAL_WRITE, FAIL_GET_MORE)
 
 # ErrorCodes::isRetriableError (error_codes.yml, category RetriableError).
 RETRIABLE_CODES = frozenset({6, 7, 89, 91, 134, 189, 202, 262, 9001, 10107, 11600, 11602,
@@ -190,6 +191,16 @@ class FailPoints:
     def _active(self, name: str) -> _FailPoint | None:
         point = self._store.get(name)
         return point if isinstance(point, _FailPoint) and point.mode.active else None
+
+    def check_get_more(self) -> MongoError | None:
+        """``failGetMoreAfterCursorCheckout``: the error a getMore fails with, if it fires."""
+        point = self._active(FAIL_GET_MORE)
+        if point is None or not point.mode.fire():
+            return None
+        point.entered += 1
+        code = int(point.data.get("errorCode", 1))
+        return MongoError(code, "Failing getMore via 'failGetMoreAfterCursorCheckout' "
+                                "failpoint")
 
     def check_command(self, body: MutableMapping[str, Any], app_name: str | None
                       ) -> tuple[Action, list[str] | None] | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bson import Int64
 
-from mongolet.commands import change_streams, local_sessions, tailing, views
+from mongolet.commands import change_streams, local_sessions, maintenance, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import compile_filter, select
 from mongolet.commands.writing import write_pipeline_output
@@ -226,6 +226,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
             raise MongoError(40323, "A pipeline stage specification object must contain "
                                     "exactly one field.")
         stage_name = next(iter(stage))
+        if stage_name == "$listSearchIndexes":
+            raise maintenance.search_not_enabled()
         if stage_name == change_streams.STAGE and i:
             raise MongoError(40602, "$changeStream is only valid as the first stage in a "
                                     "pipeline")
