@@ -22,7 +22,6 @@ from mongolet.errors import (
     RETRYABLE_WRITE_ERROR,
     TRANSIENT_TRANSACTION_ERROR,
     MongoError,
-    code_name,
 )
 
 FAIL_COMMAND = "failCommand"
@@ -238,9 +237,7 @@ class FailPoints:
                 error.extra.update(extra)
             action.error = error
         if "writeConcernError" in data:
-            wce = dict(data["writeConcernError"])
-            if "code" in wce and "codeName" not in wce:
-                wce["codeName"] = code_name(int(wce["code"]))
+            wce = dict(data["writeConcernError"])  # as given, as mongod's failCommand
             action.write_concern_error = wce
         return action, labels
 

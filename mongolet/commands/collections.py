@@ -39,6 +39,15 @@ async def create(ctx: CommandContext) -> dict[str, Any]:
     views.check_definition(ctx, options)
     validation.check_options("create", options)
     collations.parse(options.get("collation"))  # a default collation mongolet can apply
+    clustered = options.get("clusteredIndex")
+    if clustered is not None:
+        if not isinstance(clustered, dict) or clustered.get("key") != {"_id": 1} \
+                or clustered.get("unique") is not True:
+            raise MongoError(2, "The clusteredIndex option requires {key: {_id: 1}, "
+                                "unique: true}")
+        # mongod stores it with its index version and default name.
+        options["clusteredIndex"] = {"v": 2, **clustered,
+                                     "name": clustered.get("name", "_id_")}
     if options.get("capped") and not options.get("size"):
         raise MongoError(72, "the 'size' field is required when 'capped' is true")
     existing = ctx.state.store.collection(ctx.db, name)

@@ -54,9 +54,10 @@ def op_createCommandCursor(db: Database, a: Args) -> Any:
     command = _command(a)
     kwargs = a.options({"maxTimeMS": "max_await_time_ms", "comment": "comment"})
     batch_size = a.pop("batchSize")
-    cursor_type = a.pop("cursorType", "nonTailable")
-    if cursor_type != "nonTailable":  # cursor_command reads the cursor type from the reply
-        raise Unsupported(f"createCommandCursor: cursorType {cursor_type!r}")
+    # The command asks for a tailable cursor itself; the driver keeps it while its id is
+    # not 0 (cursor_command takes no cursor type).
+    if a.pop("cursorType", "nonTailable") not in ("nonTailable", "tailable", "tailableAwait"):
+        raise Unsupported("createCommandCursor: unknown cursorType")
     cursor = db.cursor_command(command, session=a.session(), **kwargs)
     if batch_size is not None:
         cursor.batch_size(batch_size)
