@@ -29,6 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mongolet.change_file import HistoryFile
+from mongolet.changes import DEFAULT_SIZE as DEFAULT_HISTORY_SIZE
+from mongolet.changes import ChangeHistory
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions, SessionHistory
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
@@ -91,9 +94,11 @@ class MongoletServer:
         checkpoint_bytes: int | None = None,
         version: str = DEFAULT_VERSION,
         files: Files | None = None,
+        change_history_size: int = DEFAULT_HISTORY_SIZE,
     ) -> None:
         check_bind_address(host, allow_remote)
         self.version = server_version(version).name
+        self.changes = ChangeHistory(change_history_size)
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.replica_set = replica_set
@@ -102,6 +107,7 @@ class MongoletServer:
         self.checkpoint_bytes = checkpoint_bytes
         self.files = files  # the data directory's file operations (tests replace them)
         self.durability: Durability | None = None
+        self.change_file: HistoryFile | None = None
         self.dispatcher: Dispatcher | None = None
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -121,6 +127,12 @@ class MongoletServer:
             self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes,
                                          files=self.files)
             store = self.durability.load(history.add)
+            self.change_file = HistoryFile(self.dbpath, self.changes)
+            try:
+                self.change_file.load(store.clock)
+            except BaseException:
+                self._close_durability(checkpoint=False)
+                raise
         try:
             self._server = await asyncio.start_server(self._serve_connection, self.host,
                                                       self.port)
@@ -138,6 +150,7 @@ class MongoletServer:
             ),
             store if store is not None else Store(),
             history,
+            self.changes,
         )
         if self.durability is not None:
             self.durability.session_records = self.dispatcher.session_records
@@ -156,6 +169,9 @@ class MongoletServer:
         self._close_durability(checkpoint=True)
 
     def _close_durability(self, checkpoint: bool) -> None:
+        if self.change_file is not None:
+            self.change_file.close()
+            self.change_file = None
         if self.durability is not None:
             durability, self.durability = self.durability, None
             durability.close(checkpoint=checkpoint)
@@ -185,6 +201,9 @@ class MongoletServer:
                     continue
                 if self.durability is not None:
                     reply = self._synced(reply)
+                if request.exhaust_allowed and _streams(request, reply):
+                    await self._exhaust(request, reply, conn, writer)
+                    continue
                 writer.write(self._frame(request, reply))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, FramingError, CloseConnection):
@@ -195,6 +214,30 @@ class MongoletServer:
             self._writers.discard(writer)
             dispatcher.connection_closed(conn)
             writer.close()
+
+    async def _exhaust(self, request: Request, reply: dict[str, Any], conn: ConnectionInfo,
+                       writer: asyncio.StreamWriter) -> None:
+        """An exhaust getMore: send batches unasked (moreToCome) until the cursor ends."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        previous: int | None = None
+        while True:
+            more = _streams(request, reply)
+            reply_id = next(self._reply_ids)
+            try:
+                frame = encode_reply(request, reply, reply_id, more_to_come=more,
+                                     response_to=previous)
+            except Exception:
+                frame = self._frame(request, reply)
+                more = False
+            writer.write(frame)
+            await writer.drain()
+            if not more:
+                return
+            previous = reply_id
+            reply = await dispatcher.handle(request.body, conn)
+            if self.durability is not None:
+                reply = self._synced(reply)
 
     def _synced(self, reply: dict[str, Any]) -> dict[str, Any]:
         """``reply``, once every journaled change is on disk: nothing reaches a client (an
@@ -213,6 +256,13 @@ class MongoletServer:
             error = MongoError(10334 if "too large" in str(exc) else 1,
                                f"cannot encode reply: {exc}")
             return encode_reply(request, error.to_reply(), next(self._reply_ids))
+
+
+def _streams(request: Request, reply: dict[str, Any]) -> bool:
+    """Whether an exhaust getMore goes on after ``reply`` (its cursor is still open)."""
+    cursor = reply.get("cursor")
+    return next(iter(request.body), "") == "getMore" and reply.get("ok") == 1.0 \
+        and isinstance(cursor, dict) and bool(cursor.get("id"))
 
 
 @dataclass
@@ -287,7 +337,8 @@ _CHILD_ERRORS: dict[str, type[Exception]] = {
 
 def _start_process(host: str, port: int, replica_set: str, enable_test_commands: bool,
                    allow_remote: bool, dbpath: str | None = None,
-                   checkpoint_bytes: int | None = None, version: str = DEFAULT_VERSION
+                   checkpoint_bytes: int | None = None, version: str = DEFAULT_VERSION,
+                   change_history_size: int = DEFAULT_HISTORY_SIZE
                    ) -> tuple[subprocess.Popen[str], int]:
     args = [sys.executable, "-m", "mongolet", "--host", host, "--port", str(port),
             "--replica-set", replica_set, "--version", version, "--exit-with-stdin"]
@@ -299,6 +350,8 @@ def _start_process(host: str, port: int, replica_set: str, enable_test_commands:
         args += ["--dbpath", dbpath]
     if checkpoint_bytes is not None:
         args += ["--checkpoint-bytes", str(checkpoint_bytes)]
+    if change_history_size != DEFAULT_HISTORY_SIZE:
+        args += ["--change-history", str(change_history_size)]
     # stdin stays open for the child's lifetime: when we die, it sees EOF and exits too.
     process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -340,6 +393,7 @@ def serve(
     checkpoint_bytes: int | None = None,
     version: str = DEFAULT_VERSION,
     files: Files | None = None,
+    change_history_size: int = DEFAULT_HISTORY_SIZE,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
 
@@ -359,6 +413,8 @@ def serve(
     ``bulkWrite`` command) or "7.0" (wire version 21, without 8.0's features).
     ``files`` (thread mode) replaces the data directory's file operations
     (``mongolet.files``; tests simulate power cuts with it).
+    ``change_history_size`` is how many change events (mongod's oplog entries) the server
+    keeps for change streams to resume from (default 100,000).
     """
     check_bind_address(host, allow_remote)
     version = server_version(version).name
@@ -367,7 +423,8 @@ def serve(
         if files is not None:
             raise ValueError("files= needs mode='thread' (the server runs in this process)")
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
-                                             allow_remote, path, checkpoint_bytes, version)
+                                             allow_remote, path, checkpoint_bytes, version,
+                                             change_history_size)
         handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set,
                         path, version)
         handle._stop.append(lambda: _stop_process(process))
@@ -376,7 +433,7 @@ def serve(
                                 enable_test_commands=enable_test_commands,
                                 allow_remote=allow_remote, dbpath=path,
                                 checkpoint_bytes=checkpoint_bytes, version=version,
-                                files=files)
+                                files=files, change_history_size=change_history_size)
         thread = _ServerThread(server)
         thread.start()
         thread.ready.wait()

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bson import Int64
+
 from mongolet import plan_execution
-from mongolet.commands import deadlines, local_sessions, views
+from mongolet.commands import change_streams, deadlines, local_sessions, maintenance, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import compile_filter, id_keys, planned, select
 from mongolet.commands.writing import write_pipeline_output
@@ -92,6 +94,8 @@ class FindRequest:
     batch_size: int
     single_batch: bool
     budget: deadlines.Budget
+    return_key: bool = False  # returnKey: each document's index key instead of the document
+    show_record_id: bool = False
 
 
 def parse_find(ctx: CommandContext) -> FindRequest:
@@ -112,9 +116,6 @@ def parse_find(ctx: CommandContext) -> FindRequest:
     if limit < 0:
         # Legacy negative limit: one batch of at most |limit| documents.
         limit, single_batch = -limit, True
-    if body.get("tailable"):
-        raise MongoError(2, "error processing query: tailable cursor requested on non capped "
-                            "collection")
     coll = ctx.collection(name)
     collation = query_collation(body, coll)
     let = expressions.evaluate_let(get_doc(body, "let"))
@@ -129,7 +130,37 @@ def parse_find(ctx: CommandContext) -> FindRequest:
                   min=get_doc(body, "min"), max=get_doc(body, "max"), collation=collation)
     if sort:
         sorting.parse_sort(sort)
-    return FindRequest(ns, coll, query, project, let, batch_size, single_batch, budget)
+    return FindRequest(ns, coll, query, project, let, batch_size, single_batch, budget,
+                       get_bool(body, "returnKey"), get_bool(body, "showRecordId"))
+
+
+def _index_key(coll: Collection, hint: Any, sort: Mapping[str, Any] | None
+               ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``returnKey``: a document's key in the index the query used (the hinted one, else
+    one that gives the sort; none for a collection scan, as mongod answers then: empty
+    documents)."""
+    spec = None
+    if isinstance(hint, str):
+        spec = coll.indexes.get(hint)
+    elif isinstance(hint, dict):
+        spec = next((s for s in coll.indexes.values() if s.key == hint), None)
+    elif sort:
+        spec = next((s for s in coll.indexes.values()
+                     if list(s.key)[:len(sort)] == list(sort)), None)
+    if spec is None:
+        return lambda doc: {}
+    fields = list(spec.key)
+    return lambda doc: {f: v for f in fields
+                        for v in [next(iter(paths.path_values(doc, f)), None)]}
+
+
+def _with_record_ids(coll: Collection, docs: Iterator[dict[str, Any]]
+                     ) -> Iterator[dict[str, Any]]:
+    """``showRecordId``: each document with ``$recordId``, its place in the collection."""
+    order = {key: i + 1 for i, key in enumerate(coll.records)}
+    for doc in docs:
+        record_id = order.get(values.canonical_key(doc.get("_id")))
+        yield {**doc, "$recordId": Int64(record_id or 0)} if record_id else doc
 
 
 def find_documents(ctx: CommandContext, req: FindRequest,
@@ -155,14 +186,23 @@ def find_documents(ctx: CommandContext, req: FindRequest,
     if query.skip or query.limit:
         docs = itertools.islice(docs, query.skip,
                                 query.skip + query.limit if query.limit else None)
-    if req.projection is not None:
-        docs = map(req.projection, docs)
+    if req.return_key:  # mongod shows no record id with the key either
+        docs = map(_index_key(coll, query.hint, query.sort), docs)
+    else:
+        if req.projection is not None:
+            docs = map(req.projection, docs)
+        if req.show_record_id:
+            docs = _with_record_ids(coll, docs)
     return chosen, rejected, docs
 
 
 @command("find", in_transaction=True)
 async def find(ctx: CommandContext) -> dict[str, Any]:
     req = parse_find(ctx)
+    if get_bool(ctx.body, "tailable"):
+        filter = dict(req.query.filter) if req.query.filter is not None else None
+        return tailing.open_tailable(ctx, req.ns, req.coll, filter, req.projection,
+                                     req.batch_size)
     if req.coll is None:
         return cursor_reply(req.ns, 0, [], first=True)
     docs = find_documents(ctx, req)[2]
@@ -317,8 +357,15 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
             raise MongoError(40323, "A pipeline stage specification object must contain "
                                     "exactly one field.")
         stage_name = next(iter(stage))
+        if stage_name == "$listSearchIndexes":
+            raise maintenance.search_not_enabled()
+        if stage_name == change_streams.STAGE and i:
+            raise MongoError(40602, "$changeStream is only valid as the first stage in a "
+                                    "pipeline")
         if stage_name in _OUTPUT_STAGES and i != len(pipeline) - 1:
             raise MongoError(40601, f"{stage_name} can only be the final stage in the pipeline")
+    if change_streams.is_change_stream(pipeline):
+        return await change_streams.open_change_stream(ctx, pipeline, cursor_doc or {})
     output = pipeline[-1] if pipeline and next(iter(pipeline[-1])) in _OUTPUT_STAGES else None
     if output is not None and ctx.txn is not None:
         raise MongoError(263, f"{next(iter(output))} cannot be used in a transaction")

@@ -15,7 +15,8 @@ from typing import Any
 
 import bson
 
-from mongolet.commands import deadlines, views
+from mongolet import changes
+from mongolet.commands import deadlines, tailing, views
 from mongolet.commands.crud_read import query_collation, query_hint
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import compile_filter, id_keys, planned, select
@@ -96,7 +97,8 @@ async def run_insert(ctx: CommandContext, coll: Collection, raw: Any,
     doc = prepare_insert(raw)
     if validator is not None:
         validator.check(doc)
-    await ctx.view.insert(coll, doc, ctx.statement_record(index, True))
+    await ctx.view.insert(coll, doc, ctx.statement_record(index, True),
+                          key=tailing.time_series_key(coll))
 
 
 @command("insert", in_transaction=True, retryable_write=True)
@@ -128,6 +130,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
         n += 1
         if retry is not None:
             retry[index] = True
+    await tailing.trim(ctx, coll)
     return write_reply(n, errors)
 
 
@@ -300,8 +303,10 @@ async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Vari
                                   hint, get_doc(stmt, "sort"))
     for record in candidates:
         deadline.check()
-        result = await _update_record(ctx, coll, record, predicate, apply, validator,
-                                      (lambda old, new: modified_one) if modified_one else None)
+        with changes.replacing(_is_replacement(update)):
+            result = await _update_record(
+                ctx, coll, record, predicate, apply, validator,
+                (lambda old, new: modified_one) if modified_one else None)
         if result is None:
             continue
         matched += 1
@@ -544,10 +549,11 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
             return {"lastErrorObject": {"n": 1, "updatedExisting": True},
                     "value": shown(new if return_new else old), "ok": 1.0}
 
-        result = await _update_record(
-            ctx, coll, record, predicate, apply, validator_for(ctx, coll),
-            (lambda old, new: ctx.statement_record(0, updated(old, new)))
-            if ctx.records_statements else None)
+        with changes.replacing(_is_replacement(update)):
+            result = await _update_record(
+                ctx, coll, record, predicate, apply, validator_for(ctx, coll),
+                (lambda old, new: ctx.statement_record(0, updated(old, new)))
+                if ctx.records_statements else None)
         if result is None:
             continue
         return updated(*result)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bson import Timestamp
 
+from mongolet.changes import ChangeHistory
 from mongolet.commands import session_history
 from mongolet.commands.snapshots import SnapshotHolds
 from mongolet.cursors import CursorRegistry
@@ -67,6 +68,7 @@ class ServerState:
     fail_points: dict[str, dict[str, Any]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     version: ServerVersion = field(default_factory=lambda: server_version(DEFAULT_VERSION))
+    changes: ChangeHistory = field(default_factory=ChangeHistory)
 
     def __post_init__(self) -> None:
         self.txns = TransactionManager(self.store)

@@ -86,7 +86,9 @@ def planned(view: DirectView, coll: Collection, query: Query,
             ) -> tuple[Plan, list[Plan], Iterator[tuple[Record, dict[str, Any]]]]:
     """The winning plan for ``query``, the rejected ones, and the pairs it finds."""
     filter = query.filter
-    keys = id_keys(filter, query.collation) if query.hint is None else None
+    # A time series collection's records are not keyed by _id.
+    keys = (id_keys(filter, query.collation)
+            if query.hint is None and "timeseries" not in coll.options else None)
     chosen, rejected = plan_execution.choose(coll, query, keys)
     predicate = None
     if filter and chosen.stage != "IDHACK":

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridfs import GridFSBucket
 from pymongo import MongoClient, monitoring
 from pymongo.client_session import ClientSession, TransactionOptions
 from pymongo.read_concern import ReadConcern
@@ -18,7 +19,11 @@ from pymongo.read_preferences import (
     Secondary,
     SecondaryPreferred,
 )
+from pymongo.server_api import ServerApi
+from pymongo.synchronous.change_stream import ChangeStream
 from pymongo.synchronous.collection import Collection
+from pymongo.synchronous.command_cursor import CommandCursor
+from pymongo.synchronous.cursor import Cursor
 from pymongo.synchronous.database import Database
 from pymongo.write_concern import WriteConcern
 
@@ -215,8 +220,7 @@ class EntityMap:
     def _create_client(self, spec: dict[str, Any]) -> None:
         # observeLogMessages among them: log messages are not captured yet, and a test
         # expecting some must fail rather than pass with nothing checked.
-        unsupported = (set(spec) - _CLIENT_KEYS) | ({"serverApi", "storeEventsAsEntities"}
-                                                    & set(spec))
+        unsupported = (set(spec) - _CLIENT_KEYS) | ({"storeEventsAsEntities"} & set(spec))
         if unsupported:
             raise Unsupported(f"unsupported client options {sorted(unsupported)}")
         recorder = EventRecorder(spec.get("observeEvents", []),
@@ -225,6 +229,10 @@ class EntityMap:
         # useMultipleMongoses only matters for sharded clusters; we have one server.
         options = {"serverSelectionTimeoutMS": SERVER_SELECTION_TIMEOUT_MS,
                    **spec.get("uriOptions", {})}
+        if "serverApi" in spec:
+            api = spec["serverApi"]
+            options["server_api"] = ServerApi(api["version"], strict=api.get("strict"),
+                                              deprecation_errors=api.get("deprecationErrors"))
         client: MongoClient = MongoClient(self.uri, event_listeners=[recorder], **options)
         self[spec["id"]] = client
         self.recorders[spec["id"]] = recorder
@@ -256,11 +264,26 @@ class EntityMap:
         self[spec["id"]] = session
         self.lsids[spec["id"]] = copy.deepcopy(session.session_id)
 
+    def _create_bucket(self, spec: dict[str, Any]) -> None:
+        database = self.get(spec["database"], Database)
+        options = dict(spec.get("bucketOptions", {}))
+        kwargs: dict[str, Any] = {}
+        if "bucketName" in options:
+            kwargs["bucket_name"] = options.pop("bucketName")
+        if "chunkSizeBytes" in options:
+            kwargs["chunk_size_bytes"] = options.pop("chunkSizeBytes")
+        options.pop("disableMD5", None)  # PyMongo 4 never computes an MD5
+        kwargs.update(concern_options(options))
+        self[spec["id"]] = GridFSBucket(database, **kwargs)
+
     def _create_thread(self, spec: dict[str, Any]) -> None:
         raise Unsupported("thread entities are not supported by this runner")
 
     def close(self) -> None:
         """End sessions, then close clients (the format's cleanup of the entity map)."""
+        for value in self.entities.values():
+            if isinstance(value, ChangeStream | CommandCursor | Cursor):
+                value.close()
         for value in self.entities.values():
             if isinstance(value, ClientSession):
                 value.end_session()

@@ -13,7 +13,9 @@ from bson.json_util import JSONOptions
 from tests.spec.runner import SpecTest
 
 FOLDERS = ("crud", "transactions", "transactions-convenient-api", "sessions",
-           "retryable-writes")
+           "retryable-writes", "change-streams", "retryable-reads", "collection-management",
+           "index-management", "run-command", "command-monitoring", "gridfs",
+           "read-write-concern")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_FAILURES_FILE = Path(__file__).with_name("expected_failures.txt")
 # Dates as naive UTC datetimes, as PyMongo's default codec options decode them.

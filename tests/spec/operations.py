@@ -341,7 +341,7 @@ def op_createCollection(db: Database, a: Args) -> Any:
                         "expireAfterSeconds": "expireAfterSeconds",
                         "changeStreamPreAndPostImages": "changeStreamPreAndPostImages",
                         "clusteredIndex": "clusteredIndex"})
-    db.create_collection(name, session=a.session(), check_exists=False, **kwargs)
+    return db.create_collection(name, session=a.session(), check_exists=False, **kwargs)
 
 
 def op_dropCollection(db: Database, a: Args) -> Any:
@@ -424,13 +424,30 @@ _WITH_ENTITIES = ("bulkWrite", "clientBulkWrite")
 def run_entity_operation(target: Any, name: str, arguments: Mapping[str, Any],
                          entities: EntityMap) -> Any:
     """Run ``name`` on ``target`` (withTransaction is the runner's, it nests operations)."""
+    args = Args(name, arguments, entities)
     for kind, names in ENTITY_OPERATIONS.items():
         if isinstance(target, kind) and name in names:
             break
     else:
-        raise Unsupported(f"unsupported operation {name!r} on {type(target).__name__}")
+        extra = _more_operations(target, name)
+        if extra is None:
+            raise Unsupported(f"unsupported operation {name!r} on {type(target).__name__}")
+        result = extra(target, args)
+        args.finish()
+        return result
     handler = globals()[f"op_{name}"]
-    args = Args(name, arguments, entities)
     result = handler(target, args, entities) if name in _WITH_ENTITIES else handler(target, args)
     args.finish()
     return result
+
+
+def _more_operations(target: Any, name: str) -> Callable[[Any, Args], Any] | None:
+    """An operation of the cursor/change stream or GridFS modules (imported here: they
+    build on this one)."""
+    from tests.spec import cursor_operations, gridfs_operations
+
+    for registry in (cursor_operations.OPERATIONS, gridfs_operations.OPERATIONS):
+        for kinds, operations in registry.items():
+            if isinstance(target, kinds) and name in operations:
+                return operations[name]
+    return None
