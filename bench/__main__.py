@@ -92,13 +92,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rows.extend(found)
                     verdicts.extend(verdicts_for(workload, found))
     print(report.table(rows, verdicts))
+    problems = end_to_end.check(rows, config)
+    if problems:  # figures of less work than the title says: not comparable
+        print("== checks FAILED\n" + "\n".join(problems))
     meta = {"config": vars(config), "seconds": round(time.time() - started, 1),
             "server": config.uri or f"mongolet ({config.server_mode} mode)"}
     if args.json:
         report.write_json(args.json, report.as_json(rows, verdicts, meta))
     if args.png:
         report.write_png(args.png, rows)
-    return 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

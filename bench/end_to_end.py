@@ -6,14 +6,18 @@ PyMongo (the reference) and its async client, ours sync (SyncEngine) and async (
 ``AsyncMongoClient``), ODMantic sync (SyncEngine) and async (AIOEngine on Motor, as its docs
 use), and Beanie (``init_beanie`` on ``AsyncMongoClient``, as Beanie 2 needs).
 
-Each contender works in a collection of its own. The read workloads run first on documents
-seeded once (untimed); the insert workloads empty the collection before each run.
+Each contender works in a collection of its own (the sync and async twins of a library
+too), and looks up ids seeded in it. The read workloads run first on documents seeded once
+(untimed); the insert workloads empty the collection before each run. Each run counts what
+its find returned and how many lookups found their document: :func:`check` flags a
+contender whose figures come from less work. The client's CPU time is reported beside the
+wall clock: the server's share of the wall clock would dilute the ratios.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -26,8 +30,15 @@ from pymongo import AsyncMongoClient, MongoClient
 import odm
 from bench import shapes
 from bench.config import Config
-from bench.harness import Contender, Run, Workload, timed, timed_async
-from bench.models import BEANIE_DOCUMENTS, BeanieUser, OdmanticUser, OdmUser
+from bench.harness import Contender, Row, Run, Workload, timed, timed_async
+from bench.models import (
+    BEANIE_DOCUMENTS,
+    BeanieUser,
+    OdmanticAsyncUser,
+    OdmanticUser,
+    OdmAsyncUser,
+    OdmUser,
+)
 from bench.targets import Target
 
 SECTION = "end to end"
@@ -50,7 +61,7 @@ class SyncSubject(Protocol):
     collection: str
 
     def find_many(self) -> list[Any]: ...
-    def find_by_ids(self, ids: list[ObjectId]) -> None: ...
+    def find_by_ids(self, ids: list[ObjectId]) -> int: ...
     def load(self) -> list[Any]: ...
     def update_each(self, loaded: list[Any]) -> None: ...
     def insert_each(self, rows: list[dict[str, Any]]) -> None: ...
@@ -61,7 +72,7 @@ class AsyncSubject(Protocol):
     collection: str
 
     async def find_many(self) -> list[Any]: ...
-    async def find_by_ids(self, ids: list[ObjectId]) -> None: ...
+    async def find_by_ids(self, ids: list[ObjectId]) -> int: ...
     async def load(self) -> list[Any]: ...
     async def update_each(self, loaded: list[Any]) -> None: ...
     async def insert_each(self, rows: list[dict[str, Any]]) -> None: ...
@@ -80,9 +91,8 @@ class PyMongoSync:
     def find_many(self) -> list[Any]:
         return list(self.coll.find({"age": {"$gte": MIN_AGE}}))
 
-    def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            self.coll.find_one({"_id": oid})
+    def find_by_ids(self, ids: list[ObjectId]) -> int:
+        return sum(self.coll.find_one({"_id": oid}) is not None for oid in ids)
 
     def load(self) -> list[Any]:
         return self.find_many()
@@ -108,9 +118,8 @@ class PyMongoAsync:
     async def find_many(self) -> list[Any]:
         return await self.coll.find({"age": {"$gte": MIN_AGE}}).to_list()
 
-    async def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            await self.coll.find_one({"_id": oid})
+    async def find_by_ids(self, ids: list[ObjectId]) -> int:
+        return sum([await self.coll.find_one({"_id": oid}) is not None for oid in ids])
 
     async def load(self) -> list[Any]:
         return await self.find_many()
@@ -129,17 +138,17 @@ class PyMongoAsync:
 
 
 class OdmSync:
-    collection = +OdmUser
-
-    def __init__(self, client: MongoClient[dict[str, Any]]) -> None:
+    def __init__(self, client: MongoClient[dict[str, Any]], model: type[Any] = OdmUser) -> None:
         self.engine = odm.SyncEngine(client, database=DATABASE)
+        self.model = model
+        self.collection = +model
 
     def find_many(self) -> list[Any]:
-        return list(self.engine.find(OdmUser, OdmUser.age >= MIN_AGE))
+        return list(self.engine.find(self.model, self.model.age >= MIN_AGE))
 
-    def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            self.engine.find_one(OdmUser, OdmUser.id == oid)
+    def find_by_ids(self, ids: list[ObjectId]) -> int:
+        model = self.model
+        return sum(self.engine.find_one(model, model.id == oid) is not None for oid in ids)
 
     def load(self) -> list[Any]:
         return self.find_many()
@@ -151,24 +160,26 @@ class OdmSync:
 
     def insert_each(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            self.engine.save(OdmUser(**row))
+            self.engine.save(self.model(**row))
 
     def insert_all(self, rows: list[dict[str, Any]]) -> None:
-        self.engine.save_all([OdmUser(**row) for row in rows])
+        self.engine.save_all([self.model(**row) for row in rows])
 
 
 class OdmAsync:
-    collection = +OdmUser
-
-    def __init__(self, client: AsyncMongoClient[dict[str, Any]]) -> None:
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]],
+                 model: type[Any] = OdmAsyncUser) -> None:
         self.engine = odm.AIOEngine(client, database=DATABASE)
+        self.model = model
+        self.collection = +model
 
     async def find_many(self) -> list[Any]:
-        return await self.engine.find(OdmUser, OdmUser.age >= MIN_AGE)
+        return await self.engine.find(self.model, self.model.age >= MIN_AGE)
 
-    async def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            await self.engine.find_one(OdmUser, OdmUser.id == oid)
+    async def find_by_ids(self, ids: list[ObjectId]) -> int:
+        model = self.model
+        return sum([await self.engine.find_one(model, model.id == oid) is not None
+                    for oid in ids])
 
     async def load(self) -> list[Any]:
         return await self.find_many()
@@ -180,24 +191,25 @@ class OdmAsync:
 
     async def insert_each(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            await self.engine.save(OdmUser(**row))
+            await self.engine.save(self.model(**row))
 
     async def insert_all(self, rows: list[dict[str, Any]]) -> None:
-        await self.engine.save_all([OdmUser(**row) for row in rows])
+        await self.engine.save_all([self.model(**row) for row in rows])
 
 
 class OdmanticSync:
-    collection = +OdmanticUser
-
-    def __init__(self, client: MongoClient[dict[str, Any]]) -> None:
+    def __init__(self, client: MongoClient[dict[str, Any]],
+                 model: type[Any] = OdmanticUser) -> None:
         self.engine = odmantic.SyncEngine(client, database=DATABASE)
+        self.model = model
+        self.collection = +model
 
     def find_many(self) -> list[Any]:
-        return list(self.engine.find(OdmanticUser, OdmanticUser.age >= MIN_AGE))
+        return list(self.engine.find(self.model, self.model.age >= MIN_AGE))
 
-    def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            self.engine.find_one(OdmanticUser, OdmanticUser.id == oid)
+    def find_by_ids(self, ids: list[ObjectId]) -> int:
+        model = self.model
+        return sum(self.engine.find_one(model, model.id == oid) is not None for oid in ids)
 
     def load(self) -> list[Any]:
         return self.find_many()
@@ -209,24 +221,25 @@ class OdmanticSync:
 
     def insert_each(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            self.engine.save(OdmanticUser(**row))
+            self.engine.save(self.model(**row))
 
     def insert_all(self, rows: list[dict[str, Any]]) -> None:
-        self.engine.save_all([OdmanticUser(**row) for row in rows])
+        self.engine.save_all([self.model(**row) for row in rows])
 
 
 class OdmanticAsync:
-    collection = +OdmanticUser
-
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, model: type[Any] = OdmanticAsyncUser) -> None:
         self.engine = odmantic.AIOEngine(client, database=DATABASE)
+        self.model = model
+        self.collection = +model
 
     async def find_many(self) -> list[Any]:
-        return await self.engine.find(OdmanticUser, OdmanticUser.age >= MIN_AGE)
+        return await self.engine.find(self.model, self.model.age >= MIN_AGE)
 
-    async def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            await self.engine.find_one(OdmanticUser, OdmanticUser.id == oid)
+    async def find_by_ids(self, ids: list[ObjectId]) -> int:
+        model = self.model
+        return sum([await self.engine.find_one(model, model.id == oid) is not None
+                    for oid in ids])
 
     async def load(self) -> list[Any]:
         return await self.find_many()
@@ -238,10 +251,10 @@ class OdmanticAsync:
 
     async def insert_each(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            await self.engine.save(OdmanticUser(**row))
+            await self.engine.save(self.model(**row))
 
     async def insert_all(self, rows: list[dict[str, Any]]) -> None:
-        await self.engine.save_all([OdmanticUser(**row) for row in rows])
+        await self.engine.save_all([self.model(**row) for row in rows])
 
 
 class Beanie:
@@ -250,9 +263,8 @@ class Beanie:
     async def find_many(self) -> list[Any]:
         return await BeanieUser.find(BeanieUser.age >= MIN_AGE).to_list()
 
-    async def find_by_ids(self, ids: list[ObjectId]) -> None:
-        for oid in ids:
-            await BeanieUser.get(oid)
+    async def find_by_ids(self, ids: list[ObjectId]) -> int:
+        return sum([await BeanieUser.get(oid) is not None for oid in ids])
 
     async def load(self) -> list[Any]:
         return await self.find_many()
@@ -272,7 +284,7 @@ class Beanie:
 # --- the workloads, the same for every contender ---------------------------------------------
 
 
-class _Seeds:
+class Seeds:
     """Untimed data handling through a plain client of its own."""
 
     def __init__(self, client: MongoClient[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
@@ -289,7 +301,16 @@ class _Seeds:
         self.db[collection].delete_many({})
 
 
-def _sync_runs(subject: SyncSubject, seeds: _Seeds, ids: list[ObjectId]) -> dict[str, Run]:
+def _found(found: int) -> dict[str, float]:
+    return {"found": found}
+
+
+def _documents(documents: list[Any]) -> dict[str, float]:
+    return {"documents": len(documents)}
+
+
+def sync_runs(subject: SyncSubject, seeds: Seeds, ids: list[ObjectId]) -> dict[str, Run]:
+    """The runs of a synchronous contender; ``ids`` exist in its collection."""
     rows = seeds.rows
     loaded: list[Any] = []
 
@@ -297,8 +318,8 @@ def _sync_runs(subject: SyncSubject, seeds: _Seeds, ids: list[ObjectId]) -> dict
         loaded[:] = subject.load()
 
     return {
-        "find": timed(subject.find_many),
-        "get": timed(lambda: subject.find_by_ids(ids)),
+        "find": timed(subject.find_many, count=_documents),
+        "get": timed(lambda: subject.find_by_ids(ids), count=_found),
         "update": timed(lambda: subject.update_each(loaded), setup=load),
         "insert each": timed(lambda: subject.insert_each(rows),
                              setup=lambda: seeds.empty(subject.collection)),
@@ -307,8 +328,9 @@ def _sync_runs(subject: SyncSubject, seeds: _Seeds, ids: list[ObjectId]) -> dict
     }
 
 
-def _async_runs(loop: asyncio.AbstractEventLoop, subject: AsyncSubject, seeds: _Seeds,
-                ids: list[ObjectId]) -> dict[str, Run]:
+def async_runs(loop: asyncio.AbstractEventLoop, subject: AsyncSubject, seeds: Seeds,
+               ids: list[ObjectId]) -> dict[str, Run]:
+    """The runs of an asynchronous contender, on ``loop``."""
     rows: list[dict[str, Any]] = seeds.rows
     loaded: list[Any] = []
 
@@ -321,12 +343,47 @@ def _async_runs(loop: asyncio.AbstractEventLoop, subject: AsyncSubject, seeds: _
         return empty
 
     return {
-        "find": timed_async(loop, subject.find_many),
-        "get": timed_async(loop, lambda: subject.find_by_ids(ids)),
+        "find": timed_async(loop, subject.find_many, count=_documents),
+        "get": timed_async(loop, lambda: subject.find_by_ids(ids), count=_found),
         "update": timed_async(loop, lambda: subject.update_each(loaded), setup=load),
         "insert each": timed_async(loop, lambda: subject.insert_each(rows), setup=emptying()),
         "insert all": timed_async(loop, lambda: subject.insert_all(rows), setup=emptying()),
     }
+
+
+def lookups(config: Config) -> int:
+    """Lookups per run: as many ids as were seeded, at most."""
+    return min(config.lookups, config.documents)
+
+
+def titles(config: Config) -> dict[str, tuple[str, int]]:
+    """Workload key -> (title, operations per run)."""
+    n = config.documents
+    return {
+        "find": (f"find {n} by a filter", n),
+        "get": (f"find one by id x{lookups(config)}", lookups(config)),
+        "update": (f"update one field of {n}", n),
+        "insert each": (f"insert {n} one by one", n),
+        "insert all": (f"insert {n} in one call", n),
+    }
+
+
+def check(rows: Sequence[Row], config: Config) -> list[str]:
+    """What makes a contender's figures incomparable: a find that returned fewer than N
+    documents, or lookups that missed ids (decoding nothing looks fast)."""
+    names = titles(config)
+    wanted = {names["find"][0]: ("documents", config.documents),
+              names["get"][0]: ("found", lookups(config))}
+    problems = []
+    for row in rows:
+        if row.section != SECTION or row.workload not in wanted:
+            continue
+        counter, expected = wanted[row.workload]
+        got = row.counters.get(counter)
+        if got != expected:
+            problems.append(f"{row.workload} / {row.contender}: {counter}={got}, "
+                            f"expected {expected}")
+    return problems
 
 
 @contextmanager
@@ -344,7 +401,7 @@ def workloads(config: Config, uri: str) -> Iterator[list[Workload]]:
 
     async_client, motor_client = loop.run_until_complete(async_clients())
     try:
-        seeds = _Seeds(seed_client, [shapes.flat_fields(i) for i in range(n)])
+        seeds = Seeds(seed_client, [shapes.flat_fields(i) for i in range(n)])
         subjects: dict[str, SyncSubject | AsyncSubject] = {
             REFERENCE: PyMongoSync(sync_client),
             "pymongo async": PyMongoAsync(async_client),
@@ -356,22 +413,19 @@ def workloads(config: Config, uri: str) -> Iterator[list[Workload]]:
         }
         runs: dict[str, dict[str, Run]] = {}
         for name, subject in subjects.items():
-            ids = seeds.seed(subject.collection)[: config.lookups]
+            ids = seeds.seed(subject.collection)[: lookups(config)]
             if asyncio.iscoroutinefunction(subject.find_many):
-                runs[name] = _async_runs(loop, subject, seeds, ids)  # type: ignore[arg-type]
+                runs[name] = async_runs(loop, subject, seeds, ids)  # type: ignore[arg-type]
             else:
-                runs[name] = _sync_runs(subject, seeds, ids)  # type: ignore[arg-type]
-        titles = {
-            "find": (f"find {n} by a filter", n),
-            "get": (f"find one by id x{config.lookups}", config.lookups),
-            "update": (f"update one field of {n}", n),
-            "insert each": (f"insert {n} one by one", n),
-            "insert all": (f"insert {n} in one call", n),
-        }
+                runs[name] = sync_runs(subject, seeds, ids)  # type: ignore[arg-type]
+        collections = [subject.collection for subject in subjects.values()]
+        if len(set(collections)) != len(collections):
+            raise RuntimeError(f"contenders share a collection: {collections}")
         yield [
             Workload(SECTION, title, ops, REFERENCE,
-                     [Contender(name, runs[name][key]) for name in subjects], _targets())
-            for key, (title, ops) in titles.items()
+                     [Contender(name, runs[name][key]) for name in subjects], _targets(),
+                     client_cpu=True)
+            for key, (title, ops) in titles(config).items()
         ]
     finally:
         seed_client.drop_database(DATABASE)

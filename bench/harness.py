@@ -1,4 +1,7 @@
-"""Timing: contenders of one workload take turns, and each keeps the median of its runs."""
+"""Timing: contenders of one workload take turns, and each keeps the median of its runs.
+
+Each run records wall-clock seconds and the benchmark process's CPU seconds (its client
+side: with the server in a child process, the server's work is not in it)."""
 
 from __future__ import annotations
 
@@ -15,10 +18,12 @@ from bench.targets import Target
 
 @dataclass(frozen=True)
 class Sample:
-    """One run of one contender: the seconds measured and counters such as round trips."""
+    """One run of one contender: the seconds measured, counters such as round trips, and
+    the process's CPU seconds over the same span."""
 
     seconds: float
     counters: Mapping[str, float] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
 
 
 # A contender's run does its untimed setup, times its work itself, and reports a Sample.
@@ -41,6 +46,7 @@ class Workload:
     reference: str
     contenders: Sequence[Contender]
     targets: Sequence[Target] = ()
+    client_cpu: bool = False  # report the client's CPU time beside the wall clock
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.contenders]
@@ -62,6 +68,13 @@ class Row:
     median: float = 0.0
     spread: float = 0.0  # half the interquartile range, as a fraction of the median
     ratio: float = 1.0  # median / the reference's median (lower is faster)
+    client_cpu: bool = False
+    cpu_median: float = 0.0  # the benchmark process's CPU seconds per run (median)
+    cpu_ratio: float = 1.0  # cpu_median / the reference's cpu_median
+
+    @property
+    def cpu_per_op(self) -> float:
+        return self.cpu_median / self.ops if self.ops else 0.0
 
     @property
     def ops_per_second(self) -> float:
@@ -88,21 +101,33 @@ def summarize(workload: Workload, samples: Mapping[str, list[Sample]]) -> list[R
         for key in sorted({k for s in runs for k in s.counters}):
             counters[key] = statistics.median(s.counters[key] for s in runs if key in s.counters)
         rows.append(Row(workload.section, workload.name, contender.name, workload.reference,
-                        workload.ops, seconds, counters, middle, spread))
-    reference = next(r.median for r in rows if r.contender == workload.reference)
+                        workload.ops, seconds, counters, middle, spread,
+                        client_cpu=workload.client_cpu,
+                        cpu_median=statistics.median(s.cpu_seconds for s in runs)))
+    reference = next(r for r in rows if r.contender == workload.reference)
     for row in rows:
-        row.ratio = row.median / reference if reference > 0 else float("inf")
+        row.ratio = row.median / reference.median if reference.median > 0 else float("inf")
+        row.cpu_ratio = (row.cpu_median / reference.cpu_median if reference.cpu_median > 0
+                         else float("inf"))
     return rows
 
 
+def rotated(contenders: Sequence[Contender], round_: int) -> list[Contender]:
+    """The turn order of round ``round_``: each round starts one contender later, so no
+    contender always runs first (on a cold cache) or right after the same neighbour."""
+    shift = round_ % len(contenders) if contenders else 0
+    return [*contenders[shift:], *contenders[:shift]]
+
+
 def run_workload(workload: Workload, repeats: int, warmups: int = 1) -> list[Row]:
-    """Run every contender ``warmups`` times untimed, then ``repeats`` times in turns."""
+    """Run every contender ``warmups`` times untimed, then ``repeats`` times in turns,
+    the order rotated each round."""
     for _ in range(warmups):
         for contender in workload.contenders:
             contender.run()
     samples: dict[str, list[Sample]] = {c.name: [] for c in workload.contenders}
-    for _ in range(repeats):
-        for contender in workload.contenders:
+    for round_ in range(repeats):
+        for contender in rotated(workload.contenders, round_):
             gc.collect()  # no contender pays for the garbage of the one before
             samples[contender.name].append(contender.run())
     return summarize(workload, samples)
@@ -113,28 +138,37 @@ class Stopwatch:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self._start = 0.0
+        self._cpu_start = 0.0
 
     def __enter__(self) -> Stopwatch:
+        self._cpu_start = time.process_time()
         self._start = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
+        self.cpu_seconds = time.process_time() - self._cpu_start
 
     def sample(self, **counters: float) -> Sample:
-        return Sample(self.seconds, counters)
+        return Sample(self.seconds, counters, self.cpu_seconds)
 
 
-def timed(work: Callable[[], Any], setup: Callable[[], Any] | None = None) -> Run:
+# Counters taken, untimed, from what a run's work returned (documents found, say).
+Count = Callable[[Any], Mapping[str, float]]
+
+
+def timed(work: Callable[[], Any], setup: Callable[[], Any] | None = None,
+          count: Count | None = None) -> Run:
     """A run that calls ``setup`` untimed, then times ``work``."""
 
     def run() -> Sample:
         if setup is not None:
             setup()
         with Stopwatch() as watch:
-            work()
-        return watch.sample()
+            result = work()
+        return watch.sample(**(count(result) if count else {}))
 
     return run
 
@@ -143,6 +177,7 @@ def timed_async(
     loop: asyncio.AbstractEventLoop,
     work: Callable[[], Awaitable[Any]],
     setup: Callable[[], Awaitable[Any]] | None = None,
+    count: Count | None = None,
 ) -> Run:
     """Like :func:`timed` for coroutines, on one long-lived loop (clients stay bound to it)."""
 
@@ -150,7 +185,7 @@ def timed_async(
         if setup is not None:
             await setup()
         with Stopwatch() as watch:
-            await work()
-        return watch.sample()
+            result = await work()
+        return watch.sample(**(count(result) if count else {}))
 
     return lambda: loop.run_until_complete(measure())

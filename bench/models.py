@@ -29,6 +29,18 @@ class OdmUser(odm.Model):
     model_config = odm.ODMConfigDict(collection="odm_users")
 
 
+class OdmAsyncUser(odm.Model):
+    """OdmUser for the async contender: a collection of its own, as every contender has."""
+
+    name: str
+    email: str
+    age: int
+    active: bool
+    score: float
+    created: datetime.datetime
+    model_config = odm.ODMConfigDict(collection="odm_async_users")
+
+
 class OdmAuthor(odm.EmbeddedModel):
     name: str
     email: str
@@ -60,6 +72,18 @@ class OdmanticUser(odmantic.Model):
     score: float
     created: datetime.datetime
     model_config = {"collection": "odmantic_users"}
+
+
+class OdmanticAsyncUser(odmantic.Model):
+    """OdmanticUser for the async contender, in a collection of its own."""
+
+    name: str
+    email: str
+    age: int
+    active: bool
+    score: float
+    created: datetime.datetime
+    model_config = {"collection": "odmantic_async_users"}
 
 
 class OdmanticAuthor(odmantic.EmbeddedModel):

@@ -14,6 +14,8 @@ from bench.harness import Row
 from bench.targets import Verdict
 
 _COLUMNS = ("workload", "contender", "median", "spread", "per second", "ratio", "extra")
+# Sections timing a client (end to end) also show its CPU time, beside the wall clock.
+_CPU_COLUMNS = ("cpu/op", "cpu ratio")
 
 
 def _duration(seconds: float) -> str:
@@ -28,11 +30,14 @@ def _rate(value: float) -> str:
     return "inf" if math.isinf(value) else f"{value:,.0f}"
 
 
-def _cells(row: Row) -> tuple[str, ...]:
+def _cells(row: Row, cpu: bool) -> tuple[str, ...]:
     mark = "  (ref)" if row.contender == row.reference else ""
     extra = " ".join(f"{k}={v:g}" for k, v in row.counters.items())
-    return (row.workload, row.contender + mark, _duration(row.median),
-            f"±{row.spread * 100:.0f}%", _rate(row.ops_per_second), f"{row.ratio:.2f}x", extra)
+    cells = (row.workload, row.contender + mark, _duration(row.median),
+             f"±{row.spread * 100:.0f}%", _rate(row.ops_per_second), f"{row.ratio:.2f}x")
+    if cpu:
+        cells += (_duration(row.cpu_per_op), f"{row.cpu_ratio:.2f}x")
+    return (*cells, extra)
 
 
 def table(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
@@ -40,10 +45,14 @@ def table(rows: Sequence[Row], verdicts: Sequence[Verdict]) -> str:
     lines: list[str] = []
     sections = list(dict.fromkeys(r.section for r in rows))
     for section in sections:
-        body = [_cells(r) for r in rows if r.section == section]
-        widths = [max(len(c) for c in column) for column in zip(_COLUMNS, *body)]
-        lines.append(f"== {section}")
-        lines.append("  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths)).rstrip())
+        mine = [r for r in rows if r.section == section]
+        cpu = any(r.client_cpu for r in mine)
+        columns = (*_COLUMNS[:-1], *(_CPU_COLUMNS if cpu else ()), _COLUMNS[-1])
+        body = [_cells(r, cpu) for r in mine]
+        widths = [max(len(c) for c in column) for column in zip(columns, *body)]
+        lines.append(f"== {section}" + (" (cpu: this process's CPU time, the client's share)"
+                                         if cpu else ""))
+        lines.append("  ".join(h.ljust(w) for h, w in zip(columns, widths)).rstrip())
         previous = ""
         for cells in body:
             shown = ("" if cells[0] == previous else cells[0], *cells[1:])
@@ -62,7 +71,8 @@ def as_json(rows: Sequence[Row], verdicts: Sequence[Verdict],
             meta: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "meta": {"python": platform.python_version(), "machine": platform.machine(), **meta},
-        "rows": [{**asdict(r), "ops_per_second": r.ops_per_second} for r in rows],
+        "rows": [{**asdict(r), "ops_per_second": r.ops_per_second, "cpu_per_op": r.cpu_per_op}
+                 for r in rows],
         "targets": [asdict(v) for v in verdicts],
     }
 

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from mongolet.changes import DEFAULT_SIZE as DEFAULT_HISTORY_SIZE
 from mongolet.durability import DurabilityError
 from mongolet.server import DEFAULT_REPLICA_SET, MongoletServer
 
@@ -31,6 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dbpath", metavar="DIR",
                         help="keep the data in DIR across restarts (created if missing); "
                              "without it the data lives in memory")
+    parser.add_argument("--change-history", type=int, default=DEFAULT_HISTORY_SIZE,
+                        metavar="N",
+                        help="change events kept for change streams to resume from, as "
+                             "mongod's oplog (default %(default)s)")
     parser.add_argument("--checkpoint-bytes", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--exit-with-stdin", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -44,7 +49,8 @@ async def run(args: argparse.Namespace) -> None:
     server = MongoletServer(args.host, args.port, replica_set=args.replica_set,
                             enable_test_commands=args.enable_test_commands,
                             allow_remote=args.allow_remote, dbpath=args.dbpath,
-                            checkpoint_bytes=args.checkpoint_bytes)
+                            checkpoint_bytes=args.checkpoint_bytes,
+                            change_history_size=args.change_history)
     await server.start()
     where = f" (data in {args.dbpath})" if args.dbpath else ""
     print(f"mongolet listening on {server.uri}{where}", flush=True)

@@ -4,6 +4,9 @@ A cursor holds an iterator over its remaining documents; it is produced lazily s
 with a small limit never reads a whole collection. Batches stop at the requested count or
 at 16 MiB of BSON, as on mongod. A cursor opened in a transaction reads through that
 transaction's view, so getMore sees the transaction's snapshot.
+
+An *awaitable* cursor (a change stream, a tailable cursor on a capped collection) has a
+``stream`` instead: getMore asks it for the next batch, and it may wait for new data.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import bson
 from bson import Int64
@@ -22,8 +25,16 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 DEFAULT_FIRST_BATCH = 101
 
 
+class AwaitableStream(Protocol):
+    async def get_more(self, batch_size: int | None, max_await: float | None
+                       ) -> tuple[list[dict[str, Any]], bool, dict[str, Any]]:
+        """The next batch (waiting up to ``max_await`` seconds, None: the stream's
+        default), whether the stream is over, extra fields for the cursor document."""
+        ...
+
+
 class Cursor:
-    __slots__ = ("docs", "id", "ns", "session_id", "txn")
+    __slots__ = ("docs", "id", "ns", "session_id", "stream", "txn")
 
     def __init__(self, cursor_id: int, ns: str, docs: Iterator[dict[str, Any]],
                  session_id: Any, txn: Any) -> None:
@@ -32,6 +43,7 @@ class Cursor:
         self.docs = docs
         self.session_id = session_id
         self.txn = txn
+        self.stream: AwaitableStream | None = None
 
 
 def take_batch(docs: Iterator[dict[str, Any]], count: int | None

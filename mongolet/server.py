@@ -29,6 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mongolet.change_file import HistoryFile
+from mongolet.changes import DEFAULT_SIZE as DEFAULT_HISTORY_SIZE
+from mongolet.changes import ChangeHistory
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions, SessionHistory
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
@@ -87,8 +90,10 @@ class MongoletServer:
         allow_remote: bool = False,
         dbpath: str | os.PathLike[str] | None = None,
         checkpoint_bytes: int | None = None,
+        change_history_size: int = DEFAULT_HISTORY_SIZE,
     ) -> None:
         check_bind_address(host, allow_remote)
+        self.changes = ChangeHistory(change_history_size)
         self.host = "127.0.0.1" if host == "localhost" else host
         self.port = port
         self.replica_set = replica_set
@@ -96,6 +101,7 @@ class MongoletServer:
         self.dbpath = os.fspath(dbpath) if dbpath is not None else None
         self.checkpoint_bytes = checkpoint_bytes
         self.durability: Durability | None = None
+        self.change_file: HistoryFile | None = None
         self.dispatcher: Dispatcher | None = None
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -114,6 +120,12 @@ class MongoletServer:
         if self.dbpath is not None:
             self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes)
             store = self.durability.load(history.add)
+            self.change_file = HistoryFile(self.dbpath, self.changes)
+            try:
+                self.change_file.load(store.clock)
+            except BaseException:
+                self._close_durability(checkpoint=False)
+                raise
         try:
             self._server = await asyncio.start_server(self._serve_connection, self.host,
                                                       self.port)
@@ -130,6 +142,7 @@ class MongoletServer:
             ),
             store if store is not None else Store(),
             history,
+            self.changes,
         )
         if self.durability is not None:
             self.durability.session_records = self.dispatcher.session_records
@@ -148,6 +161,9 @@ class MongoletServer:
         self._close_durability(checkpoint=True)
 
     def _close_durability(self, checkpoint: bool) -> None:
+        if self.change_file is not None:
+            self.change_file.close()
+            self.change_file = None
         if self.durability is not None:
             durability, self.durability = self.durability, None
             durability.close(checkpoint=checkpoint)
@@ -177,6 +193,9 @@ class MongoletServer:
                     continue
                 if self.durability is not None:
                     reply = self._synced(reply)
+                if request.exhaust_allowed and _streams(request, reply):
+                    await self._exhaust(request, reply, conn, writer)
+                    continue
                 writer.write(self._frame(request, reply))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, FramingError, CloseConnection):
@@ -187,6 +206,30 @@ class MongoletServer:
             self._writers.discard(writer)
             dispatcher.connection_closed(conn)
             writer.close()
+
+    async def _exhaust(self, request: Request, reply: dict[str, Any], conn: ConnectionInfo,
+                       writer: asyncio.StreamWriter) -> None:
+        """An exhaust getMore: send batches unasked (moreToCome) until the cursor ends."""
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        previous: int | None = None
+        while True:
+            more = _streams(request, reply)
+            reply_id = next(self._reply_ids)
+            try:
+                frame = encode_reply(request, reply, reply_id, more_to_come=more,
+                                     response_to=previous)
+            except Exception:
+                frame = self._frame(request, reply)
+                more = False
+            writer.write(frame)
+            await writer.drain()
+            if not more:
+                return
+            previous = reply_id
+            reply = await dispatcher.handle(request.body, conn)
+            if self.durability is not None:
+                reply = self._synced(reply)
 
     def _synced(self, reply: dict[str, Any]) -> dict[str, Any]:
         """``reply``, once every journaled change is on disk: nothing reaches a client (an
@@ -205,6 +248,13 @@ class MongoletServer:
             error = MongoError(10334 if "too large" in str(exc) else 1,
                                f"cannot encode reply: {exc}")
             return encode_reply(request, error.to_reply(), next(self._reply_ids))
+
+
+def _streams(request: Request, reply: dict[str, Any]) -> bool:
+    """Whether an exhaust getMore goes on after ``reply`` (its cursor is still open)."""
+    cursor = reply.get("cursor")
+    return next(iter(request.body), "") == "getMore" and reply.get("ok") == 1.0 \
+        and isinstance(cursor, dict) and bool(cursor.get("id"))
 
 
 @dataclass
@@ -278,7 +328,9 @@ _CHILD_ERRORS: dict[str, type[Exception]] = {
 
 def _start_process(host: str, port: int, replica_set: str, enable_test_commands: bool,
                    allow_remote: bool, dbpath: str | None = None,
-                   checkpoint_bytes: int | None = None) -> tuple[subprocess.Popen[str], int]:
+                   checkpoint_bytes: int | None = None,
+                   change_history_size: int = DEFAULT_HISTORY_SIZE
+                   ) -> tuple[subprocess.Popen[str], int]:
     args = [sys.executable, "-m", "mongolet", "--host", host, "--port", str(port),
             "--replica-set", replica_set, "--exit-with-stdin"]
     if enable_test_commands:
@@ -289,6 +341,8 @@ def _start_process(host: str, port: int, replica_set: str, enable_test_commands:
         args += ["--dbpath", dbpath]
     if checkpoint_bytes is not None:
         args += ["--checkpoint-bytes", str(checkpoint_bytes)]
+    if change_history_size != DEFAULT_HISTORY_SIZE:
+        args += ["--change-history", str(change_history_size)]
     # stdin stays open for the child's lifetime: when we die, it sees EOF and exits too.
     process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -328,6 +382,7 @@ def serve(
     allow_remote: bool = False,
     dbpath: str | os.PathLike[str] | None = None,
     checkpoint_bytes: int | None = None,
+    change_history_size: int = DEFAULT_HISTORY_SIZE,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
 
@@ -343,12 +398,15 @@ def serve(
     acknowledged write or committed transaction is on disk first. An unreadable directory
     raises ``DataFormatError``, one another server has open ``DbpathLockedError``.
     ``checkpoint_bytes`` is the journal size that triggers a checkpoint (default 64 MiB).
+    ``change_history_size`` is how many change events (mongod's oplog entries) the server
+    keeps for change streams to resume from (default 100,000).
     """
     check_bind_address(host, allow_remote)
     path = os.fspath(dbpath) if dbpath is not None else None
     if mode == "process":
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
-                                             allow_remote, path, checkpoint_bytes)
+                                             allow_remote, path, checkpoint_bytes,
+                                             change_history_size)
         handle = Server("127.0.0.1" if host == "localhost" else host, bound_port, replica_set,
                         path)
         handle._stop.append(lambda: _stop_process(process))
@@ -356,7 +414,8 @@ def serve(
         server = MongoletServer(host, port, replica_set=replica_set,
                                 enable_test_commands=enable_test_commands,
                                 allow_remote=allow_remote, dbpath=path,
-                                checkpoint_bytes=checkpoint_bytes)
+                                checkpoint_bytes=checkpoint_bytes,
+                                change_history_size=change_history_size)
         thread = _ServerThread(server)
         thread.start()
         thread.ready.wait()

@@ -18,6 +18,9 @@ acknowledged) that the sink has not recorded; when the sink raises, nothing chan
 a sink (the default) the store lives in memory only. A commit may carry a *session record*:
 an opaque, BSON-encodable document the command layer wants kept with it (the session outcome
 a retry after a restart must find); the sink records it in the same unit as the commit.
+
+A store may also have a ``ChangeObserver`` (``mongolet.changes``, the change history change
+streams read): it is told of every change once published, in commit order.
 """
 
 from __future__ import annotations
@@ -70,6 +73,29 @@ class CommitSink(Protocol):
     def index_dropped(self, coll: Collection, name: str) -> None: ...
 
     def options_changed(self, coll: Collection, options: dict[str, Any]) -> None: ...
+
+
+# One document change of a commit: (collection, before, after, kind). None before: an
+# insert; None after: a deletion; kind "update" / "replace" (None: the running command's).
+DocumentChange = tuple["Collection", "dict[str, Any] | None", "dict[str, Any] | None",
+                       "str | None"]
+
+
+class ChangeObserver(Protocol):
+    """Told of each published change, in commit order, with its commit time."""
+
+    def documents_committed(self, ts: int, changes: Sequence[DocumentChange],
+                            lsid: Any = None, txn_number: int | None = None,
+                            created: Sequence[Collection] = ()) -> None: ...
+
+    def collection_created(self, coll: Collection, ts: int) -> None: ...
+
+    def collection_dropped(self, coll: Collection, ts: int) -> None: ...
+
+    def database_dropped(self, db: str, colls: Sequence[Collection], ts: int) -> None: ...
+
+    def collection_renamed(self, coll: Collection, from_db: str, from_name: str,
+                           replaced: Collection | None, ts: int) -> None: ...
 
 
 class Record:
@@ -239,6 +265,7 @@ class Store:
         # them are garbage.
         self.snapshot_holders: dict[int, int] = {}  # id(holder) -> snapshot ts
         self.sink: CommitSink | None = None
+        self.changes: ChangeObserver | None = None
 
     def attach(self, sink: CommitSink | None) -> None:
         """Record every later change with ``sink`` (None: memory only)."""
@@ -271,6 +298,8 @@ class Store:
         if self.sink is not None and created_by is None:
             self.sink.collection_created(coll)
         self.link(coll)
+        if self.changes is not None and created_by is None:
+            self.changes.collection_created(coll, self.tick())
         return coll
 
     def link(self, coll: Collection) -> None:
@@ -295,6 +324,8 @@ class Store:
         if self.sink is not None and coll.created_by is None:
             self.sink.collection_dropped(db, name)
         self._unlink(db, name)
+        if self.changes is not None and coll.created_by is None:
+            self.changes.collection_dropped(coll, self.tick())
         return True
 
     def drop_database(self, db: str) -> None:
@@ -303,17 +334,23 @@ class Store:
             return
         if self.sink is not None and any(c.created_by is None for c in colls.values()):
             self.sink.database_dropped(db)
+        dropped = [c for c in colls.values() if c.created_by is None]
         for name in list(colls):
             self._unlink(db, name)
+        if self.changes is not None:
+            self.changes.database_dropped(db, dropped, self.tick())
 
     def rename_collection(self, coll: Collection, db: str, name: str) -> None:
         """Move ``coll`` to ``db.name``, replacing the collection there, if any."""
         if self.sink is not None:
             self.sink.collection_renamed(coll, db, name)
-        self._unlink(db, name)
+        replaced = self._unlink(db, name)
         self._unlink(coll.db, coll.name)
+        source = coll.db, coll.name
         coll.db, coll.name = db, name
         self.link(coll)
+        if self.changes is not None:
+            self.changes.collection_renamed(coll, *source, replaced, self.tick())
 
 
 def canonical_id(value: Any) -> Hashable:

@@ -24,9 +24,10 @@ import time
 from collections.abc import Hashable, Iterator
 from typing import Any
 
+from mongolet.changes import write_kind
 from mongolet.errors import TRANSIENT_TRANSACTION_ERROR, MongoError
 from mongolet.indexes import IndexSpec
-from mongolet.storage import Collection, Record, Store, Write, canonical_id
+from mongolet.storage import Collection, DocumentChange, Record, Store, Write, canonical_id
 
 TRANSACTION_LIFETIME_LIMIT_SECONDS = 60.0
 
@@ -63,6 +64,9 @@ class Transaction:
         # (db, coll, index name) -> index key -> record key, for the overlay's documents
         self.own_unique: dict[tuple[str, str, str], dict[Hashable, Hashable]] = {}
         self.read_concern_seen = False
+        # For the change history: the session's lsid and every write in order.
+        self.lsid: Any = None
+        self.changes: list[DocumentChange] = []
 
     @property
     def open(self) -> bool:
@@ -134,6 +138,7 @@ class TransactionManager:
                 store.link(coll)
         self.active.pop(id(txn), None)
         store.snapshot_holders.pop(id(txn), None)
+        ts = store.clock
         if txn.locked:
             ts = store.tick()
             oldest = store.oldest_snapshot()
@@ -142,6 +147,11 @@ class TransactionManager:
                 record.locked_by = None
                 coll.commit(record, doc, ts, oldest)
         self._finish(txn, COMMITTED)
+        if store.changes is not None and (txn.changes or txn.created):
+            if not txn.locked:
+                ts = store.tick()
+            store.changes.documents_committed(ts, txn.changes, txn.lsid, txn.number,
+                                              txn.created)
 
     def _record(self, txn: Transaction, session_record: dict[str, Any] | None) -> None:
         """Hand the commit of ``txn`` to the store's sink (raises: nothing is published)."""
@@ -318,7 +328,11 @@ class DirectView:
                             and coll.records.get(record.key) is record:
                         del coll.records[record.key]  # the insert's new record
                     raise
-        coll.commit(record, doc, store.tick(), store.oldest_snapshot())
+        before = record.latest
+        ts = store.tick()
+        coll.commit(record, doc, ts, store.oldest_snapshot())
+        if store.changes is not None:
+            store.changes.documents_committed(ts, [(coll, before, doc, None)])
 
 
 class TransactionView(DirectView):
@@ -430,6 +444,7 @@ class TransactionView(DirectView):
             record.locked_by = txn
             txn.locked.append((coll, record))
         overlay[key] = doc
+        txn.changes.append((coll, previous, doc, write_kind()))
 
     def _check_unique(self, coll: Collection, key: Hashable, doc: dict[str, Any],
                       overlay: dict[Hashable, dict[str, Any] | None]) -> None:

@@ -67,6 +67,7 @@ class Request:
     op_code: int
     body: dict[str, Any]
     more_to_come: bool = False  # OP_MSG moreToCome: execute, send no reply (w: 0 writes)
+    exhaust_allowed: bool = False  # OP_MSG exhaustAllowed: getMore replies may be streamed
 
 
 def parse_header(data: bytes) -> Header:
@@ -84,8 +85,9 @@ def decode_request(header: Header, payload: bytes) -> Request:
     it and carry on) and ``FramingError`` when the stream can no longer be trusted.
     """
     if header.op_code == OP_MSG:
-        body, more_to_come = _decode_op_msg(payload)
-        return Request(header.request_id, OP_MSG, body, more_to_come)
+        body, flags = _decode_op_msg(payload)
+        return Request(header.request_id, OP_MSG, body, bool(flags & MORE_TO_COME),
+                       bool(flags & EXHAUST_ALLOWED))
     if header.op_code == OP_QUERY:
         return Request(header.request_id, OP_QUERY, _decode_op_query(payload))
     if header.op_code == OP_COMPRESSED:
@@ -128,7 +130,7 @@ def _read_cstring(data: bytes, start: int, end: int) -> tuple[str, int]:
         raise MongoError(17, "C string in message is not valid UTF-8") from None
 
 
-def _decode_op_msg(payload: bytes) -> tuple[dict[str, Any], bool]:
+def _decode_op_msg(payload: bytes) -> tuple[dict[str, Any], int]:
     if len(payload) < 5:
         raise MongoError(17, "OP_MSG too short")
     (flags,) = _INT32.unpack_from(payload, 0)
@@ -173,7 +175,7 @@ def _decode_op_msg(payload: bytes) -> tuple[dict[str, Any], bool]:
         if identifier in body:
             raise MongoError(40433, f"duplicate field '{identifier}' in OP_MSG body and sequence")
         body[identifier] = documents
-    return body, bool(flags & MORE_TO_COME)
+    return body, flags
 
 
 def _decode_op_query(payload: bytes) -> dict[str, Any]:
@@ -191,16 +193,21 @@ def _decode_op_query(payload: bytes) -> dict[str, Any]:
     return query
 
 
-def encode_reply(request: Request, reply: dict[str, Any], reply_id: int) -> bytes:
-    """Frame ``reply`` as the answer to ``request``: OP_MSG, or OP_REPLY for OP_QUERY."""
+def encode_reply(request: Request, reply: dict[str, Any], reply_id: int,
+                 more_to_come: bool = False, response_to: int | None = None) -> bytes:
+    """Frame ``reply`` as the answer to ``request``: OP_MSG, or OP_REPLY for OP_QUERY.
+    ``more_to_come``: an exhaust reply, more follow unasked (each answering the previous
+    one, ``response_to``)."""
     doc = bson.encode(reply, codec_options=CODEC_OPTIONS)
     if request.op_code == OP_QUERY:
         body = _REPLY_PREFIX.pack(0, 0, 0, 1) + doc
         op_code = OP_REPLY
     else:
-        body = b"\x00\x00\x00\x00\x00" + doc  # flagBits 0, one kind-0 section
+        flags = MORE_TO_COME if more_to_come else 0
+        body = _INT32.pack(flags) + b"\x00" + doc  # flagBits, one kind-0 section
         op_code = OP_MSG
-    return HEADER.pack(HEADER_SIZE + len(body), reply_id, request.request_id, op_code) + body
+    answers = request.request_id if response_to is None else response_to
+    return HEADER.pack(HEADER_SIZE + len(body), reply_id, answers, op_code) + body
 
 
 def encode_error_reply(request_id: int, op_code: int, error: MongoError, reply_id: int) -> bytes:

@@ -14,7 +14,6 @@ share one server without seeing each other's data.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -23,7 +22,7 @@ from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.synchronous.database import Database
 
-from tests.servers import server_uri
+from tests.servers import real_mongodb, server_uri
 
 
 @pytest.fixture(scope="session")
@@ -70,5 +69,6 @@ async def adb(aclient: AsyncMongoClient, db_name: str) -> AsyncIterator[AsyncDat
 
 
 def using_real_mongodb() -> bool:
-    """True when the suite runs against a real MongoDB rather than mongolet."""
-    return bool(os.environ.get("MONGODB_URI"))
+    """True when the suite runs against a real MongoDB rather than mongolet: ``MONGODB_URI``
+    or the testcontainers replica set (see :func:`tests.servers.real_mongodb`)."""
+    return real_mongodb()

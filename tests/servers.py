@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import mongolet
 
 
+@functools.cache
 def _docker_answers() -> bool:
     try:
         import docker  # type: ignore[import-untyped]
@@ -18,6 +20,23 @@ def _docker_answers() -> bool:
     except Exception:
         return False
     return True
+
+
+# Set when a container was wanted but did not start, and mongolet runs the suite instead.
+_docker_failed = False
+
+
+def _wants_docker() -> bool:
+    return os.environ.get("MONGOLET_USE_DOCKER") != "0" and _docker_answers()
+
+
+def real_mongodb() -> bool:
+    """Whether the suite's server is a real MongoDB: ``MONGODB_URI``, or the Docker replica
+    set :func:`server_uri` starts when a Docker engine answers (unless that container
+    failed to start, which is only known once it was tried)."""
+    if os.environ.get("MONGODB_URI"):
+        return True
+    return _wants_docker() and not _docker_failed
 
 
 @contextlib.contextmanager
@@ -51,11 +70,13 @@ def server_uri(**serve_options: object) -> Iterator[str]:
     if uri:
         yield uri
         return
-    if os.environ.get("MONGOLET_USE_DOCKER") != "0" and _docker_answers():
+    if _wants_docker():
         with contextlib.ExitStack() as stack:
             try:
                 docker_uri = stack.enter_context(_docker_replica_set())
             except Exception as exc:  # no image to be had, say: mongolet runs the suite
+                global _docker_failed
+                _docker_failed = True
                 print(f"tests: no MongoDB container ({exc}); using mongolet", file=sys.stderr)
             else:
                 yield docker_uri

@@ -16,6 +16,9 @@ from typing import Any
 
 from bson import Binary, Int64
 
+from mongolet.changes import DEFAULT_SIZE as DEFAULT_HISTORY_SIZE
+from mongolet.changes import ChangeHistory
+
 # Importing the command families registers their handlers.
 from mongolet.commands import (  # noqa: F401
     admin,
@@ -25,6 +28,7 @@ from mongolet.commands import (  # noqa: F401
     cursors,
     handshake,
     indexes,
+    maintenance,
     snapshots,
     testing,
     transactions,
@@ -48,6 +52,7 @@ class ServerOptions:
     replica_set: str = "mongolet"
     enable_test_commands: bool = False
     transaction_lifetime_seconds: float = 60.0
+    change_history_size: int = DEFAULT_HISTORY_SIZE
 
 
 @dataclass
@@ -61,13 +66,21 @@ class Dispatcher:
     """Answers every command of one server."""
 
     def __init__(self, options: ServerOptions, store: Store | None = None,
-                 history: SessionHistory | None = None) -> None:
+                 history: SessionHistory | None = None,
+                 changes: ChangeHistory | None = None) -> None:
         """``history``: the session records a durable store handed back at start-up; the
-        sessions they describe answer retries as before the restart."""
+        sessions they describe answer retries as before the restart. ``changes``: the
+        change history (a durable store's, as loaded), a new one when None."""
         self.options = options
         self.state = ServerState(options.host, options.port, options.replica_set,
                                  options.enable_test_commands,
-                                 store=store if store is not None else Store())
+                                 store=store if store is not None else Store(),
+                                 changes=changes if changes is not None
+                                 else ChangeHistory(options.change_history_size))
+        # Cluster times name commits as Timestamp(start seconds, ts + 1): the history's
+        # entries and operationTime alike, later than anything kept from a previous run.
+        self.state.started = float(self.state.changes.started(int(self.state.started)))
+        self.state.store.changes = self.state.changes
         self.state.txns.lifetime = options.transaction_lifetime_seconds
         self._direct_view = DirectView(self.state.store)
         self._last_sweep = time.monotonic()
@@ -235,6 +248,7 @@ class Dispatcher:
             session.txn_number = txn_number
             session.retry_results = {}
             session.txn = txns.begin(txn_number)
+            session.txn.lsid = body.get("lsid")
             session.txn.read_concern_seen = True
             if at_ts is not None:  # a transaction reading at a chosen cluster time
                 session.txn.snapshot_ts = at_ts

@@ -146,9 +146,15 @@ async def coll_mod(ctx: CommandContext) -> dict[str, Any]:
     if coll is None:
         raise MongoError(26, f"ns does not exist: {ctx.ns(name)}")
     validation.check_options("collMod", ctx.body)
-    coll.update_options({key: value for key, value in ctx.body.items()
-                         if key in ("validator", "validationLevel", "validationAction",
-                                    "changeStreamPreAndPostImages", "expireAfterSeconds")})
+    before = dict(coll.options)
+    changes = {key: value for key, value in ctx.body.items()
+               if key in ("validator", "validationLevel", "validationAction",
+                          "changeStreamPreAndPostImages", "expireAfterSeconds")}
+    coll.update_options(changes)
+    # A change stream's "modify" event (showExpandedEvents).
+    ctx.state.changes.catalog_changed(
+        ctx.state.store.tick(), "modify", coll, changes,
+        before={"collectionOptions": {"uuid": coll.uuid, **before}})
     return {"ok": 1.0}
 
 

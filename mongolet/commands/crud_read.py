@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from mongolet.commands import local_sessions, views
+from bson import Int64
+
+from mongolet.commands import change_streams, local_sessions, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import compile_filter, select
 from mongolet.commands.writing import write_pipeline_output
@@ -83,14 +85,14 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
     if limit < 0:
         # Legacy negative limit: one batch of at most |limit| documents.
         limit, single_batch = -limit, True
-    if body.get("tailable"):
-        raise MongoError(2, "error processing query: tailable cursor requested on non capped "
-                            "collection")
     coll = ctx.collection(name)
     collation = query_collation(body, coll)
     let = expressions.evaluate_let(get_doc(body, "let"))
     project = (projection.compile_projection(projection_spec, query=filter, variables=let)
                if projection_spec else None)
+    if get_bool(body, "tailable"):
+        return tailing.open_tailable(ctx, ns, coll, filter, project,
+                                     min(batch_size, limit) if limit else batch_size)
     if coll is None:
         if filter:
             # bad filters fail even on missing collections
@@ -102,11 +104,39 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
             docs = iter(sorting.sort_documents(list(docs), sort))
     if skip or limit:
         docs = itertools.islice(docs, skip, skip + limit if limit else None)
-    if project is not None:
+    if get_bool(body, "returnKey"):
+        docs = map(_index_key(coll, body.get("hint")), docs)
+    elif project is not None:
         docs = map(project, docs)
+    if get_bool(body, "showRecordId"):
+        docs = _with_record_ids(coll, docs)
     if limit:
         batch_size = min(batch_size, limit)
     return open_cursor(ctx, ns, docs, batch_size, single_batch)
+
+
+def _index_key(coll: Collection, hint: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``returnKey``: a document's key in the index the query used (the hinted one; none
+    for a collection scan, as mongod answers then: empty documents)."""
+    spec = None
+    if isinstance(hint, str):
+        spec = coll.indexes.get(hint)
+    elif isinstance(hint, dict):
+        spec = next((s for s in coll.indexes.values() if s.key == hint), None)
+    if spec is None:
+        return lambda doc: {}
+    fields = list(spec.key)
+    return lambda doc: {f: v for f in fields
+                        for v in [next(iter(paths.path_values(doc, f)), None)]}
+
+
+def _with_record_ids(coll: Collection, docs: Iterator[dict[str, Any]]
+                     ) -> Iterator[dict[str, Any]]:
+    """``showRecordId``: each document with ``$recordId``, its place in the collection."""
+    order = {key: i + 1 for i, key in enumerate(coll.records)}
+    for doc in docs:
+        record_id = order.get(values.canonical_key(doc.get("_id")))
+        yield {**doc, "$recordId": Int64(record_id or 0)} if record_id else doc
 
 
 @command("count")
@@ -196,8 +226,13 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
             raise MongoError(40323, "A pipeline stage specification object must contain "
                                     "exactly one field.")
         stage_name = next(iter(stage))
+        if stage_name == change_streams.STAGE and i:
+            raise MongoError(40602, "$changeStream is only valid as the first stage in a "
+                                    "pipeline")
         if stage_name in _OUTPUT_STAGES and i != len(pipeline) - 1:
             raise MongoError(40601, f"{stage_name} can only be the final stage in the pipeline")
+    if change_streams.is_change_stream(pipeline):
+        return await change_streams.open_change_stream(ctx, pipeline, cursor_doc)
     output = pipeline[-1] if pipeline and next(iter(pipeline[-1])) in _OUTPUT_STAGES else None
     if output is not None and ctx.txn is not None:
         raise MongoError(263, f"{next(iter(output))} cannot be used in a transaction")

@@ -15,7 +15,8 @@ from typing import Any
 
 import bson
 
-from mongolet.commands import views
+from mongolet import changes
+from mongolet.commands import tailing, views
 from mongolet.commands.crud_read import query_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import compile_filter, id_keys, select
@@ -119,6 +120,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
         n += 1
         if retry is not None:
             retry[index] = True
+    await tailing.trim(ctx, coll)
     return _write_reply(n, errors)
 
 
@@ -263,8 +265,10 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     else:
         candidates = _first_match(ctx, coll, query, variables, collation)
     for record in candidates:
-        result = await _update_record(ctx, coll, record, predicate, apply, validator,
-                                      (lambda old, new: modified_one) if modified_one else None)
+        with changes.replacing(_is_replacement(update)):
+            result = await _update_record(
+                ctx, coll, record, predicate, apply, validator,
+                (lambda old, new: modified_one) if modified_one else None)
         if result is None:
             continue
         matched += 1
@@ -489,10 +493,11 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
             return {"lastErrorObject": {"n": 1, "updatedExisting": True},
                     "value": shown(new if return_new else old), "ok": 1.0}
 
-        result = await _update_record(
-            ctx, coll, record, predicate, apply, validator_for(ctx, coll),
-            (lambda old, new: ctx.statement_record(0, updated(old, new)))
-            if ctx.records_statements else None)
+        with changes.replacing(_is_replacement(update)):
+            result = await _update_record(
+                ctx, coll, record, predicate, apply, validator_for(ctx, coll),
+                (lambda old, new: ctx.statement_record(0, updated(old, new)))
+                if ctx.records_statements else None)
         if result is None:
             continue
         return updated(*result)

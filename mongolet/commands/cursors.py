@@ -31,6 +31,19 @@ async def get_more(ctx: CommandContext) -> dict[str, Any]:
     if cursor.session_id is not None and cursor.session_id != ctx.session_id():
         raise MongoError(50737, f"Cannot run getMore on cursor {cursor_id}, which was created "
                                 "in a different session")
+    if cursor.stream is not None:
+        max_time = get_int(body, "maxTimeMS")
+        try:
+            batch, over, fields = await cursor.stream.get_more(
+                batch_size or None, max_time / 1000 if max_time is not None else None)
+        except MongoError:
+            registry.kill(cursor.id)  # as mongod: a failed getMore kills its cursor
+            raise
+        if over:
+            registry.kill(cursor.id)
+        reply = cursor_reply(cursor.ns, 0 if over else cursor.id, batch, first=False)
+        reply["cursor"].update(fields)
+        return reply
     batch, rest = take_batch(cursor.docs, batch_size or None)
     if rest is None:
         registry.kill(cursor.id)

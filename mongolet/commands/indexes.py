@@ -65,6 +65,8 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
             _check_overlay_unique(ctx, coll, spec)
     for spec in new:
         coll.add_index(spec)
+    if new and coll.created_by is None:
+        _catalog_event(ctx, coll, "createIndexes", [spec.to_document() for spec in new])
     reply: dict[str, Any] = {"numIndexesBefore": before, "numIndexesAfter": len(coll.indexes),
                              "createdCollectionAutomatically": existed is None}
     if not new:
@@ -107,8 +109,11 @@ async def drop_indexes(ctx: CommandContext) -> dict[str, Any]:
     which = ctx.body.get("index")
     before = len(coll.indexes)
     if which == "*":
+        dropped = [s.to_document() for n, s in coll.indexes.items() if n != "_id_"]
         for index_name in [n for n in coll.indexes if n != "_id_"]:
             coll.drop_index(index_name)
+        if dropped:
+            _catalog_event(ctx, coll, "dropIndexes", dropped)
         return {"nIndexesWas": before, "msg": "non-_id indexes dropped for collection",
                 "ok": 1.0}
     if isinstance(which, dict):
@@ -128,6 +133,14 @@ async def drop_indexes(ctx: CommandContext) -> dict[str, Any]:
             raise MongoError(72, "cannot drop _id index")
         if index_name not in coll.indexes:
             raise MongoError(27, f"index not found with name [{index_name}]")
+    dropped = [coll.indexes[n].to_document() for n in names]
     for index_name in names:
         coll.drop_index(index_name)
+    _catalog_event(ctx, coll, "dropIndexes", dropped)
     return {"nIndexesWas": before, "ok": 1.0}
+
+
+def _catalog_event(ctx: CommandContext, coll: Collection, op: str,
+                   indexes: list[dict[str, Any]]) -> None:
+    """Tell the change history (an expanded change stream event)."""
+    ctx.state.changes.catalog_changed(ctx.state.store.tick(), op, coll, {"indexes": indexes})

@@ -14,6 +14,7 @@ from typing import Any
 
 from bson import Timestamp
 
+from mongolet.changes import ChangeHistory
 from mongolet.commands import session_history
 from mongolet.commands.snapshots import SnapshotHolds
 from mongolet.cursors import CursorRegistry
@@ -65,6 +66,7 @@ class ServerState:
     snapshot_holds: SnapshotHolds = field(init=False)
     fail_points: dict[str, dict[str, Any]] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+    changes: ChangeHistory = field(default_factory=ChangeHistory)
 
     def __post_init__(self) -> None:
         self.txns = TransactionManager(self.store)

@@ -36,13 +36,15 @@ def error_for(write_concern: Any) -> dict[str, Any] | None:
     if not isinstance(write_concern, dict):
         return None
     w = write_concern.get("w")
+    # mongod names the write concern it could not satisfy, and where it came from.
+    info = {"writeConcern": {**write_concern, "provenance": "clientSupplied"}}
     if isinstance(w, str):
         if w == "majority":
             return None
         return {"code": 79, "codeName": "UnknownReplWriteConcern",
                 "errmsg": f"No write concern mode named '{w}' found in replica set "
-                          "configuration"}
+                          "configuration", "errInfo": info}
     if is_number(w) and numeric(w) > DATA_BEARING_MEMBERS:
         return {"code": 100, "codeName": "UnsatisfiableWriteConcern",
-                "errmsg": "Not enough data-bearing nodes"}
+                "errmsg": "Not enough data-bearing nodes", "errInfo": info}
     return None

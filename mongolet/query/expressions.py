@@ -1632,6 +1632,8 @@ def _rand(name: str, arg: Any) -> Compiled:
 for _unsupported in ("$function", "$accumulator"):
 
     def _refuse(name: str, arg: Any) -> Compiled:
-        raise MongoError(31264 if name == "$function" else 168, f"{name} is not supported by mongolet")
+        raise MongoError(31264 if name == "$function" else 168,
+                         f"{name} is not supported by mongolet: it runs no server-side "
+                         "JavaScript")
 
     _OPERATORS[_unsupported] = _refuse

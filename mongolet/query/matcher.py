@@ -153,7 +153,8 @@ def _compile_top_operator(
     if name == "$alwaysFalse":
         return _always_false
     if name == "$where":
-        raise bad_value("$where is not allowed in this context")
+        raise bad_value("$where is not supported by mongolet: it runs no server-side "
+                        "JavaScript (use $expr)")
     if name == "$text":
         raise MongoError(27, "text index required for $text query")
     if name == "$jsonSchema":

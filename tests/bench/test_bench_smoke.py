@@ -1,7 +1,8 @@
 """``python -m bench --quick`` runs every benchmark against mongolet and reports every row.
 
 Speed is never asserted here: only that each section, workload and contender is measured
-and written to the table, the JSON and the chart.
+and written to the table, the JSON and the chart, and that every end-to-end contender did
+the whole work (its find returned N documents, its lookups found every id).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from bench.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +58,20 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     assert all(r["ratio"] == 1.0 for r in references)
     uow = [r for r in rows if r["section"] == "unit of work"]
     assert all("round_trips" in r["counters"] for r in uow)
+
+    quick = Config.quick()
+    e2e = [r for r in rows if r["section"] == "end to end"]
+    finds = [r for r in e2e if r["workload"] == f"find {quick.documents} by a filter"]
+    lookups = [r for r in e2e if r["workload"] == f"find one by id x{quick.lookups}"]
+    assert len(finds) == len(lookups) == len(EXPECTED_CONTENDERS["end to end"])
+    for row in finds:
+        assert row["counters"]["documents"] == quick.documents, row["contender"]
+    for row in lookups:
+        assert row["counters"]["found"] == quick.lookups, row["contender"]
+    assert "== checks" not in done.stdout
+    # The client's CPU time beside the wall clock, in the end-to-end section only.
+    assert all(r["cpu_median"] > 0 and r["cpu_ratio"] > 0 for r in e2e)
+    assert "cpu ratio" in done.stdout.split("== end to end")[1].split("== unit of work")[0]
 
     assert results["targets"], "the issue's targets are judged and written"
     assert "== targets" in done.stdout

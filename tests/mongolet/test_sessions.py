@@ -4,7 +4,7 @@ killAllSessions, causal consistency."""
 from __future__ import annotations
 
 import pytest
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.errors import OperationFailure
 from pymongo.synchronous.database import Database
 
@@ -58,8 +58,32 @@ def test_causally_consistent_session_reads_its_writes(client: MongoClient,
         assert db.c.find_one({"_id": 1}, session=s) == {"_id": 1}
 
 
+class _Commands(monitoring.CommandListener):
+    """The commands a client sent, and the names of those that succeeded."""
+
+    def __init__(self) -> None:
+        self.sent: list[monitoring.CommandStartedEvent] = []
+        self.succeeded_names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.sent.append(event)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self.succeeded_names.append(event.command_name)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
 def test_client_close_sends_end_sessions_without_error(mongodb_uri: str) -> None:
-    c = MongoClient(mongodb_uri)
+    commands = _Commands()
+    c: MongoClient = MongoClient(mongodb_uri, event_listeners=[commands])
     with c.start_session() as s:
         c.admin.command("ping", session=s)
+        lsid = s.session_id
+    assert "endSessions" not in [e.command_name for e in commands.sent]
     c.close()
+    ended = [e for e in commands.sent if e.command_name == "endSessions"]
+    assert len(ended) == 1
+    assert lsid in ended[0].command["endSessions"]  # the pooled session, ended at close
+    assert "endSessions" in commands.succeeded_names

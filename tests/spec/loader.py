@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from bson import json_util
@@ -12,7 +13,9 @@ from bson.json_util import JSONOptions
 from tests.spec.runner import SpecTest
 
 FOLDERS = ("crud", "transactions", "transactions-convenient-api", "sessions",
-           "retryable-writes")
+           "retryable-writes", "change-streams", "retryable-reads", "collection-management",
+           "index-management", "run-command", "command-monitoring", "gridfs",
+           "read-write-concern")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_FAILURES_FILE = Path(__file__).with_name("expected_failures.txt")
 # Dates as naive UTC datetimes, as PyMongo's default codec options decode them.
@@ -36,9 +39,22 @@ def load_tests(root: Path) -> Iterator[SpecTest]:
                 yield SpecTest(folder, path.stem, spec, test)
 
 
-def expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> dict[str, str]:
-    """``test id -> reason`` from lines ``<folder>/<file>::<description> # <reason>``."""
-    failures: dict[str, str] = {}
+@dataclass(frozen=True)
+class ExpectedFailure:
+    """Why a test is expected to fail, and for which client topologies (all when empty)."""
+
+    reason: str
+    topologies: frozenset[str] = frozenset()
+
+    def applies(self, client_topology: str) -> bool:
+        return not self.topologies or client_topology in self.topologies
+
+
+def expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> dict[str, ExpectedFailure]:
+    """``test id -> ExpectedFailure`` from lines ``<folder>/<file>::<description> # <reason>``;
+    a reason ``when <topology>[, <topology>]: <why>`` holds only when the client reports one
+    of those topologies (PyMongo's names: ``ReplicaSetWithPrimary``, ``Single``...)."""
+    failures: dict[str, ExpectedFailure] = {}
     if not path.exists():
         return failures
     for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -47,5 +63,9 @@ def expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> dict[str, str]:
         test_id, separator, reason = line.rpartition(" # ")
         if not separator or not reason.strip():
             raise ValueError(f"{path.name}:{number}: expected '<test id> # <reason>'")
-        failures[test_id.strip()] = reason.strip()
+        topologies: frozenset[str] = frozenset()
+        if reason.startswith("when ") and ":" in reason:
+            condition, _, reason = reason.partition(":")
+            topologies = frozenset(t.strip() for t in condition[len("when "):].split(","))
+        failures[test_id.strip()] = ExpectedFailure(reason.strip(), topologies)
     return failures

@@ -29,6 +29,8 @@ from bson import (
     json_util,
 )
 
+from tests.spec.unsupported import Unsupported
+
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
 
@@ -134,19 +136,19 @@ class Matcher:
             names = argument if isinstance(argument, list) else [argument]
             unknown = [n for n in names if n not in _TYPES]
             if unknown:
-                raise ValueError(f"unknown $$type alias {unknown}")
+                raise Unsupported(f"unknown $$type alias {unknown}")
             if actual is MISSING or not any(_TYPES[n](actual) for n in names):
                 raise MatchError(f"{path}: expected type {names}, got {actual!r}")
         elif name == "$$sessionLsid":
             if self._lsid_of is None:
-                raise ValueError("$$sessionLsid needs an entity map")
+                raise Unsupported("$$sessionLsid needs an entity map")
             lsid = self._lsid_of(argument)
             if actual != lsid:
                 raise MatchError(f"{path}: expected the lsid of {argument} {lsid!r}, "
                                  f"got {actual!r}")
         elif name == "$$matchesEntity":
             if self._entity is None:
-                raise ValueError("$$matchesEntity needs an entity map")
+                raise Unsupported("$$matchesEntity needs an entity map")
             self.match(self._entity(argument), actual, root=root, path=path)
         elif name == "$$matchesHexBytes":
             if bytes(actual) != binascii.unhexlify(argument):
@@ -159,7 +161,7 @@ class Matcher:
         elif name == "$$matchAsRoot":
             self.match(argument, actual, root=True, path=path)
         else:
-            raise ValueError(f"unsupported special operator {name}")
+            raise Unsupported(f"unsupported special operator {name}")
 
 
 def equal_scalars(expected: Any, actual: Any) -> bool:

@@ -21,6 +21,7 @@ from pymongo.synchronous.database import Database
 
 from tests.spec.entities import EntityMap, concern_options, read_preference
 from tests.spec.matching import RootDocuments
+from tests.spec.unsupported import Unsupported
 
 # How an argument becomes a PyMongo keyword: its name, or (name, conversion).
 Option = str | tuple[str, Callable[[Any], Any]]
@@ -39,7 +40,7 @@ class Args:
 
     def required(self, key: str) -> Any:
         if key not in self._left:
-            raise ValueError(f"{self.name}: missing required argument {key!r}")
+            raise Unsupported(f"{self.name}: missing required argument {key!r}")
         return self._left.pop(key)
 
     def session(self) -> ClientSession | None:
@@ -63,7 +64,7 @@ class Args:
 
     def finish(self) -> None:
         if self._left:
-            raise ValueError(f"{self.name}: unsupported arguments {sorted(self._left)}")
+            raise Unsupported(f"{self.name}: unsupported arguments {sorted(self._left)}")
 
 
 def _sort(spec: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -255,6 +256,8 @@ _MODELS: dict[str, tuple[type, dict[str, Option]]] = {
 def write_model(request: Mapping[str, Any], entities: EntityMap) -> Any:
     """One ``{insertOne: {...}}``-style request of bulkWrite as a PyMongo write model."""
     (kind, arguments), = request.items()
+    if kind not in _MODELS:
+        raise Unsupported(f"unsupported bulkWrite request {kind!r}")
     model, mapping = _MODELS[kind]
     args = Args(f"bulkWrite {kind}", arguments, entities)
     kwargs = args.options(mapping)
@@ -381,13 +384,30 @@ ENTITY_OPERATIONS: dict[type, set[str]] = {
 def run_entity_operation(target: Any, name: str, arguments: Mapping[str, Any],
                          entities: EntityMap) -> Any:
     """Run ``name`` on ``target`` (withTransaction is the runner's, it nests operations)."""
+    args = Args(name, arguments, entities)
     for kind, names in ENTITY_OPERATIONS.items():
         if isinstance(target, kind) and name in names:
             break
     else:
-        raise ValueError(f"unsupported operation {name!r} on {type(target).__name__}")
+        extra = _more_operations(target, name)
+        if extra is None:
+            raise Unsupported(f"unsupported operation {name!r} on {type(target).__name__}")
+        result = extra(target, args)
+        args.finish()
+        return result
     handler = globals()[f"op_{name}"]
-    args = Args(name, arguments, entities)
     result = handler(target, args, entities) if name == "bulkWrite" else handler(target, args)
     args.finish()
     return result
+
+
+def _more_operations(target: Any, name: str) -> Callable[[Any, Args], Any] | None:
+    """An operation of the cursor/change stream or GridFS modules (imported here: they
+    build on this one)."""
+    from tests.spec import cursor_operations, gridfs_operations
+
+    for registry in (cursor_operations.OPERATIONS, gridfs_operations.OPERATIONS):
+        for kinds, operations in registry.items():
+            if isinstance(target, kinds) and name in operations:
+                return operations[name]
+    return None

@@ -1,13 +1,13 @@
 """One pytest test per test of MongoDB's unified-format spec files.
 
 Ids are ``<folder>/<file>::<description>``. Tests listed in expected_failures.txt are
-strict expected failures; tests whose runOnRequirements the server does not meet are
-skipped with the requirement they miss. Without the spec folder the module is skipped.
+strict expected failures, on the client topologies their line names if it names some (the
+topology the internal client reports decides); tests whose runOnRequirements the server
+does not meet are skipped with the requirement they miss. Without the spec folder the
+module is skipped.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -21,21 +21,16 @@ if not _ROOT.is_dir():
                 allow_module_level=True)
 
 
-def _cases() -> list[Any]:
-    failing = expected_failures()
-    cases = []
-    for test in load_tests(_ROOT):
-        marks = []
-        if test.id in failing:
-            marks.append(pytest.mark.xfail(strict=True, reason=failing[test.id]))
-        cases.append(pytest.param(test, id=test.id, marks=marks))
-    return cases
+_FAILING = expected_failures()
 
 
-@pytest.mark.parametrize("spec", _cases())
+@pytest.mark.parametrize("spec", [pytest.param(test, id=test.id) for test in load_tests(_ROOT)])
 def test_spec(spec: SpecTest, spec_uri: str, internal_client: MongoClient,
-              server_info: ServerInfo) -> None:
+              server_info: ServerInfo, request: pytest.FixtureRequest) -> None:
     reason = spec.skip_reason(server_info)
     if reason:
         pytest.skip(reason)
+    failure = _FAILING.get(spec.id)
+    if failure is not None and failure.applies(server_info.client_topology):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=failure.reason))
     SpecRun(spec, internal_client, spec_uri).run()

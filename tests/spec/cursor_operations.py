@@ -1,0 +1,129 @@
+"""Unified-format operations that open a cursor or a change stream and iterate it
+(``createChangeStream``, ``createCommandCursor``, ``runCursorCommand``,
+``iterateUntilDocumentOrError``, ``iterateOnce``, ``close``), and the listing operations
+that return cursors of objects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bson import SON
+from pymongo import MongoClient
+from pymongo.synchronous.change_stream import ChangeStream
+from pymongo.synchronous.collection import Collection
+from pymongo.synchronous.command_cursor import CommandCursor
+from pymongo.synchronous.cursor import Cursor
+from pymongo.synchronous.database import Database
+
+from tests.spec.matching import MatchError, RootDocuments
+from tests.spec.operations import Args
+from tests.spec.unsupported import Unsupported
+
+# How long iterateUntilDocumentOrError waits for a change event before the test fails.
+ITERATE_SECONDS = 10.0
+
+_STREAM_OPTIONS = {"batchSize": "batch_size", "fullDocument": "full_document",
+                   "fullDocumentBeforeChange": "full_document_before_change",
+                   "resumeAfter": "resume_after", "startAfter": "start_after",
+                   "startAtOperationTime": "start_at_operation_time",
+                   "maxAwaitTimeMS": "max_await_time_ms", "comment": "comment",
+                   "showExpandedEvents": "show_expanded_events", "collation": "collation"}
+
+
+def op_createChangeStream(target: Collection | Database | MongoClient, a: Args) -> Any:
+    kwargs = a.options(_STREAM_OPTIONS)
+    pipeline = a.pop("pipeline", [])
+    return target.watch(pipeline, session=a.session(), **kwargs)
+
+
+def _command(a: Args) -> SON[str, Any]:
+    name = a.required("commandName")
+    command: SON[str, Any] = SON([(name, 1)])
+    command.update(a.required("command"))
+    return command
+
+
+def op_runCursorCommand(db: Database, a: Args) -> Any:
+    return RootDocuments(op_createCommandCursor(db, a))
+
+
+def op_createCommandCursor(db: Database, a: Args) -> Any:
+    command = _command(a)
+    kwargs = a.options({"maxTimeMS": "max_await_time_ms", "comment": "comment"})
+    batch_size = a.pop("batchSize")
+    cursor_type = a.pop("cursorType", "nonTailable")
+    if cursor_type != "nonTailable":  # cursor_command reads the cursor type from the reply
+        raise Unsupported(f"createCommandCursor: cursorType {cursor_type!r}")
+    cursor = db.cursor_command(command, session=a.session(), **kwargs)
+    if batch_size is not None:
+        cursor.batch_size(batch_size)
+    return cursor
+
+
+def op_createFindCursor(coll: Collection, a: Args) -> Any:
+    kwargs = a.options({"batchSize": "batch_size", "limit": "limit", "sort": "sort",
+                        "comment": "comment", "projection": "projection"})
+    return coll.find(a.pop("filter", {}), session=a.session(), **kwargs)
+
+
+def _next(source: Any, once: bool) -> Any:
+    if isinstance(source, ChangeStream):
+        deadline = time.monotonic() + ITERATE_SECONDS
+        while True:
+            event = source.try_next()
+            if event is not None or once:
+                return event
+            if time.monotonic() > deadline:
+                raise MatchError(f"no change event within {ITERATE_SECONDS}s")
+    if once:
+        return source.try_next() if hasattr(source, "try_next") else next(source, None)
+    return source.next()
+
+
+def op_iterateUntilDocumentOrError(source: Any, a: Args) -> Any:
+    a.finish()
+    return _next(source, once=False)
+
+
+def op_iterateOnce(source: Any, a: Args) -> Any:
+    a.finish()
+    return _next(source, once=True)
+
+
+def op_close(source: Any, a: Args) -> Any:
+    a.finish()
+    source.close()
+
+
+def op_listIndexNames(coll: Collection, a: Args) -> Any:
+    return [index["name"] for index in coll.list_indexes(session=a.session())]
+
+
+def op_listDatabaseObjects(client: MongoClient, a: Args) -> Any:
+    return RootDocuments(client.list_databases(session=a.session()))
+
+
+def op_listCollectionObjects(db: Database, a: Args) -> Any:
+    return RootDocuments(db.list_collections(filter=a.pop("filter"), session=a.session()))
+
+
+def op_rename(coll: Collection, a: Args) -> Any:
+    kwargs = a.options({"dropTarget": "dropTarget"})
+    coll.rename(a.required("to"), session=a.session(), **kwargs)
+
+
+Operation = Callable[[Any, Args], Any]
+_ITERABLE = (ChangeStream, CommandCursor, Cursor)
+OPERATIONS: dict[tuple[type, ...], dict[str, Operation]] = {
+    (Collection, Database, MongoClient): {"createChangeStream": op_createChangeStream},
+    (Database,): {"runCursorCommand": op_runCursorCommand,
+                  "createCommandCursor": op_createCommandCursor,
+                  "listCollectionObjects": op_listCollectionObjects},
+    (Collection,): {"createFindCursor": op_createFindCursor, "listIndexNames": op_listIndexNames,
+                    "rename": op_rename},
+    (MongoClient,): {"listDatabaseObjects": op_listDatabaseObjects},
+    _ITERABLE: {"iterateUntilDocumentOrError": op_iterateUntilDocumentOrError,
+                "iterateOnce": op_iterateOnce, "close": op_close},
+}
