@@ -37,6 +37,7 @@ from uow.effects import (
     FetchBatch,
     Find,
     FindDocuments,
+    InsertDocuments,
     OpenCursor,
     Sleep,
     StartSession,
@@ -45,6 +46,8 @@ from uow.effects import (
 )
 from uow.errors import InvalidUsageError, NotFoundError, ReadOnlyError, UnitOfWorkClosedError
 from uow.events import HandlerRegistry, drop_events, take_events
+from uow.outbox import writing as outbox_writing
+from uow.outbox.records import Outbox
 from uow.retry import RetryPolicy
 from uow.tracking import IdentityMap, State
 
@@ -108,8 +111,11 @@ class UnitCore:
         handlers: HandlerRegistry,
         retry_budget: float,
         read_only: bool = False,
+        outbox: Outbox | None = None,
     ) -> None:
         self.unit = unit
+        self.outbox = outbox
+        self._outbox_pending: outbox_writing.Pending | None = None
         self.read_only = read_only
         self.engine = engine
         self.handlers = handlers
@@ -200,6 +206,8 @@ class UnitCore:
             pass  # the server already aborted it: nothing was committed
         finally:
             flushing.restore(self._restore_log)
+            outbox_writing.undo(self._outbox_pending)
+            self._outbox_pending = None
             drop_events([*self.identity_map.clear(), *self._departed])
             self._restore_log, self._departed = [], []
 
@@ -207,6 +215,7 @@ class UnitCore:
         """After a successful commit: the events to hand out; nothing left to restore."""
         events = take_events([*self.identity_map.instances(), *self._departed])
         self._restore_log, self._departed = [], []
+        self._outbox_pending = None
         return events
 
     def _dispatch(self, events: Iterable[Any]) -> Steps:
@@ -223,7 +232,7 @@ class UnitCore:
                 self._check_unchanged()
                 yield from self._abort()
             elif error is None:
-                yield from self.flush()
+                yield from self.flush(final=True)
                 yield from self._commit()
                 events = self._committed()
             else:
@@ -249,7 +258,7 @@ class UnitCore:
         """Flush and commit now; the block goes on in a new transaction."""
         self.check_active()
         self.check_writable("commit")
-        yield from self.flush()
+        yield from self.flush(final=True)
         yield from self._commit()
         events = self._committed()
         yield StartTransaction(self.session)
@@ -264,10 +273,16 @@ class UnitCore:
 
     # ------------------------------------------------------------ flush
 
-    def flush(self) -> Steps:
-        """Send the pending changes: one ordered bulk_write per collection (see uow.flush)."""
+    def flush(self, final: bool = False) -> Steps:
+        """Send the pending changes: one ordered bulk_write per collection (see uow.flush);
+        the ``final`` flush before a commit also stores the events in the outbox."""
         self.check_active()
         self.check_writable("flush")
+        outboxed = None
+        if final and self.outbox is not None:
+            written = {id(instance) for instance, _, _ in self._restore_log}
+            outboxed = outbox_writing.prepare(self.identity_map, self._departed, written)
+            self._outbox_pending = outboxed
         batches = flushing.plan(self.identity_map)
         for batch in batches:
             try:
@@ -289,6 +304,10 @@ class UnitCore:
             )
         if batches:
             self.identity_map.flushed([w.entry for b in batches for w in b.writes])
+        if outboxed is not None and self.outbox is not None:
+            deleted = {id(instance) for instance in self._departed}
+            documents = outbox_writing.documents(self.outbox, outboxed, deleted)
+            yield InsertDocuments(self.outbox.collection, documents, self.session)
 
     # ------------------------------------------------------------ queries
 
@@ -496,7 +515,7 @@ class UnitCore:
             yield from self.enter()
             try:
                 result = yield Call(function, (self.unit, *args), kwargs)
-                yield from self.flush()
+                yield from self.flush(final=True)
             except BaseException as error:
                 try:
                     yield from self._abort()
