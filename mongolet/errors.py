@@ -99,6 +99,7 @@ CODE_NAMES: dict[int, str] = {
     13436: "NotPrimaryOrSecondary",
     16755: "Location16755",
     17419: "Location17419",
+    31082: "SearchNotEnabled",
     31249: "Location31249",
     31254: "Location31254",
     40324: "Location40324",

@@ -22,12 +22,12 @@ from mongolet.errors import (
     RETRYABLE_WRITE_ERROR,
     TRANSIENT_TRANSACTION_ERROR,
     MongoError,
-    code_name,
 )
 
 FAIL_COMMAND = "failCommand"
 ON_PRIMARY_TRANSACTIONAL_WRITE = "onPrimaryTransactionalWrite"
-KNOWN_FAIL_POINTS = (FAIL_COMMAND, ON_PRIMARY_TRANSACTIONAL_WRITE)
+FAIL_GET_MORE = "failGetMoreAfterCursorCheckout"
+KNOWN_FAIL_POINTS = (FAIL_COMMAND, ON_PRIMARY_TRANSACTIONAL_WRITE, FAIL_GET_MORE)
 
 # ErrorCodes::isRetriableError (error_codes.yml, category RetriableError).
 RETRIABLE_CODES = frozenset({6, 7, 89, 91, 134, 189, 202, 262, 9001, 10107, 11600, 11602,
@@ -191,6 +191,16 @@ class FailPoints:
         point = self._store.get(name)
         return point if isinstance(point, _FailPoint) and point.mode.active else None
 
+    def check_get_more(self) -> MongoError | None:
+        """``failGetMoreAfterCursorCheckout``: the error a getMore fails with, if it fires."""
+        point = self._active(FAIL_GET_MORE)
+        if point is None or not point.mode.fire():
+            return None
+        point.entered += 1
+        code = int(point.data.get("errorCode", 1))
+        return MongoError(code, "Failing getMore via 'failGetMoreAfterCursorCheckout' "
+                                "failpoint")
+
     def check_command(self, body: MutableMapping[str, Any], app_name: str | None
                       ) -> tuple[Action, list[str] | None] | None:
         """``failCommand`` for this command: the action and the labels override, or None."""
@@ -227,9 +237,7 @@ class FailPoints:
                 error.extra.update(extra)
             action.error = error
         if "writeConcernError" in data:
-            wce = dict(data["writeConcernError"])
-            if "code" in wce and "codeName" not in wce:
-                wce["codeName"] = code_name(int(wce["code"]))
+            wce = dict(data["writeConcernError"])  # as given, as mongod's failCommand
             action.write_concern_error = wce
         return action, labels
 

@@ -262,10 +262,12 @@ class DirectView:
             await coll.created_by.wait_done()
 
     async def insert(self, coll: Collection, doc: dict[str, Any],
-                     session_record: dict[str, Any] | None = None) -> None:
+                     session_record: dict[str, Any] | None = None,
+                     key: Hashable | None = None) -> None:
         """Insert ``doc`` (11000 on a duplicate); a durable store records ``session_record``
-        with the commit."""
-        key = canonical_id(doc["_id"])
+        with the commit. ``key``: the record's own key instead of its ``_id``'s (a time
+        series collection, where ``_id`` need not be unique)."""
+        key = canonical_id(doc["_id"]) if key is None else key
         while True:
             record = coll.records.get(key)
             if record is not None and record.locked_by is not None:
@@ -390,9 +392,10 @@ class TransactionView(DirectView):
         return coll
 
     async def insert(self, coll: Collection, doc: dict[str, Any],
-                     session_record: dict[str, Any] | None = None) -> None:
+                     session_record: dict[str, Any] | None = None,
+                     key: Hashable | None = None) -> None:
         # Nothing commits here: a transaction's session record goes with its commit.
-        key = canonical_id(doc["_id"])
+        key = canonical_id(doc["_id"]) if key is None else key
         record = coll.records.get(key)
         if record is not None:
             self._check_writable(record)

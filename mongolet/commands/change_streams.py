@@ -42,6 +42,10 @@ _BASIC_EVENTS = {"insert", "update", "replace", "delete", "drop", "rename", DATA
 _INTERNAL_DATABASES = ("admin", "config", "local")
 DEFAULT_AWAIT_SECONDS = 1.0
 NON_RESUMABLE = "NonResumableChangeStreamError"
+RESUMABLE_CHANGE_STREAM_ERROR = "ResumableChangeStreamError"
+# The errors mongod labels resumable on a change stream's getMore (the driver spec's list).
+RESUMABLE_CODES = frozenset({6, 7, 63, 89, 91, 133, 150, 189, 234, 262, 9001, 10107, 11600,
+                             11602, 13388, 13435, 13436})
 
 
 def is_change_stream(pipeline: list[Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mongolet.commands import validation, views
+from mongolet.commands import tailing, validation, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
 from mongolet.cursors import cursor_reply
 from mongolet.errors import MongoError
@@ -34,11 +34,19 @@ async def create(ctx: CommandContext) -> dict[str, Any]:
     if unknown:
         field = sorted(unknown)[0]
         raise MongoError(40415, f"BSON field 'create.{field}' is an unknown field.")
-    if "timeseries" in options:
-        raise MongoError(115, "mongolet does not support time series collections")
+    tailing.check_time_series(options.get("timeseries"))
     views.check_definition(ctx, options)
     validation.check_options("create", options)
     collations.parse(options.get("collation"))  # a default collation mongolet can apply
+    clustered = options.get("clusteredIndex")
+    if clustered is not None:
+        if not isinstance(clustered, dict) or clustered.get("key") != {"_id": 1} \
+                or clustered.get("unique") is not True:
+            raise MongoError(2, "The clusteredIndex option requires {key: {_id: 1}, "
+                                "unique: true}")
+        # mongod stores it with its index version and default name.
+        options["clusteredIndex"] = {"v": 2, **clustered,
+                                     "name": clustered.get("name", "_id_")}
     if options.get("capped") and not options.get("size"):
         raise MongoError(72, "the 'size' field is required when 'capped' is true")
     existing = ctx.state.store.collection(ctx.db, name)
@@ -88,7 +96,7 @@ def collection_info(coll: Collection) -> dict[str, Any]:
                 "info": {"readOnly": True}}
     return {
         "name": coll.name,
-        "type": "collection",
+        "type": "timeseries" if "timeseries" in coll.options else "collection",
         "options": dict(coll.options),
         "info": {"readOnly": False, "uuid": coll.uuid},
         "idIndex": {"v": 2, "key": {"_id": 1}, "name": "_id_"},

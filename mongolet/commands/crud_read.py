@@ -9,7 +9,7 @@ from typing import Any
 
 from bson import Int64
 
-from mongolet.commands import change_streams, local_sessions, tailing, views
+from mongolet.commands import change_streams, local_sessions, maintenance, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
 from mongolet.commands.selection import compile_filter, select
 from mongolet.commands.writing import write_pipeline_output
@@ -104,25 +104,31 @@ async def find(ctx: CommandContext) -> dict[str, Any]:
             docs = iter(sorting.sort_documents(list(docs), sort))
     if skip or limit:
         docs = itertools.islice(docs, skip, skip + limit if limit else None)
-    if get_bool(body, "returnKey"):
-        docs = map(_index_key(coll, body.get("hint")), docs)
-    elif project is not None:
-        docs = map(project, docs)
-    if get_bool(body, "showRecordId"):
-        docs = _with_record_ids(coll, docs)
+    if get_bool(body, "returnKey"):  # mongod shows no record id with the key either
+        docs = map(_index_key(coll, body.get("hint"), sort), docs)
+    else:
+        if project is not None:
+            docs = map(project, docs)
+        if get_bool(body, "showRecordId"):
+            docs = _with_record_ids(coll, docs)
     if limit:
         batch_size = min(batch_size, limit)
     return open_cursor(ctx, ns, docs, batch_size, single_batch)
 
 
-def _index_key(coll: Collection, hint: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """``returnKey``: a document's key in the index the query used (the hinted one; none
-    for a collection scan, as mongod answers then: empty documents)."""
+def _index_key(coll: Collection, hint: Any, sort: dict[str, Any] | None
+               ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``returnKey``: a document's key in the index the query used (the hinted one, else
+    one that gives the sort; none for a collection scan, as mongod answers then: empty
+    documents)."""
     spec = None
     if isinstance(hint, str):
         spec = coll.indexes.get(hint)
     elif isinstance(hint, dict):
         spec = next((s for s in coll.indexes.values() if s.key == hint), None)
+    elif sort:
+        spec = next((s for s in coll.indexes.values()
+                     if list(s.key)[:len(sort)] == list(sort)), None)
     if spec is None:
         return lambda doc: {}
     fields = list(spec.key)
@@ -226,6 +232,8 @@ async def aggregate(ctx: CommandContext) -> dict[str, Any]:
             raise MongoError(40323, "A pipeline stage specification object must contain "
                                     "exactly one field.")
         stage_name = next(iter(stage))
+        if stage_name == "$listSearchIndexes":
+            raise maintenance.search_not_enabled()
         if stage_name == change_streams.STAGE and i:
             raise MongoError(40602, "$changeStream is only valid as the first stage in a "
                                     "pipeline")

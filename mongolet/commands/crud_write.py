@@ -110,7 +110,8 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
             doc = prepare_insert(raw)
             if validator is not None:
                 validator.check(doc)
-            await view.insert(coll, doc, ctx.statement_record(index, True))
+            await view.insert(coll, doc, ctx.statement_record(index, True),
+                              key=tailing.time_series_key(coll))
         except MongoError as error:
             stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))

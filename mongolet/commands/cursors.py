@@ -6,9 +6,15 @@ from typing import Any
 
 from bson import Int64
 
+from mongolet.commands.change_streams import (
+    RESUMABLE_CHANGE_STREAM_ERROR,
+    RESUMABLE_CODES,
+    ChangeStream,
+)
 from mongolet.commands.registry import CommandContext, command, get_int
 from mongolet.cursors import cursor_reply, take_batch
 from mongolet.errors import MongoError
+from mongolet.failpoints import FailPoints
 
 
 @command("getMore", in_transaction=True)
@@ -31,6 +37,12 @@ async def get_more(ctx: CommandContext) -> dict[str, Any]:
     if cursor.session_id is not None and cursor.session_id != ctx.session_id():
         raise MongoError(50737, f"Cannot run getMore on cursor {cursor_id}, which was created "
                                 "in a different session")
+    failure = FailPoints(ctx.state.fail_points).check_get_more() \
+        if ctx.state.fail_points else None
+    if failure is not None:
+        if isinstance(cursor.stream, ChangeStream) and failure.code in RESUMABLE_CODES:
+            failure.add_label(RESUMABLE_CHANGE_STREAM_ERROR)
+        raise failure
     if cursor.stream is not None:
         max_time = get_int(body, "maxTimeMS")
         try:

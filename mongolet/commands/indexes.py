@@ -95,8 +95,11 @@ async def list_indexes(ctx: CommandContext) -> dict[str, Any]:
     if coll is None:
         raise MongoError(26, f"ns does not exist: {ctx.ns(name)}")
     views.check_writable(ctx, coll)
-    return cursor_reply(ctx.ns(name), 0, [spec.to_document() for spec in coll.indexes.values()],
-                        first=True)
+    documents = [spec.to_document() for spec in coll.indexes.values()]
+    clustered = coll.options.get("clusteredIndex")
+    if isinstance(clustered, dict):  # a clustered collection's _id index is the cluster key
+        documents[0] = {**clustered, "clustered": True}
+    return cursor_reply(ctx.ns(name), 0, documents, first=True)
 
 
 @command("dropIndexes", "deleteIndexes")

@@ -63,3 +63,19 @@ async def validate(ctx: CommandContext) -> dict[str, Any]:
 async def server_side_javascript(ctx: CommandContext) -> dict[str, Any]:
     raise MongoError(115, f"{ctx.name_key} is not supported by mongolet: it runs no "
                           "server-side JavaScript (use an aggregation pipeline)")
+
+
+SEARCH_NOT_ENABLED = (
+    "Using Atlas Search Database Commands and the $listSearchIndexes aggregation stage "
+    "requires additional configuration. Please connect to Atlas or an AtlasCLI local "
+    "deployment to enable. (mongolet has no search indexes, as a community mongod)")
+
+
+def search_not_enabled() -> MongoError:
+    """What a mongod without Atlas Search answers to search index commands (31082)."""
+    return MongoError(31082, SEARCH_NOT_ENABLED)
+
+
+@command("createSearchIndexes", "updateSearchIndex", "dropSearchIndex")
+async def search_indexes(ctx: CommandContext) -> dict[str, Any]:
+    raise search_not_enabled()

@@ -69,7 +69,8 @@ def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None,
            collation: collations.Collation | None = None
            ) -> Iterator[tuple[Record, dict[str, Any]]]:
     """``(record, document)`` pairs matching ``filter``, in natural order."""
-    keys = id_keys(filter, collation)
+    # A time series collection's records are not keyed by _id.
+    keys = id_keys(filter, collation) if "timeseries" not in coll.options else None
     if keys is not None:
         found = []
         for key in keys:

@@ -113,3 +113,14 @@ def test_exhaust_get_more_streams_batches_with_more_to_come() -> None:
                 if not flags & 2:  # moreToCome unset: the last one
                     break
     assert replies == [[{"_id": 2}, {"_id": 3}], [{"_id": 4}, {"_id": 5}], [{"_id": 6}]]
+
+
+def test_time_series_collection_keeps_documents_with_the_same_id(db: Database) -> None:
+    db.create_collection("ts", timeseries={"timeField": "t", "metaField": "m"})
+    db.ts.insert_many([{"_id": 1, "t": 2, "m": "a"}, {"_id": 1, "t": 1, "m": "b"}])
+    assert [d["m"] for d in db.ts.find({"_id": 1}, sort=[("t", 1)])] == ["b", "a"]
+    info = next(db.list_collections(filter={"name": "ts"}))
+    assert info["type"] == "timeseries" and info["options"]["timeseries"]["timeField"] == "t"
+    with pytest.raises(OperationFailure) as failure:
+        db.create_collection("bad", timeseries={"metaField": "m"})
+    assert failure.value.code == 40414

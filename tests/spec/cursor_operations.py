@@ -11,6 +11,7 @@ from typing import Any
 
 from bson import SON
 from pymongo import MongoClient
+from pymongo.operations import SearchIndexModel
 from pymongo.synchronous.change_stream import ChangeStream
 from pymongo.synchronous.collection import Collection
 from pymongo.synchronous.command_cursor import CommandCursor
@@ -53,9 +54,10 @@ def op_createCommandCursor(db: Database, a: Args) -> Any:
     command = _command(a)
     kwargs = a.options({"maxTimeMS": "max_await_time_ms", "comment": "comment"})
     batch_size = a.pop("batchSize")
-    cursor_type = a.pop("cursorType", "nonTailable")
-    if cursor_type != "nonTailable":  # cursor_command reads the cursor type from the reply
-        raise Unsupported(f"createCommandCursor: cursorType {cursor_type!r}")
+    # The command asks for a tailable cursor itself; the driver keeps it while its id is
+    # not 0 (cursor_command takes no cursor type).
+    if a.pop("cursorType", "nonTailable") not in ("nonTailable", "tailable", "tailableAwait"):
+        raise Unsupported("createCommandCursor: unknown cursorType")
     cursor = db.cursor_command(command, session=a.session(), **kwargs)
     if batch_size is not None:
         cursor.batch_size(batch_size)
@@ -114,6 +116,31 @@ def op_rename(coll: Collection, a: Args) -> Any:
     coll.rename(a.required("to"), session=a.session(), **kwargs)
 
 
+def op_createSearchIndex(coll: Collection, a: Args) -> Any:
+    return coll.create_search_index(a.required("model"), session=a.session())
+
+
+def op_createSearchIndexes(coll: Collection, a: Args) -> Any:
+    models = [SearchIndexModel(**{k: v for k, v in model.items()})
+              for model in a.required("models")]
+    return coll.create_search_indexes(models, session=a.session())
+
+
+def op_dropSearchIndex(coll: Collection, a: Args) -> Any:
+    coll.drop_search_index(a.required("name"), session=a.session())
+
+
+def op_updateSearchIndex(coll: Collection, a: Args) -> Any:
+    coll.update_search_index(a.required("name"), a.required("definition"),
+                             session=a.session())
+
+
+def op_listSearchIndexes(coll: Collection, a: Args) -> Any:
+    options = a.pop("aggregationOptions", {})
+    return RootDocuments(coll.list_search_indexes(a.pop("name"), session=a.session(),
+                                                  **options))
+
+
 Operation = Callable[[Any, Args], Any]
 _ITERABLE = (ChangeStream, CommandCursor, Cursor)
 OPERATIONS: dict[tuple[type, ...], dict[str, Operation]] = {
@@ -122,7 +149,11 @@ OPERATIONS: dict[tuple[type, ...], dict[str, Operation]] = {
                   "createCommandCursor": op_createCommandCursor,
                   "listCollectionObjects": op_listCollectionObjects},
     (Collection,): {"createFindCursor": op_createFindCursor, "listIndexNames": op_listIndexNames,
-                    "rename": op_rename},
+                    "rename": op_rename, "createSearchIndex": op_createSearchIndex,
+                    "createSearchIndexes": op_createSearchIndexes,
+                    "dropSearchIndex": op_dropSearchIndex,
+                    "updateSearchIndex": op_updateSearchIndex,
+                    "listSearchIndexes": op_listSearchIndexes},
     (MongoClient,): {"listDatabaseObjects": op_listDatabaseObjects},
     _ITERABLE: {"iterateUntilDocumentOrError": op_iterateUntilDocumentOrError,
                 "iterateOnce": op_iterateOnce, "close": op_close},

@@ -304,7 +304,7 @@ def op_createCollection(db: Database, a: Args) -> Any:
                         "expireAfterSeconds": "expireAfterSeconds",
                         "changeStreamPreAndPostImages": "changeStreamPreAndPostImages",
                         "clusteredIndex": "clusteredIndex"})
-    db.create_collection(name, session=a.session(), check_exists=False, **kwargs)
+    return db.create_collection(name, session=a.session(), check_exists=False, **kwargs)
 
 
 def op_dropCollection(db: Database, a: Args) -> Any:
