@@ -38,6 +38,7 @@ from uow.effects import (
     FetchBatch,
     Find,
     FindDocuments,
+    InsertDocuments,
     OpenCursor,
     Sleep,
     StartSession,
@@ -46,6 +47,8 @@ from uow.effects import (
 )
 from uow.errors import InvalidUsageError, NotFoundError, ReadOnlyError, UnitOfWorkClosedError
 from uow.events import HandlerRegistry, drop_events, take_events
+from uow.outbox import writing as outbox_writing
+from uow.outbox.records import Outbox
 from uow.retry import RetryPolicy
 from uow.tracking import IdentityMap, State
 
@@ -109,8 +112,11 @@ class UnitCore:
         handlers: HandlerRegistry,
         retry_budget: float,
         read_only: bool = False,
+        outbox: Outbox | None = None,
     ) -> None:
         self.unit = unit
+        self.outbox = outbox
+        self._outbox_pending: outbox_writing.Pending | None = None
         self.read_only = read_only
         self.engine = engine
         self.handlers = handlers
@@ -201,6 +207,8 @@ class UnitCore:
             pass  # the server already aborted it: nothing was committed
         finally:
             flushing.restore(self._restore_log)
+            outbox_writing.undo(self._outbox_pending)
+            self._outbox_pending = None
             drop_events([*self.identity_map.clear(), *self._departed])
             self._restore_log, self._departed = [], []
 
@@ -208,6 +216,7 @@ class UnitCore:
         """After a successful commit: the events to hand out; nothing left to restore."""
         events = take_events([*self.identity_map.instances(), *self._departed])
         self._restore_log, self._departed = [], []
+        self._outbox_pending = None
         return events
 
     def _dispatch(self, events: Iterable[Any]) -> Steps:
@@ -224,7 +233,7 @@ class UnitCore:
                 self._check_unchanged()
                 yield from self._abort()
             elif error is None:
-                yield from self.flush()
+                yield from self.flush(final=True)
                 yield from self._commit()
                 events = self._committed()
             else:
@@ -250,7 +259,7 @@ class UnitCore:
         """Flush and commit now; the block goes on in a new transaction."""
         self.check_active()
         self.check_writable("commit")
-        yield from self.flush()
+        yield from self.flush(final=True)
         yield from self._commit()
         events = self._committed()
         yield StartTransaction(self.session)
@@ -265,15 +274,29 @@ class UnitCore:
 
     # ------------------------------------------------------------ flush
 
-    def flush(self) -> Steps:
+    def flush(self, final: bool = False) -> Steps:
         """Send the pending changes: one ordered bulk_write per collection, or one for all
-        of them on MongoDB 8.0 (see uow.flush)."""
+        of them on MongoDB 8.0 (see uow.flush); the ``final`` flush before a commit also
+        stores the events in the outbox."""
         self.check_active()
         self.check_writable("flush")
+        outboxed = None
+        if final and self.outbox is not None:
+            written = {id(instance) for instance, _, _ in self._restore_log}
+            outboxed = outbox_writing.prepare(self.identity_map, self._departed, written)
+            self._outbox_pending = outboxed
         batches = flushing.plan(self.identity_map)
         if batches and self.engine.client_bulk_write_supported():  # known after enter()
             yield from self._flush_at_once(batches)
-            return
+        elif batches:
+            yield from self._flush_per_collection(batches)
+        if outboxed is not None and self.outbox is not None:
+            deleted = {id(instance) for instance in self._departed}
+            documents = outbox_writing.documents(self.outbox, outboxed, deleted)
+            yield InsertDocuments(self.outbox.collection, documents, self.session)
+
+    def _flush_per_collection(self, batches: list[flushing.Batch]) -> Steps:
+        """One ordered ``bulk_write`` per collection (servers before MongoDB 8.0)."""
         for batch in batches:
             try:
                 result = yield BulkWrite(batch.model, batch.requests(), self.session)
@@ -292,8 +315,7 @@ class UnitCore:
             self._departed.extend(
                 write.entry.instance for write in batch.writes if write.kind is flushing.DELETE
             )
-        if batches:
-            self.identity_map.flushed([w.entry for b in batches for w in b.writes])
+        self.identity_map.flushed([w.entry for b in batches for w in b.writes])
 
     def _flush_at_once(self, batches: list[flushing.Batch]) -> Steps:
         """Every collection's writes in one ``bulkWrite`` command (one round trip)."""
@@ -529,7 +551,7 @@ class UnitCore:
             yield from self.enter()
             try:
                 result = yield Call(function, (self.unit, *args), kwargs)
-                yield from self.flush()
+                yield from self.flush(final=True)
             except BaseException as error:
                 try:
                     yield from self._abort()

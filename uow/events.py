@@ -61,6 +61,18 @@ def take_events(instances: Iterable[Any]) -> list[Any]:
     return [event for _, event in taken]
 
 
+def recorded_events(instances: Iterable[Any]) -> list[tuple[Any, Any]]:
+    """``(instance, event)`` for every event of ``instances`` not taken yet, in recording
+    order; the events stay for the handlers (an outbox stores them before the commit)."""
+    found: list[tuple[int, Any, Any]] = []
+    for instance in instances:
+        kind: type = type(instance)
+        if _records_events(kind) and instance._recorded_events:
+            found.extend((seq, instance, event) for seq, event in instance._recorded_events)
+    found.sort(key=lambda item: item[0])
+    return [(instance, event) for _, instance, event in found]
+
+
 def drop_events(instances: Iterable[Any]) -> None:
     """Forget the events of ``instances`` (their transaction was rolled back)."""
     take_events(instances)
@@ -92,4 +104,11 @@ class HandlerRegistry:
         ]
 
 
-__all__ = ["DomainEvents", "Handler", "HandlerRegistry", "drop_events", "take_events"]
+__all__ = [
+    "DomainEvents",
+    "Handler",
+    "HandlerRegistry",
+    "drop_events",
+    "recorded_events",
+    "take_events",
+]

@@ -18,6 +18,7 @@ from uow.core import Status, UnitCore
 from uow.effects import Stepper, Steps
 from uow.errors import UnknownRepositoryError
 from uow.events import Handler, HandlerRegistry
+from uow.outbox.records import Outbox, as_outbox
 from uow.retry import DEFAULT_BUDGET
 
 P = ParamSpec("P")
@@ -42,12 +43,18 @@ class BaseUnitOfWork:
         handlers: Handlers | None = None,
         retry_budget: float = DEFAULT_BUDGET,
         read_only: bool = False,
+        outbox: Outbox | str | bool | None = None,
     ) -> None:
         flavour = type(self)._repository_flavour
         _check_engine(type(self), engine)
         self.engine = engine
         self._core = UnitCore(
-            self, engine, HandlerRegistry(handlers), retry_budget, read_only=bool(read_only)
+            self,
+            engine,
+            HandlerRegistry(handlers),
+            retry_budget,
+            read_only=bool(read_only),
+            outbox=as_outbox(outbox),
         )
         specs = declarations.declared(type(self), flavour)
         specs.update(declarations.registered(repositories, flavour))
@@ -82,6 +89,11 @@ class BaseUnitOfWork:
     def expunge_all(self) -> None:
         """Stop tracking every model (each flushed already): a long job's memory is freed."""
         self._core.expunge_all()
+
+    @property
+    def outbox(self) -> Outbox | None:
+        """Where the unit stores its events before each commit (``None``: no outbox)."""
+        return self._core.outbox
 
     @property
     def repositories(self) -> dict[str, BaseRepository[Any]]:

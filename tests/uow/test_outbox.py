@@ -1,0 +1,348 @@
+"""The transactional outbox on both twins: events stored with the changes, delivered by a
+relay at least once, in order per aggregate, retried, parked, leased."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+import pytest
+from pymongo import MongoClient
+
+import odm
+from tests.uow.conftest import Twin, call, entered
+from tests.uow.models import Account, Deposited, Transfer, Withdrawn
+from uow import ConcurrencyError, DomainEvents
+from uow.outbox import (
+    AsyncRelay,
+    EventRegistry,
+    OutboxEvent,
+    Relay,
+    UnversionedAggregateError,
+)
+
+
+class Renamed(pydantic.BaseModel):
+    account: odm.ObjectId
+    owner: str
+
+
+class Note(odm.Model, DomainEvents):
+    """Records events but has no version field: refused by an outbox."""
+
+    text: str
+    model_config = {"collection": "notes"}
+
+
+def relay(twin: Twin, publisher: Callable[[OutboxEvent], Any], **settings: Any) -> Any:
+    settings.setdefault("backoff", 0.01)
+    settings.setdefault("poll_interval", 0.05)
+    kind = Relay if twin.flavour == "sync" else AsyncRelay
+    return kind(twin.engine, publisher, **settings)
+
+
+async def outbox(twin: Twin) -> list[dict[str, Any]]:
+    cursor = twin.engine.database.outbox.find({}, sort=[("committed_at", 1), ("index", 1)])
+    return list(await call(cursor.to_list(None)))
+
+
+async def open_accounts(twin: Twin, *balances: int) -> list[Account]:
+    accounts = [Account(owner=f"owner {i}", balance=b) for i, b in enumerate(balances)]
+    await twin.save(*accounts)
+    return accounts
+
+
+async def transfer(twin: Twin, source: Account, target: Account, amount: int) -> None:
+    async with entered(twin.unit(outbox="outbox")) as uow:
+        a = await call(uow.accounts.get(source.id))
+        b = await call(uow.accounts.get(target.id))
+        a.withdraw(amount)
+        b.deposit(amount)
+        await call(uow.transfers.add(Transfer(source=a.id, target=b.id, amount=amount)))
+
+
+def _run_sync(coroutine: Any) -> Any:
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("a sync unit's body must not suspend")
+
+
+# ---------------------------------------------------------------- storing
+
+
+async def test_events_are_stored_with_the_changes_in_one_transaction(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 0)
+    twin.recorder.clear()
+    await transfer(twin, alice, bob, 30)
+    commands = list(twin.recorder.started_events)
+    stored = await outbox(twin)
+    assert [(d["type"], d["payload"]) for d in stored] == [
+        ("Withdrawn", {"account": alice.id, "amount": 30}),
+        ("Deposited", {"account": bob.id, "amount": 30}),
+    ]
+    assert [d["aggregate"] for d in stored] == [
+        {"type": "Account", "collection": "accounts", "id": alice.id},
+        {"type": "Account", "collection": "accounts", "id": bob.id},
+    ]
+    assert [(d["sequence"], d["index"], d["state"]) for d in stored] == [
+        (1, 0, "pending"), (1, 0, "pending")  # each account's version after the commit
+    ]
+    assert len({d["_id"] for d in stored}) == 2 and stored[0]["committed_at"] is not None
+    # One insert more than without an outbox, in the same transaction as the updates.
+    names = [e.command_name for e in commands]
+    assert names == ["find", "find", "update", "update", "insert", "commitTransaction"]
+    assert len({c.command["txnNumber"] for c in commands}) == 1
+    assert len({c.command["lsid"]["id"] for c in commands}) == 1
+    registry = EventRegistry()
+    registry.register(Withdrawn)
+    event = OutboxEvent.from_document(stored[0], registry).event
+    assert event == Withdrawn(alice.id, 30)
+
+
+async def test_pydantic_events_and_an_unchanged_aggregate(twin: Twin) -> None:
+    (alice,) = await open_accounts(twin, 5)
+    async with entered(twin.unit(outbox=True)) as uow:
+        a = await call(uow.accounts.get(alice.id))
+        a.record_event(Renamed(account=a.id, owner="Alice"))  # no change to the account
+    (stored,) = await outbox(twin)
+    assert stored["type"] == "Renamed" and stored["payload"] == {"account": alice.id, "owner": "Alice"}
+    # The aggregate still gets a version: concurrent writers of its events serialize.
+    assert stored["sequence"] == 1 and (await twin.reload(alice)).version == 1
+
+
+async def test_nothing_is_stored_from_a_rolled_back_or_failed_attempt(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 0)
+    with pytest.raises(RuntimeError):
+        async with entered(twin.unit(outbox="outbox")) as uow:
+            a = await call(uow.accounts.get(alice.id))
+            a.withdraw(10)
+            await call(uow.flush())
+            raise RuntimeError("the caller gave up")
+    # A stale version: the flush fails, nothing of the unit is written, events included.
+    with pytest.raises(ConcurrencyError):
+        async with entered(twin.unit(outbox="outbox")) as uow:
+            a = await call(uow.accounts.get(alice.id))
+            await transfer(twin, alice, bob, 1)  # another unit commits first
+            a.withdraw(10)
+    assert [d["payload"]["amount"] for d in await outbox(twin)] == [1, 1]
+    stored = await twin.reload(alice)
+    assert (stored.balance, stored.version) == (99, 1)
+
+
+async def test_rollback_in_the_block_leaves_no_event_and_no_version_bump(twin: Twin) -> None:
+    (alice,) = await open_accounts(twin, 5)
+    async with entered(twin.unit(outbox=True)) as uow:
+        a = await call(uow.accounts.get(alice.id))
+        a.record_event(Renamed(account=a.id, owner="x"))
+        await call(uow.rollback())
+        assert a.version == 0 and a.pending_events == []
+    assert await outbox(twin) == [] and (await twin.reload(alice)).version == 0
+
+
+async def test_uow_run_stores_each_event_of_the_committed_attempt_once(
+    twin: Twin, mongodb_uri: str
+) -> None:
+    (alice,) = await open_accounts(twin, 10)
+    other: MongoClient = MongoClient(mongodb_uri)
+    attempts: list[int] = []
+    handled: list[Any] = []
+    unit = twin.unit(outbox="outbox", handlers={Withdrawn: handled.append})
+
+    def withdraw(uow: Any, amount: int) -> Any:
+        async def body() -> None:
+            attempts.append(1)
+            a = await call(uow.accounts.get(alice.id))
+            if len(attempts) == 1:  # a concurrent writer: a write conflict, the unit re-runs
+                other[twin.engine.database.name]["accounts"].update_one(
+                    {"_id": alice.id}, {"$inc": {"balance": 100}}
+                )
+            a.withdraw(amount)
+        return body() if twin.flavour == "async" else _run_sync(body())
+
+    try:
+        await call(unit.run(withdraw, 3))
+    finally:
+        other.close()
+    assert len(attempts) == 2
+    assert [d["payload"]["amount"] for d in await outbox(twin)] == [3]
+    assert handled == [Withdrawn(alice.id, 3)]  # in-process handlers keep working
+
+
+async def test_an_aggregate_without_a_version_field_is_refused(twin: Twin) -> None:
+    unit = twin.unit(outbox=True, repositories={"notes": Note})
+    with pytest.raises(UnversionedAggregateError, match=r"Note .*version field"):
+        async with entered(unit) as uow:
+            note = Note(text="hi")
+            note.record_event(Renamed(account=odm.ObjectId(), owner="n"))
+            await call(uow.notes.add(note))
+    assert await twin.count(Note) == 0 and await outbox(twin) == []
+    async with entered(twin.unit(repositories={"notes": Note})) as uow:  # no outbox: fine
+        note = Note(text="hi")
+        note.record_event(Renamed(account=odm.ObjectId(), owner="n"))
+        await call(uow.notes.add(note))
+    assert await twin.count(Note) == 1
+
+
+# ---------------------------------------------------------------- delivering
+
+
+async def test_the_relay_delivers_in_commit_order_per_aggregate(twin: Twin) -> None:
+    alice, bob, carol = await open_accounts(twin, 1_000, 1_000, 1_000)
+    pairs = [(alice, bob), (bob, carol), (carol, alice), (alice, carol), (bob, alice)] * 3
+    for amount, (source, target) in enumerate(pairs, start=1):
+        await transfer(twin, source, target, amount)
+    delivered: list[OutboxEvent] = []
+    r = relay(twin, delivered.append)
+    assert await call(r.drain(10)) == 2 * len(pairs) == r.delivered
+    by_account: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+    amounts: dict[Any, list[int]] = defaultdict(list)
+    for event in delivered:
+        by_account[event.aggregate_id].append((event.sequence, event.index))
+        decoded = event.event
+        assert isinstance(decoded, Withdrawn | Deposited)
+        amounts[event.aggregate_id].append(decoded.amount)
+    for account in (alice, bob, carol):
+        sequence = by_account[account.id]
+        assert sequence == sorted(sequence) and len(set(sequence)) == len(sequence)
+        # the order the transfers were committed in
+        assert amounts[account.id] == [
+            n for n, pair in enumerate(pairs, start=1) if account in pair
+        ]
+    assert await call(r.counts()) == {"pending": 0, "delivered": 30, "parked": 0}
+    assert await call(r.drain(1)) == 0  # delivered ones are not sent again
+
+
+async def test_a_failing_publisher_is_retried_then_the_event_is_parked(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 100)
+    await transfer(twin, alice, bob, 7)
+    calls: list[tuple[str, str]] = []
+
+    def flaky(event: OutboxEvent) -> None:
+        calls.append((event.type, event.id))
+        if event.type == "Withdrawn":
+            raise ConnectionError("broker down")
+        if sum(1 for kind, _ in calls if kind == "Deposited") < 3:
+            raise TimeoutError("slow broker")  # fails twice, then goes through
+
+    r = relay(twin, flaky, max_attempts=4)
+    assert await call(r.drain(5)) == 1
+    assert [kind for kind, _ in calls].count("Withdrawn") == 4
+    assert [kind for kind, _ in calls].count("Deposited") == 3
+    (parked,) = await call(r.parked())
+    assert parked.type == "Withdrawn" and parked.attempts == 4 and parked.state == "parked"
+    assert parked.last_error == "ConnectionError: broker down"
+    assert await call(r.counts()) == {"pending": 0, "delivered": 1, "parked": 1}
+    # Replayed with a working publisher: delivered, with its id unchanged.
+    later: list[OutboxEvent] = []
+    fixed = relay(twin, later.append)
+    assert await call(fixed.replay([parked.id])) == 1
+    assert await call(fixed.drain(5)) == 1 and [e.id for e in later] == [parked.id]
+    assert await call(fixed.parked()) == []
+
+
+async def test_a_failing_event_holds_back_its_aggregates_later_events(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 100)
+    await transfer(twin, alice, bob, 1)
+    await transfer(twin, alice, bob, 2)
+    seen: list[tuple[str, int]] = []
+    failures = {"left": 3}
+
+    def publish(event: OutboxEvent) -> None:
+        if event.type == "Withdrawn" and failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("not yet")
+        seen.append((event.type, event.payload["amount"]))
+
+    r = relay(twin, publish, max_attempts=10)
+    assert await call(r.drain(5)) == 4
+    assert [s for s in seen if s[0] == "Withdrawn"] == [("Withdrawn", 1), ("Withdrawn", 2)]
+
+
+class Crash(BaseException):
+    """Stands for the relay process dying in the middle of a publish."""
+
+
+async def test_a_crashed_relays_lease_expires_and_another_delivers(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 100)
+    await transfer(twin, alice, bob, 5)
+
+    def dies(event: OutboxEvent) -> None:
+        raise Crash
+
+    first = relay(twin, dies, lease_seconds=0.3)
+    with pytest.raises(Crash):
+        await call(first.run_once())
+    leased = await call(twin.engine.database.outbox.find_one({"lease_owner": first.owner}))
+    delivered: list[OutboxEvent] = []
+    second = relay(twin, delivered.append, lease_seconds=0.3)
+    # The crashed relay's lease holds at first: that event waits, the other one goes...
+    await call(second.run_once())
+    assert [e.id for e in delivered] != [] and leased["_id"] not in [e.id for e in delivered]
+    time.sleep(0.35)  # ...until the lease expires
+    await call(second.drain(5))
+    assert sorted(e.type for e in delivered) == ["Deposited", "Withdrawn"]
+
+
+async def test_two_relays_at_once_deliver_each_event_once(twin: Twin) -> None:
+    accounts = await open_accounts(twin, *[1_000] * 6)
+    for i in range(12):
+        await transfer(twin, accounts[i % 6], accounts[(i + 1) % 6], i + 1)
+    seen: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def recorder(name: str) -> Callable[[OutboxEvent], None]:
+        def publish(event: OutboxEvent) -> None:
+            time.sleep(0.002)  # a publish takes a while: the relays overlap
+            with lock:
+                seen.append((name, event.id))
+        return publish
+
+    one, two = relay(twin, recorder("one")), relay(twin, recorder("two"))
+    if twin.flavour == "sync":
+        threads = [threading.Thread(target=r.drain, args=(10,)) for r in (one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    else:
+        await asyncio.gather(one.drain(10), two.drain(10))
+    ids = [event_id for _, event_id in seen]
+    assert len(ids) == 24 and len(set(ids)) == 24
+    assert one.delivered + two.delivered == 24
+
+
+async def test_a_running_relay_follows_the_outbox(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 100)
+    for follow in ("auto", "poll"):
+        delivered: list[OutboxEvent] = []
+        r = relay(twin, delivered.append, follow=follow, poll_interval=0.1, name=follow)
+        if twin.flavour == "sync":
+            worker: Any = threading.Thread(target=r.run)
+            worker.start()
+        else:
+            worker = asyncio.create_task(r.run())
+        try:
+            deadline = time.monotonic() + 5
+            while r.following == "unknown" and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)  # idle, following the outbox
+            await transfer(twin, alice, bob, 1)
+            while len(delivered) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert sorted(e.type for e in delivered) == ["Deposited", "Withdrawn"]
+        finally:
+            r.stop()
+            if twin.flavour == "sync":
+                worker.join()
+            else:
+                await worker
+        assert r.following == ("stream" if follow == "auto" else "poll")
+    relays = twin.engine.database.outbox_relays
+    token = await call(relays.find_one({"_id": "auto"}))
+    assert token is not None and token["resume_token"]  # where a restarted relay resumes
