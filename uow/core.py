@@ -310,18 +310,35 @@ class UnitCore:
                 raise translated from None
             # A write conflict's cause is the server's error, as on 7.0.
             raise translated from (error.error or error)
-        missed = flushing.client_unapplied(batches, result)
-        if missed:
-            current = yield FindDocuments(
-                missed[0].model, flushing.lookup_filter(missed), self.session
-            )
-            raise flushing.concurrency_error(missed, current)
+        if flushing.client_missed(batches, result):
+            yield from self._find_missed(batches)
         for batch in batches:
             self._restore_log.extend(flushing.applied(batch))
             self._departed.extend(
                 write.entry.instance for write in batch.writes if write.kind is flushing.DELETE
             )
         self.identity_map.flushed([w.entry for b in batches for w in b.writes])
+
+    def _find_missed(self, batches: list[flushing.Batch]) -> Steps:
+        """Raise the ConcurrencyError naming the guarded writes that missed: the summary
+        counts said some did, the documents as they are now say which (collection order)."""
+        unseen: list[tuple[list[flushing.Write], list[dict[str, Any]]]] = []
+        for batch in batches:
+            writes = flushing.guarded(batch)
+            if not writes:
+                continue
+            current = yield FindDocuments(batch.model, flushing.lookup_filter(writes), self.session)
+            missed = flushing.culprits(writes, current, unversioned_deletes=False)
+            if missed:
+                raise flushing.concurrency_error(missed, current)
+            maybe = flushing.undetected(writes, current)
+            if maybe:
+                unseen.append((maybe, current))
+        # The documents do not show it: the first collection with writes that may have missed.
+        if unseen:
+            raise flushing.concurrency_error(*unseen[0])
+        writes = next(w for b in batches if (w := flushing.guarded(b)))
+        raise flushing.concurrency_error(writes, [])
 
     # ------------------------------------------------------------ queries
 
