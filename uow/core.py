@@ -266,12 +266,15 @@ class UnitCore:
     # ------------------------------------------------------------ flush
 
     def flush(self) -> Steps:
-        """Send the pending changes: one ordered bulk_write per collection, or one for all
-        of them on MongoDB 8.0 (see uow.flush)."""
+        """Send the pending changes: one ordered bulk_write per collection, or one bulkWrite
+        for all of them on MongoDB 8.0 (see uow.flush)."""
         self.check_active()
         self.check_writable("flush")
         batches = flushing.plan(self.identity_map)
-        if batches and self.engine.client_bulk_write_supported():  # known after enter()
+        # MongoDB 8.0 (known after enter()): one bulkWrite where a bulk_write per collection
+        # would send several commands (one command either way costs less client time so).
+        if flushing.per_collection_commands(batches) > 1 \
+                and self.engine.client_bulk_write_supported():
             yield from self._flush_at_once(batches)
             return
         for batch in batches:

@@ -4,9 +4,10 @@ Guarantees, for one flush:
 
 - models that did not change send nothing, and an empty plan sends nothing at all;
 - one ordered ``bulk_write`` per collection, collections in the order the unit first saw
-  them, or, on MongoDB 8.0 and later (wire version 25), all of them in one ordered
-  ``MongoClient.bulk_write`` (the ``bulkWrite`` command: one round trip whatever the number
-  of collections, see :func:`client_requests`); within a collection, removals first (one ``delete`` command), then new models and
+  them, or, on MongoDB 8.0 and later (wire version 25) when that would send more than one
+  command, all of them in one ordered ``MongoClient.bulk_write`` (the ``bulkWrite``
+  command: one round trip whatever the number of collections, see :func:`client_requests`);
+  within a collection, removals first (one ``delete`` command), then new models and
   changed ones together (one ``update`` command): a new model is an upsert with
   ``$setOnInsert``, so a collection that only gains and changes models costs one round trip,
   and an id that already exists is still refused (:class:`odm.DuplicateKeyError`);
@@ -258,6 +259,16 @@ def client_requests(
     return requests
 
 
+def per_collection_commands(batches: Sequence[Batch]) -> int:
+    """The write commands one ``bulk_write`` per collection sends: a ``delete`` where a
+    collection has removals, an ``update`` where it has new or changed models."""
+    commands = 0
+    for batch in batches:
+        kinds = {write.kind is DELETE for write in batch.writes}
+        commands += len(kinds)
+    return commands
+
+
 def _positions(batches: Sequence[Batch]) -> list[tuple[Batch, Write]]:
     return [(batch, write) for batch in batches for write in batch.writes]
 
@@ -471,6 +482,7 @@ __all__ = [
     "commit_error",
     "concurrency_error",
     "culprits",
+    "per_collection_commands",
     "guarded",
     "undetected",
     "is_write_conflict",
