@@ -426,3 +426,12 @@ def test_a_retryable_bulk_write_retried_after_a_restart_is_answered_not_applied(
     finally:
         dispatcher.close()
         store_dir.close()
+
+
+def test_a_child_process_server_presents_the_release_asked_for() -> None:
+    import mongolet
+
+    with mongolet.serve(mode="process", version="7.0") as server, \
+            MongoClient(server.uri) as c:
+        assert server.version == "7.0"
+        assert c.admin.command("hello")["maxWireVersion"] == 21  # --version 7.0 reached it
