@@ -22,8 +22,10 @@ EXPECTED_CONTENDERS = {
                    "odmantic async", "beanie"},
     "unit of work": {"bulk_write by hand", "odm save one by one", "odm save_all"},
     "mongolet": {"no-work floor", "mongolet"},
+    "change streams": {"insert acknowledged", "insert seen by watch()"},
 }
-EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 1, "mongolet": 3}
+EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 1, "mongolet": 3,
+                      "change streams": 1}
 
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:
