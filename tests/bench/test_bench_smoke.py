@@ -25,9 +25,12 @@ EXPECTED_CONTENDERS = {
     "reads": {"engine.find", "uow find (tracked)", "uow stream (untracked)",
               "uow find into= (projection)"},
     "reads, memory as N grows": {"stream N/5", "stream 2N"},
+    "outbox": {"uow commit", "uow commit + outbox"},
+    "outbox, delivery": {"relay, change stream", "relay, polling 0.1 s"},
 }
 EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 1, "mongolet": 3,
-                      "reads": 1, "reads, memory as N grows": 1}
+                      "reads": 1, "reads, memory as N grows": 1, "outbox": 1,
+                      "outbox, delivery": 1}
 
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:
