@@ -65,7 +65,8 @@ class TransferCompleted:
     amount: int
 
 
-default_registry.register(TransferCompleted)  # a relay decodes it by this name
+TRANSFER_COMPLETED = "bank.transfer_completed"
+default_registry.register(TransferCompleted, name=TRANSFER_COMPLETED)  # its stored type name
 
 
 def utc_now() -> datetime:

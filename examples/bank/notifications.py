@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from examples.bank.domain import TransferCompleted
+from examples.bank.domain import TRANSFER_COMPLETED, TransferCompleted
 from uow.outbox import OutboxEvent
 
 
@@ -24,7 +24,7 @@ class Notifications:
     def publish(self, event: OutboxEvent) -> None:
         with self._lock:
             self.deliveries += 1
-            if event.type == "TransferCompleted":
+            if event.type == TRANSFER_COMPLETED:
                 completed = event.event
                 assert isinstance(completed, TransferCompleted)
                 self._received[event.id] = completed

@@ -58,7 +58,7 @@ def test_cli_runs_the_batch_and_the_books_balance(
     # One "transfer completed" notification per applied transfer, through the outbox relay.
     assert summary_count(out, "Notified") == applied
     assert f"[ok] outbox: {applied} 'transfer completed' notifications delivered" in out
-    assert db.outbox.count_documents({"type": "TransferCompleted", "state": "delivered"}) == applied
+    assert db.outbox.count_documents({"type": "bank.transfer_completed", "state": "delivered"}) == applied
     assert f"[ok] total unchanged: {TOTAL:,} before, {TOTAL:,} after" in out
 
     # The database agrees with what it printed.
