@@ -7,7 +7,7 @@ import asyncio
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,16 @@ from pymongo import AsyncMongoClient, MongoClient
 
 import mongolet
 import odm
+from tests.servers import server_uri
 from tests.uow.conftest import Twin, call, entered
-from tests.uow.models import Account, Deposited, Transfer, Withdrawn
+from tests.uow.models import (
+    Account,
+    AsyncBankUnit,
+    BankUnit,
+    Deposited,
+    Transfer,
+    Withdrawn,
+)
 from uow import ConcurrencyError, DomainEvents
 from uow.outbox import (
     AsyncRelay,
@@ -425,3 +433,54 @@ def test_the_registry_names_classes_and_refuses_what_it_cannot_store() -> None:
         registry.register(dict)
     with pytest.raises(UnknownEventTypeError, match=r"unknown event type 'gone'.*register"):
         registry.decode("gone", {})
+
+
+# ---------------------------------------------------------------- a commit that fails
+
+
+@pytest.fixture(scope="module")
+def fault_uri() -> Iterator[str]:
+    """A server with test commands (fail points): MONGODB_URI's, or a mongolet of its own."""
+    with server_uri(enable_test_commands=True) as uri:
+        yield uri
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_a_commit_that_fails_stores_nothing_and_the_retry_stores_once(
+    fault_uri: str, db_name: str, flavour: str
+) -> None:
+    admin: MongoClient = MongoClient(fault_uri)
+    if flavour == "sync":
+        client: Any = MongoClient(fault_uri)
+        engine: Any = odm.SyncEngine(client, database=db_name)
+        unit: Any = BankUnit(engine, outbox=True)
+    else:
+        client = AsyncMongoClient(fault_uri)
+        engine = odm.AIOEngine(client, database=db_name)
+        unit = AsyncBankUnit(engine, outbox=True)
+    alice = Account(owner="alice", balance=10)
+    await call(engine.save(alice))
+    attempts: list[int] = []
+
+    def withdraw(uow: Any) -> Any:
+        async def body() -> None:
+            attempts.append(1)
+            (await call(uow.accounts.get(alice.id))).withdraw(4)
+        return body() if flavour == "async" else _run_sync(body())
+
+    admin.admin.command({  # the first commit fails as a write conflict would
+        "configureFailPoint": "failCommand", "mode": {"times": 1},
+        "data": {"failCommands": ["commitTransaction"], "errorCode": 112,
+                 "errorLabels": ["TransientTransactionError"]},
+    })
+    try:
+        await call(unit.run(withdraw))
+        stored = list(admin[db_name].outbox.find())
+        assert len(attempts) == 2  # the failed attempt's event died with its transaction
+        assert [d["payload"]["amount"] for d in stored] == [4] and stored[0]["sequence"] == 1
+        assert admin[db_name].accounts.find_one({"_id": alice.id})["balance"] == 6
+    finally:
+        admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+        admin.drop_database(db_name)
+        admin.close()
+        await call(client.close())
