@@ -232,7 +232,7 @@ class UnitCore:
                 self._check_unchanged()
                 yield from self._abort()
             elif error is None:
-                yield from self.flush(final=True)
+                yield from self._final_flush()
                 yield from self._commit()
                 events = self._committed()
             else:
@@ -258,7 +258,7 @@ class UnitCore:
         """Flush and commit now; the block goes on in a new transaction."""
         self.check_active()
         self.check_writable("commit")
-        yield from self.flush(final=True)
+        yield from self._final_flush()
         yield from self._commit()
         events = self._committed()
         yield StartTransaction(self.session)
@@ -273,16 +273,24 @@ class UnitCore:
 
     # ------------------------------------------------------------ flush
 
-    def flush(self, final: bool = False) -> Steps:
-        """Send the pending changes: one ordered bulk_write per collection (see uow.flush);
-        the ``final`` flush before a commit also stores the events in the outbox."""
+    def _final_flush(self) -> Steps:
+        """The flush before a commit: the changes, then the outbox's events (one insert)."""
+        if self.outbox is None:
+            yield from self.flush()
+            return
+        written = {id(instance) for instance, _, _ in self._restore_log}
+        pending = outbox_writing.prepare(self.identity_map, self._departed, written)
+        self._outbox_pending = pending  # its version bumps are undone on rollback
+        yield from self.flush()
+        if pending is not None:
+            deleted = {id(instance) for instance in self._departed}
+            documents = outbox_writing.documents(self.outbox, pending, deleted)
+            yield InsertDocuments(self.outbox.collection, documents, self.session)
+
+    def flush(self) -> Steps:
+        """Send the pending changes: one ordered bulk_write per collection (see uow.flush)."""
         self.check_active()
         self.check_writable("flush")
-        outboxed = None
-        if final and self.outbox is not None:
-            written = {id(instance) for instance, _, _ in self._restore_log}
-            outboxed = outbox_writing.prepare(self.identity_map, self._departed, written)
-            self._outbox_pending = outboxed
         batches = flushing.plan(self.identity_map)
         for batch in batches:
             try:
@@ -304,10 +312,6 @@ class UnitCore:
             )
         if batches:
             self.identity_map.flushed([w.entry for b in batches for w in b.writes])
-        if outboxed is not None and self.outbox is not None:
-            deleted = {id(instance) for instance in self._departed}
-            documents = outbox_writing.documents(self.outbox, outboxed, deleted)
-            yield InsertDocuments(self.outbox.collection, documents, self.session)
 
     # ------------------------------------------------------------ queries
 
@@ -515,7 +519,7 @@ class UnitCore:
             yield from self.enter()
             try:
                 result = yield Call(function, (self.unit, *args), kwargs)
-                yield from self.flush(final=True)
+                yield from self._final_flush()
             except BaseException as error:
                 try:
                     yield from self._abort()

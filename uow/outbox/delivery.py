@@ -172,7 +172,7 @@ class DeliveryCore:
             # The head, then the aggregate's next events while they are due and free (a
             # backlog is not one aggregation per event); at most batch_size each.
             for _ in range(settings.batch_size):
-                if not (yield from self._claim_and_publish(head, now)):
+                if not (yield from self._claim_and_publish(head)):
                     break
                 delivered += 1
                 aggregate = head["aggregate"]
@@ -182,15 +182,15 @@ class DeliveryCore:
                      "aggregate.id": aggregate.get("id"), "state": PENDING},
                     sort=_ORDER[2:], limit=1,
                 )
-                now = utcnow()
-                if not found or not _due(found[0], now):
+                if not found or not _due(found[0], utcnow()):
                     break
                 head = found[0]
         return delivered
 
-    def _claim_and_publish(self, head: dict[str, Any], now: datetime.datetime) -> Steps:
+    def _claim_and_publish(self, head: dict[str, Any]) -> Steps:
         """True when ``head`` was claimed and published."""
         settings = self.settings
+        now = utcnow()  # not the pass's: earlier publishes may have taken a while
         claimed = yield Claim(
             settings.outbox,
             {"_id": head["_id"], "state": PENDING, **_free(now)},
