@@ -74,16 +74,16 @@ The public API (the same names on both twins; the async ones are awaited):
   the calling code,
   :class:`ConcurrencyError` a lost race, :class:`NotFoundError` a missing id (see
   :mod:`uow.errors`).
-- Domain events: models with the :class:`DomainEvents` mixin call ``record_event(event)``;
-  after a successful commit the unit calls the handlers registered with
-  ``uow.on(EventType, handler)`` (or ``handlers={EventType: handler}``), once per event; after
-  a rollback the events are dropped.
 - Reliable events (:mod:`uow.outbox`): ``UnitOfWork(engine, outbox="outbox")`` stores each
   recorded event in the outbox collection in the unit's own transaction (one more
   ``insert`` per commit); ``uow.outbox.Relay`` / ``AsyncRelay`` deliver them to a publisher
   at least once, in commit order per aggregate, with the event id as the idempotency key,
   retrying with backoff and parking an event after ``max_attempts``. Not exactly once, no
   order across aggregates; aggregates need a version field.
+- Domain events: models with the :class:`DomainEvents` mixin call ``record_event(event)``;
+  after a successful commit the unit calls the handlers registered with
+  ``uow.on(EventType, handler)`` (or ``handlers={EventType: handler}``), once per event; after
+  a rollback the events are dropped.
 - Round trips: a commit that inserts and updates models of K collections costs one
   ``update`` command per collection (new models are upserts with ``$setOnInsert``, so an
   existing id is still a :class:`odm.DuplicateKeyError`) plus the ``commitTransaction``:

@@ -125,25 +125,6 @@ class BulkWrite(Effect):
 
 
 @dataclass(frozen=True)
-class InsertDocuments(Effect):
-    """One ``insert`` command of raw documents into the collection named ``collection``."""
-
-    collection: str
-    documents: Sequence[Mapping[str, Any]]
-    session: Any
-
-    def run_sync(self, engine: Any) -> Any:
-        collection = engine.database.get_collection(self.collection)
-        return collection.insert_many(list(self.documents), ordered=True, session=self.session)
-
-    async def run_async(self, engine: Any) -> Any:
-        collection = engine.database.get_collection(self.collection)
-        return await collection.insert_many(
-            list(self.documents), ordered=True, session=self.session
-        )
-
-
-@dataclass(frozen=True)
 class Find(Effect):
     """``engine.find``: instances (not yet in the identity map)."""
 
@@ -282,6 +263,25 @@ class Call(Effect):
 
     async def run_async(self, engine: Any) -> Any:
         return await _maybe_await(self.function(*self.args, **self.kwargs))
+
+
+@dataclass(frozen=True)
+class InsertDocuments(Effect):
+    """One ``insert`` command of raw documents into the collection named ``collection``."""
+
+    collection: str
+    documents: Sequence[Mapping[str, Any]]
+    session: Any
+
+    def run_sync(self, engine: Any) -> Any:
+        collection = engine.database.get_collection(self.collection)
+        return collection.insert_many(list(self.documents), ordered=True, session=self.session)
+
+    async def run_async(self, engine: Any) -> Any:
+        collection = engine.database.get_collection(self.collection)
+        return await collection.insert_many(
+            list(self.documents), ordered=True, session=self.session
+        )
 
 
 Steps = Generator[Effect, Any, Any]
