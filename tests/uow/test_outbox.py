@@ -484,3 +484,35 @@ async def test_a_commit_that_fails_stores_nothing_and_the_retry_stores_once(
         admin.drop_database(db_name)
         admin.close()
         await call(client.close())
+
+
+async def test_a_coroutine_publisher_goes_with_the_async_relay(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 10, 10)
+    await transfer(twin, alice, bob, 2)
+    delivered: list[str] = []
+
+    async def publish(event: OutboxEvent) -> None:
+        await asyncio.sleep(0)  # awaited by the async relay, before the event is marked
+        delivered.append(event.id)
+
+    if twin.flavour == "sync":
+        with pytest.raises(TypeError, match="AsyncRelay"):
+            Relay(twin.engine, publish)
+        return
+    r = AsyncRelay(twin.engine, publish)
+    assert await r.drain(5) == 2 and len(delivered) == 2
+
+
+async def test_an_event_type_the_relay_does_not_know_is_parked_with_the_reason(
+    twin: Twin,
+) -> None:
+    alice, bob = await open_accounts(twin, 10, 10)
+    await transfer(twin, alice, bob, 2)
+    r = relay(twin, lambda event: event.event, registry=EventRegistry(), max_attempts=2)
+    assert await call(r.drain(5)) == 0
+    parked = await call(r.parked())
+    assert len(parked) == 2 and all(
+        e.last_error.startswith("UnknownEventTypeError: unknown event type "
+                                "'tests.uow.models.") for e in parked if e.last_error
+    )
+    assert all(e.last_error for e in parked)
