@@ -12,7 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import mongolet
-from bench import end_to_end, model_layer, outbox, reads, report, server, unit_of_work
+from bench import (
+    change_streams,
+    end_to_end,
+    model_layer,
+    outbox,
+    reads,
+    report,
+    server,
+    unit_of_work,
+)
 from bench.config import Config
 from bench.harness import Row, Workload, run_workload
 from bench.targets import Verdict, judge
@@ -25,6 +34,7 @@ SECTIONS: dict[str, Section] = {
     "reads": reads.workloads,
     "outbox": outbox.workloads,
     "server": server.workloads,
+    "changes": change_streams.workloads,
 }
 
 

@@ -20,8 +20,15 @@ Files in the directory:
 - ``mongolet.lock``: ``flock``-ed while a server uses the directory (it holds the pid).
 - ``journal``: a header, then records appended in commit order, each numbered (``n``).
 - ``checkpoint``: a header, then the committed state as of journal record ``n``: written to
-  ``checkpoint.tmp``, fsynced, renamed over the old one; then a fresh journal replaces the
-  old one the same way. Start-up = checkpoint + the journal's records after its ``n``.
+  ``checkpoint.tmp``, fsynced, renamed over the old one, the directory fsynced; then a fresh
+  journal holding the records after ``n`` replaces the old one the same way. Start-up =
+  checkpoint + the journal's records after its ``n``. A checkpoint the journal's growth
+  triggers is written by a thread from a snapshot taken on the event loop (the latest
+  committed documents are never changed in place, so a list of them is a consistent copy),
+  and clients are served meanwhile; records journaled during it go to the fresh journal.
+
+Every file operation goes through a ``mongolet.files.Files`` (the OS by default), so a test
+can replay them as a power cut would leave them.
 
 Header (16 bytes): magic ``MONGOLET``, format version and file kind (uint32 little endian;
 kind 1 journal, 2 checkpoint). Record: body length (uint32), CRC32 of length and body
@@ -46,12 +53,15 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import bson
 from bson.raw_bson import RawBSONDocument
 
+from mongolet.files import Files
 from mongolet.indexes import IndexSpec
 from mongolet.storage import Collection, Record, Store, Write, canonical_id
 from mongolet.wire import CODEC_OPTIONS
@@ -147,18 +157,10 @@ def _scan(path: Path, data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], in
     return records, pos
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(files: Files, fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        view = view[files.write(fd, view):]
 
 
 def _lock(path: Path) -> int:
@@ -253,41 +255,62 @@ def _apply(store: Store, rec: dict[str, Any],
     store.clock = max(store.clock, ts)
 
 
-def _checkpoint_records(store: Store, lsn: int,
-                        session_records: Iterable[dict[str, Any]] = ()) -> Iterator[bytes]:
-    """The framed records of a checkpoint of ``store``'s committed state (and of the
-    sessions' outcomes, ``session_records``)."""
-    yield _encode({"k": "checkpoint", "n": lsn, "ts": store.clock})
-    collections = documents = 0
+@dataclass
+class _Snapshot:
+    """The committed state as of journal record ``lsn``, detached from the live store:
+    collection descriptions and lists of their documents (which commits replace, never
+    change), so a thread can write it while the store moves on."""
+
+    lsn: int
+    clock: int
+    collections: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(
+        default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _snapshot(store: Store, lsn: int,
+              session_records: Iterable[dict[str, Any]] = ()) -> _Snapshot:
+    snapshot = _Snapshot(lsn, store.clock, sessions=list(session_records))
     for colls in store.databases.values():
         for coll in colls.values():
             if coll.created_by is not None:
                 continue  # created by an open transaction: not committed
-            collections += 1
-            yield _encode({"k": "coll", "coll": _collection_doc(coll)})
-            batch: list[RawBSONDocument] = []
-            size = 0
-            for doc in coll.latest_documents():
-                raw = bson.encode(doc, codec_options=CODEC_OPTIONS)
-                batch.append(RawBSONDocument(raw))
-                size += len(raw)
-                documents += 1
-                if size >= _BATCH_BYTES:
-                    yield _encode({"k": "docs", "db": coll.db, "c": coll.name, "d": batch})
-                    batch, size = [], 0
-            if batch:
-                yield _encode({"k": "docs", "db": coll.db, "c": coll.name, "d": batch})
-    end: dict[str, Any] = {"k": "end", "collections": collections, "documents": documents}
-    sessions = list(session_records)
-    if sessions:
-        end["s"] = sessions
+            description = _collection_doc(coll)
+            description["o"] = dict(coll.options)  # collMod changes the live dict
+            snapshot.collections.append((description, list(coll.latest_documents())))
+    return snapshot
+
+
+def _checkpoint_records(snapshot: _Snapshot) -> Iterator[bytes]:
+    """The framed records of a checkpoint of ``snapshot``."""
+    yield _encode({"k": "checkpoint", "n": snapshot.lsn, "ts": snapshot.clock})
+    documents = 0
+    for description, docs in snapshot.collections:
+        yield _encode({"k": "coll", "coll": description})
+        db, name = description["db"], description["c"]
+        batch: list[RawBSONDocument] = []
+        size = 0
+        for doc in docs:
+            raw = bson.encode(doc, codec_options=CODEC_OPTIONS)
+            batch.append(RawBSONDocument(raw))
+            size += len(raw)
+            documents += 1
+            if size >= _BATCH_BYTES:
+                yield _encode({"k": "docs", "db": db, "c": name, "d": batch})
+                batch, size = [], 0
+        if batch:
+            yield _encode({"k": "docs", "db": db, "c": name, "d": batch})
+    end: dict[str, Any] = {"k": "end", "collections": len(snapshot.collections),
+                           "documents": documents}
+    if snapshot.sessions:
+        end["s"] = snapshot.sessions
     yield _encode(end)
 
 
-def _load_checkpoint(store: Store, path: Path,
+def _load_checkpoint(store: Store, path: Path, data: bytes,
                      on_session_record: SessionRecordSink | None = None) -> int:
-    """Fill ``store`` from checkpoint file ``path``; the journal record it ends at."""
-    data = path.read_bytes()
+    """Fill ``store`` from ``data``, checkpoint file ``path``; the journal record it ends
+    at."""
     _check_header(path, data, CHECKPOINT_KIND)
     records, end = _scan(path, data)
     if end != len(data) or not records or records[0][1].get("k") != "checkpoint" \
@@ -331,19 +354,22 @@ class Durability:
 
     Creating it locks the directory (``DbpathLockedError`` when another server has it);
     ``load()`` reads it (``DataFormatError`` for files it cannot read); ``close()`` writes a
-    checkpoint and unlocks it.
+    checkpoint and unlocks it. ``files`` is how it touches the directory's files.
     """
 
     def __init__(self, dbpath: str | os.PathLike[str], *,
-                 checkpoint_bytes: int | None = None) -> None:
+                 checkpoint_bytes: int | None = None, files: Files | None = None) -> None:
         self.path = Path(dbpath)
         self.checkpoint_bytes = checkpoint_bytes or CHECKPOINT_BYTES
+        self.files = files if files is not None else Files()
         self.store: Store | None = None
         # The session records a checkpoint keeps (the server's live sessions); None: none.
         self.session_records: Callable[[], Iterable[dict[str, Any]]] | None = None
         # What load() found: replayed journal records, torn bytes dropped.
         self.replayed = 0
         self.dropped_bytes = 0
+        # Checkpoints completed (the journal replaced), by the thread or not.
+        self.checkpoints = 0
         self._fd = -1
         self._size = 0
         self._lsn = 0  # number of the last record written
@@ -352,6 +378,12 @@ class Durability:
         self._failed: BaseException | None = None
         self._dirty = False  # records written since the last fsync
         self._broken = False  # an fsync failed: what is on disk is unknown
+        # A checkpoint being written by the thread: its future (the file's size, or None
+        # when writing failed), and the records journaled since its snapshot.
+        self._executor: ThreadPoolExecutor | None = None
+        self._writing: Future[int | None] | None = None
+        self._writing_lsn = 0
+        self._tail: list[bytes] = []
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -371,19 +403,21 @@ class Durability:
             raise
 
     def _load(self, on_session_record: SessionRecordSink | None) -> Store:
+        files = self.files
         store = Store()
         for leftover in (CHECKPOINT + ".tmp", JOURNAL + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
-                (self.path / leftover).unlink()  # a checkpoint a crash interrupted
+                files.unlink(self.path / leftover)  # a checkpoint a crash interrupted
         checkpoint = self.path / CHECKPOINT
         lsn = 0
-        if checkpoint.exists():
-            lsn = self._checkpoint_lsn = _load_checkpoint(store, checkpoint,
+        if files.exists(checkpoint):
+            data = files.read_bytes(checkpoint)
+            lsn = self._checkpoint_lsn = _load_checkpoint(store, checkpoint, data,
                                                           on_session_record)
-            self._checkpoint_size = checkpoint.stat().st_size
+            self._checkpoint_size = len(data)
         journal = self.path / JOURNAL
-        if journal.exists():
-            data = journal.read_bytes()
+        if files.exists(journal):
+            data = files.read_bytes(journal)
             _check_header(journal, data, JOURNAL_KIND)
             records, end = _scan(journal, data)
             for offset, rec in records:
@@ -403,19 +437,19 @@ class Durability:
                                           f"be replayed ({type(exc).__name__}: {exc})") from None
                 lsn = n
                 self.replayed += 1
-            self._fd = os.open(journal, os.O_WRONLY)
+            self._fd = files.open(journal, os.O_WRONLY)
             if end < len(data):
                 self.dropped_bytes = len(data) - end
                 print(f"mongolet: {journal}: dropped {self.dropped_bytes} bytes of a torn "
                       f"record at offset {end} (a write cut short by a crash, never "
                       "acknowledged)", file=sys.stderr, flush=True)
-                os.ftruncate(self._fd, end)
-                os.fsync(self._fd)
-            os.lseek(self._fd, end, os.SEEK_SET)
+                files.truncate(self._fd, end)
+                files.fsync(self._fd)
+            files.seek(self._fd, end)
             self._size = end
         else:
             self._fd, self._size = self._new_journal()
-            _fsync_dir(self.path)
+            files.fsync_dir(self.path)
         self._lsn = lsn
         self.store = store
         store.attach(self)
@@ -424,17 +458,22 @@ class Durability:
     def close(self, *, checkpoint: bool = True) -> None:
         """Write a checkpoint (when something changed since the last one) and unlock."""
         try:
+            if self._writing is not None:
+                self._finish_checkpoint(wait=True, rotate=checkpoint)
             if checkpoint and self.store is not None and self._failed is None \
                     and self._lsn != self._checkpoint_lsn:
                 self.checkpoint()
             if self._dirty and self._failed is None:
                 self.sync()
         finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
             if self.store is not None:
                 self.store.attach(None)
                 self.store = None
             if self._fd >= 0:
-                os.close(self._fd)
+                self.files.close(self._fd)
                 self._fd = -1
             if self._lock_fd >= 0:
                 os.close(self._lock_fd)
@@ -442,63 +481,120 @@ class Durability:
 
     # -- checkpoints -------------------------------------------------------------------------
 
-    def _new_journal(self) -> tuple[int, int]:
-        """Replace the journal by an empty one (atomically); its descriptor and size. When
-        this raises, the old journal is still in place; the caller fsyncs the directory."""
+    def _new_journal(self, records: bytes = b"") -> tuple[int, int]:
+        """Replace the journal by one holding ``records`` (atomically); its descriptor and
+        size. When this raises, the old journal is still in place; the caller fsyncs the
+        directory."""
+        files = self.files
         tmp = self.path / (JOURNAL + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = files.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            header = _header(JOURNAL_KIND)
-            _write_all(fd, header)
-            os.fsync(fd)
-            os.replace(tmp, self.path / JOURNAL)
+            data = _header(JOURNAL_KIND) + records
+            _write_all(files, fd, data)
+            files.fsync(fd)
+            files.replace(tmp, self.path / JOURNAL)
         except BaseException:
-            os.close(fd)
+            files.close(fd)
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                files.unlink(tmp)
             raise
-        return fd, len(header)
+        return fd, len(data)
 
-    def checkpoint(self) -> None:
-        """Write the committed state as a checkpoint and start an empty journal."""
-        store = self.store
-        assert store is not None, "load() first"
+    def _write_checkpoint(self, snapshot: _Snapshot) -> int | None:
+        """Write ``snapshot`` as the checkpoint (durably: data fsynced, then renamed, then
+        the directory fsynced); its size, or None when that failed. Touches nothing but
+        files, so it may run on a thread."""
+        files = self.files
         tmp = self.path / (CHECKPOINT + ".tmp")
         try:
-            with open(tmp, "wb") as out:
-                out.write(_header(CHECKPOINT_KIND))
-                sessions = self.session_records() if self.session_records is not None else ()
-                for frame in _checkpoint_records(store, self._lsn, sessions):
-                    out.write(frame)
-                out.flush()
-                os.fsync(out.fileno())
-                size = out.tell()
-            os.replace(tmp, self.path / CHECKPOINT)
-            _fsync_dir(self.path)
+            fd = files.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                size = 0
+                chunk: list[bytes] = [_header(CHECKPOINT_KIND)]
+                pending = len(chunk[0])
+                for frame in _checkpoint_records(snapshot):
+                    chunk.append(frame)
+                    pending += len(frame)
+                    if pending >= _BATCH_BYTES:
+                        _write_all(files, fd, b"".join(chunk))
+                        size, chunk, pending = size + pending, [], 0
+                _write_all(files, fd, b"".join(chunk))
+                size += pending
+                files.fsync(fd)
+            finally:
+                files.close(fd)
+            files.replace(tmp, self.path / CHECKPOINT)
+            files.fsync_dir(self.path)
         except OSError as exc:
             # The old checkpoint and the journal still hold everything: carry on with them.
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                files.unlink(tmp)
             print(f"mongolet: checkpoint of {self.path} failed ({exc}); the journal keeps "
                   "growing", file=sys.stderr, flush=True)
+            return None
+        return size
+
+    def _snapshot(self) -> _Snapshot:
+        store = self.store
+        assert store is not None, "load() first"
+        sessions = self.session_records() if self.session_records is not None else ()
+        return _snapshot(store, self._lsn, sessions)
+
+    def checkpoint(self) -> None:
+        """Write the committed state as a checkpoint and start an empty journal (waiting
+        for a checkpoint the thread is writing first)."""
+        if self._writing is not None:
+            self._finish_checkpoint(wait=True)
+        snapshot = self._snapshot()
+        self._checkpointed(snapshot.lsn, self._write_checkpoint(snapshot), b"")
+
+    def _start_checkpoint(self) -> None:
+        """Snapshot now, write the checkpoint on the thread (``_finish_checkpoint`` later)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="mongolet-checkpoint")
+        snapshot = self._snapshot()
+        self._tail = []
+        self._writing = self._executor.submit(self._write_checkpoint, snapshot)
+        self._writing_lsn = snapshot.lsn
+
+    def _finish_checkpoint(self, *, wait: bool, rotate: bool = True) -> None:
+        """Once the thread's checkpoint is written (``wait``: wait for it), start the fresh
+        journal with the records journaled meanwhile."""
+        writing = self._writing
+        assert writing is not None
+        if not wait and not writing.done():
+            return
+        self._writing = None
+        tail, self._tail = b"".join(self._tail), []
+        size = writing.result()  # an exception other than OSError: a bug, raised here
+        if rotate:
+            self._checkpointed(self._writing_lsn, size, tail)
+
+    def _checkpointed(self, lsn: int, size: int | None, tail: bytes) -> None:
+        """A checkpoint as of record ``lsn`` was written (``size`` bytes; None: it failed):
+        replace the journal by one holding ``tail``, the records after ``lsn``."""
+        if size is None:
             self._checkpoint_size = 2 * max(self._size, self._checkpoint_size)  # retry later
             return
-        self._checkpoint_lsn = self._lsn
+        self._checkpoint_lsn = lsn
         self._checkpoint_size = size
+        self.checkpoints += 1
         try:
-            fd, size = self._new_journal()
+            fd, journal_size = self._new_journal(tail)
         except OSError as exc:
-            # The old journal (records up to the checkpoint) is still valid.
+            # The old journal (records up to the checkpoint, and after) is still valid.
             print(f"mongolet: new journal in {self.path} failed ({exc}); appending to the old "
                   "one", file=sys.stderr, flush=True)
             return
-        os.close(self._fd)  # its unsynced records are in the checkpoint
-        self._fd, self._size, self._dirty = fd, size, False
+        self.files.close(self._fd)  # its unsynced records are in the checkpoint or the tail
+        self._fd, self._size = fd, journal_size
         try:
-            _fsync_dir(self.path)
+            self.files.fsync_dir(self.path)
         except OSError as exc:  # the new journal may not be the one a restart finds
             self._failed = exc
             self._broken = True
+            return
+        self._dirty = False
 
     # -- appending ---------------------------------------------------------------------------
 
@@ -509,19 +605,25 @@ class Durability:
     def _append(self, kind: str, ts: int, fields: dict[str, Any]) -> None:
         if self._failed is not None:
             raise self._refused()
-        if self._size >= self.checkpoint_bytes and self._size >= self._checkpoint_size:
-            self.checkpoint()  # everything journaled so far is published: a consistent state
+        if self._writing is not None:
+            self._finish_checkpoint(wait=False)
+        if self._writing is None and self._size >= self.checkpoint_bytes \
+                and self._size >= self._checkpoint_size:
+            # Everything journaled so far is published: a consistent state to snapshot.
+            self._start_checkpoint()
         frame = _encode({"k": kind, "n": self._lsn + 1, "ts": ts, **fields})
         try:
-            _write_all(self._fd, frame)
+            _write_all(self.files, self._fd, frame)
         except OSError as exc:  # (a full disk) nothing of it is published; writes stop
             self._failed = exc
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
+                self.files.truncate(self._fd, self._size)
             raise DurabilityError(f"cannot write the journal in {self.path}: {exc}") from None
         self._size += len(frame)
         self._lsn += 1
         self._dirty = True
+        if self._writing is not None:
+            self._tail.append(frame)  # for the journal that follows the checkpoint
 
     def sync(self) -> None:
         """Make every record written so far durable (fsync); call it before any reply.
@@ -533,7 +635,7 @@ class Durability:
         if not self._dirty:
             return
         try:
-            os.fdatasync(self._fd)
+            self.files.fdatasync(self._fd)
         except OSError as exc:  # a failed fsync may have dropped the pages: stop
             self._failed = exc
             self._broken = True

@@ -35,6 +35,7 @@ from mongolet.changes import ChangeHistory
 from mongolet.commands import ConnectionInfo, Dispatcher, ServerOptions, SessionHistory
 from mongolet.durability import DataFormatError, DbpathLockedError, Durability, DurabilityError
 from mongolet.errors import CloseConnection, MongoError
+from mongolet.files import Files
 from mongolet.storage import Store
 from mongolet.wire import (
     HEADER_SIZE,
@@ -90,6 +91,7 @@ class MongoletServer:
         allow_remote: bool = False,
         dbpath: str | os.PathLike[str] | None = None,
         checkpoint_bytes: int | None = None,
+        files: Files | None = None,
         change_history_size: int = DEFAULT_HISTORY_SIZE,
     ) -> None:
         check_bind_address(host, allow_remote)
@@ -100,6 +102,7 @@ class MongoletServer:
         self.enable_test_commands = enable_test_commands
         self.dbpath = os.fspath(dbpath) if dbpath is not None else None
         self.checkpoint_bytes = checkpoint_bytes
+        self.files = files  # the data directory's file operations (tests replace them)
         self.durability: Durability | None = None
         self.change_file: HistoryFile | None = None
         self.dispatcher: Dispatcher | None = None
@@ -118,7 +121,8 @@ class MongoletServer:
         store = None
         history = SessionHistory()
         if self.dbpath is not None:
-            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes)
+            self.durability = Durability(self.dbpath, checkpoint_bytes=self.checkpoint_bytes,
+                                         files=self.files)
             store = self.durability.load(history.add)
             self.change_file = HistoryFile(self.dbpath, self.changes)
             try:
@@ -382,6 +386,7 @@ def serve(
     allow_remote: bool = False,
     dbpath: str | os.PathLike[str] | None = None,
     checkpoint_bytes: int | None = None,
+    files: Files | None = None,
     change_history_size: int = DEFAULT_HISTORY_SIZE,
 ) -> Iterator[Server]:
     """Run mongolet in the background for the duration of a ``with`` block.
@@ -398,12 +403,16 @@ def serve(
     acknowledged write or committed transaction is on disk first. An unreadable directory
     raises ``DataFormatError``, one another server has open ``DbpathLockedError``.
     ``checkpoint_bytes`` is the journal size that triggers a checkpoint (default 64 MiB).
+    ``files`` (thread mode) replaces the data directory's file operations
+    (``mongolet.files``; tests simulate power cuts with it).
     ``change_history_size`` is how many change events (mongod's oplog entries) the server
     keeps for change streams to resume from (default 100,000).
     """
     check_bind_address(host, allow_remote)
     path = os.fspath(dbpath) if dbpath is not None else None
     if mode == "process":
+        if files is not None:
+            raise ValueError("files= needs mode='thread' (the server runs in this process)")
         process, bound_port = _start_process(host, port, replica_set, enable_test_commands,
                                              allow_remote, path, checkpoint_bytes,
                                              change_history_size)
@@ -414,7 +423,7 @@ def serve(
         server = MongoletServer(host, port, replica_set=replica_set,
                                 enable_test_commands=enable_test_commands,
                                 allow_remote=allow_remote, dbpath=path,
-                                checkpoint_bytes=checkpoint_bytes,
+                                checkpoint_bytes=checkpoint_bytes, files=files,
                                 change_history_size=change_history_size)
         thread = _ServerThread(server)
         thread.start()

@@ -16,7 +16,7 @@ from typing import Any
 import bson
 
 from mongolet import changes
-from mongolet.commands import tailing, views
+from mongolet.commands import tailing, time_series, views
 from mongolet.commands.crud_read import query_collation
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import compile_filter, id_keys, select
@@ -111,7 +111,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
             if validator is not None:
                 validator.check(doc)
             await view.insert(coll, doc, ctx.statement_record(index, True),
-                              key=tailing.time_series_key(coll))
+                              key=time_series.time_series_key(coll))
         except MongoError as error:
             stop = _stop_after_error(ctx, error)
             errors.append(error.to_write_error(index))

@@ -27,9 +27,10 @@ EXPECTED_CONTENDERS = {
     "reads, memory as N grows": {"stream N/5", "stream 2N"},
     "outbox": {"uow commit", "uow commit + outbox"},
     "outbox, delivery": {"relay, change stream", "relay, polling 0.1 s"},
+    "change streams": {"insert acknowledged", "insert seen by watch()"},
 }
 EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 1, "mongolet": 3,
-                      "reads": 1, "reads, memory as N grows": 1}
+                      "reads": 1, "reads, memory as N grows": 1, "change streams": 1}
 
 EXPECTED_WORKLOADS.update({"outbox": 1, "outbox, delivery": 1})  # bench/outbox.py
 

@@ -326,7 +326,7 @@ def test_a_failed_journal_write_is_never_visible(dbpath: Path,
     with mongolet.serve(dbpath=dbpath) as server, MongoClient(server.uri) as client:
         client.app.log.insert_one({"_id": 1})
 
-        def disk_full(fd: int, data: bytes) -> None:
+        def disk_full(*args: object) -> None:
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(durability, "_write_all", disk_full)

@@ -1,9 +1,9 @@
 """One pytest test per test of MongoDB's unified-format spec files.
 
 Ids are ``<folder>/<file>::<description>``. Tests listed in expected_failures.txt are
-strict expected failures, on the client topologies their line names if it names some (the
-topology the internal client reports decides); tests whose runOnRequirements the server
-does not meet are skipped with the requirement they miss. Without the spec folder the
+strict expected failures, for the clients their line names if it names some (the topology
+the internal client reports decides); tests whose runOnRequirements the server does not
+meet are skipped with the requirement they miss. Without the spec folder the
 module is skipped.
 """
 
@@ -31,6 +31,6 @@ def test_spec(spec: SpecTest, spec_uri: str, internal_client: MongoClient,
     if reason:
         pytest.skip(reason)
     failure = _FAILING.get(spec.id)
-    if failure is not None and failure.applies(server_info.client_topology):
+    if failure is not None and failure.applies(server_info.client_facts):
         request.applymarker(pytest.mark.xfail(strict=True, reason=failure.reason))
     SpecRun(spec, internal_client, spec_uri).run()
