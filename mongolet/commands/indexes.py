@@ -57,6 +57,11 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
             spec.options.setdefault("collation", default_collation)
     before = len(coll.indexes)
     new = [spec for spec in specs if not _existing_conflict(coll, spec)]
+    texts = [s for s in [*coll.indexes.values(), *new] if "text" in s.key.values()]
+    if len(texts) > 1:
+        raise MongoError(85, f"An equivalent index already exists with a different name and "
+                             f"options: only one text index per collection, "
+                             f"{texts[0].name} exists")
     names = [spec.name for spec in new]
     if len(set(names)) != len(names):
         raise MongoError(68, "Identical index names in one createIndexes command")

@@ -7,6 +7,7 @@ scan when an index applies, else a scan of the collection in natural order.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from mongolet.planner import Plan, Query
 from mongolet.query import collation as collations
 from mongolet.query import matcher
 from mongolet.storage import Collection, Record, canonical_id
+from mongolet.text_search import TextSearch
 from mongolet.transactions import DirectView
 
 
@@ -83,9 +85,18 @@ def planned(view: DirectView, coll: Collection, query: Query,
             variables: Mapping[str, Any] | None = None,
             stats: plan_execution.Stats | None = None,
             check: Callable[[], None] | None = None,
+            text: TextSearch | None = None,
             ) -> tuple[Plan, list[Plan], Iterator[tuple[Record, dict[str, Any]]]]:
-    """The winning plan for ``query``, the rejected ones, and the pairs it finds."""
+    """The winning plan for ``query``, the rejected ones, and the pairs it finds (a
+    ``$text`` condition goes to ``text``, which keeps the scores, or to a new search)."""
     filter = query.filter
+    if filter and "$text" in filter:
+        if text is None:
+            text = TextSearch(coll, filter["$text"])
+        rest = {k: v for k, v in filter.items() if k != "$text"}
+        chosen, rejected, pairs = planned(view, coll, dataclasses.replace(query, filter=rest),
+                                          variables, stats, check)
+        return chosen, rejected, text.matching(pairs)
     keys = id_keys(filter, query.collation) if query.hint is None else None
     chosen, rejected = plan_execution.choose(coll, query, keys)
     predicate = None
