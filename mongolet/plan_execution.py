@@ -37,6 +37,8 @@ def index_infos(coll: Collection) -> list[IndexInfo]:
     infos = []
     for name, entries in coll.entries.items():
         spec = entries.spec
+        if spec.options.get("hidden"):
+            continue  # the planner does not see hidden indexes, as on mongod
         infos.append(IndexInfo(name, spec.key, unique=spec.unique or name == "_id_",
                                sparse=spec.sparse,
                                partial=spec.options.get("partialFilterExpression"),
