@@ -12,7 +12,13 @@ from typing import Any
 from mongolet import plan_execution
 from mongolet.commands import deadlines, local_sessions, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
-from mongolet.commands.selection import compile_filter, id_keys, planned, select
+from mongolet.commands.selection import (
+    compile_filter,
+    id_keys,
+    planned,
+    predicate_for,
+    select,
+)
 from mongolet.commands.writing import write_pipeline_output
 from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
 from mongolet.errors import MongoError
@@ -251,8 +257,8 @@ def count_documents(ctx: CommandContext, req: CountRequest,
             chosen.stage = "COUNT_SCAN"
         else:
             pairs = plan_execution.run(ctx.view, coll, chosen, None if chosen.stage == "IDHACK"
-                                       else compile_filter(query.filter or {}, None,
-                                                           query.collation), stats,
+                                       else predicate_for(coll, query.filter or {}, None,
+                                                          query.collation), stats,
                                        req.budget.check)
             n = len(list(deadlines.limited(pairs, req.budget)))
     req.budget.check()

@@ -18,7 +18,7 @@ import bson
 from mongolet.commands import deadlines, views
 from mongolet.commands.crud_read import query_collation, query_hint
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
-from mongolet.commands.selection import compile_filter, id_keys, planned, select
+from mongolet.commands.selection import compile_filter, id_keys, planned, predicate_for, select
 from mongolet.commands.validation import Validator, validator_for
 from mongolet.commands.writing import check_stored_document, prepare_insert
 from mongolet.errors import MongoError
@@ -65,10 +65,13 @@ def _statement_variables(let: Variables, stmt: dict[str, Any]) -> Variables:
 
 
 def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None,
-               collation: Collation | None = None) -> Callable[[Mapping[str, Any]], bool]:
+               collation: Collation | None = None, coll: Collection | None = None
+               ) -> Callable[[Mapping[str, Any]], bool]:
     keys = id_keys(filter, collation) if filter else None
     if not filter or (keys is not None and len(keys) == 1):
         return lambda doc: True  # records found by _id stay matched (_id is immutable)
+    if coll is not None:
+        return predicate_for(coll, filter, variables, collation)
     return compile_filter(filter, variables, collation)
 
 
@@ -255,7 +258,7 @@ async def _run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Var
     validator = validator_for(ctx, coll)
     collation = query_collation(stmt, coll)
     hint = query_hint(stmt)
-    predicate = _predicate(query, variables, collation)
+    predicate = _predicate(query, variables, collation, coll)
     apply = _updater(update, array_filters, query, variables, collation)
 
     matched = modified = 0
@@ -359,7 +362,7 @@ async def _run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
         return 0
     collation = query_collation(stmt, coll)
     hint = query_hint(stmt)
-    predicate = _predicate(query, variables, collation)
+    predicate = _predicate(query, variables, collation, coll)
     view = ctx.view
     removed = 0
     removed_one = ctx.statement_record(index, 1)  # retryable: limit 1
@@ -480,7 +483,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     coll = await view.writable_collection(ctx.db, name) if not remove else ctx.collection(name)
     views.check_writable(ctx, coll)
     collation = query_collation(body, coll)
-    predicate = _predicate(query, variables, collation)
+    predicate = _predicate(query, variables, collation, coll)
     apply = (_updater(update, array_filters, query, variables, collation) if update is not None
              else None)
 

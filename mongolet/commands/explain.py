@@ -17,7 +17,7 @@ from mongolet import plan_execution
 from mongolet.commands import crud_read, deadlines
 from mongolet.commands.admin import VERSION
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
-from mongolet.commands.selection import compile_filter, id_keys
+from mongolet.commands.selection import id_keys, predicate_for
 from mongolet.errors import MongoError
 from mongolet.planner import Plan, Query
 from mongolet.storage import Collection
@@ -243,8 +243,8 @@ def _find(ctx: CommandContext, verbosity: str) -> dict[str, Any]:
     if verbosity != "queryPlanner":
         returned = sum(1 for _ in docs)
         execution = _execution_stats(tree, stats, returned, started)
-    predicate = compile_filter(req.query.filter, req.variables, req.query.collation) \
-        if req.query.filter else None
+    predicate = predicate_for(req.coll, req.query.filter, req.variables,
+                              req.query.collation) if req.query.filter and req.coll else None
     trees, runs = _other_plans(ctx, req.coll, rejected, req.query, projection, verbosity,
                                predicate)
     if execution is not None and verbosity == "allPlansExecution" and rejected:
@@ -343,7 +343,7 @@ def _write_explain(ctx: CommandContext, verbosity: str, stage: str, filter: dict
     else:
         keys = id_keys(filter, collation) if hint is None else None
         chosen, rejected = plan_execution.choose(coll, query, keys)
-        predicate = compile_filter(filter, None, collation) \
+        predicate = predicate_for(coll, filter, None, collation) \
             if filter and chosen.stage != "IDHACK" else None
         pairs = plan_execution.run(ctx.view, coll, chosen, predicate, stats)
         matches = list(pairs) if verbosity != "queryPlanner" else []

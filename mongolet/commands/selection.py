@@ -69,6 +69,18 @@ def compile_filter(filter: Mapping[str, Any], variables: Mapping[str, Any] | Non
     return collations.under(collation, predicate)
 
 
+def predicate_for(coll: Collection, filter: Mapping[str, Any],
+                  variables: Mapping[str, Any] | None = None,
+                  collation: collations.Collation | None = None) -> matcher.Predicate:
+    """``compile_filter``, with a ``$text`` condition answered by ``coll``'s text index."""
+    if "$text" not in filter:
+        return compile_filter(filter, variables, collation)
+    text = TextSearch(coll, filter["$text"])
+    rest = compile_filter({k: v for k, v in filter.items() if k != "$text"}, variables,
+                          collation)
+    return lambda doc: text.score(doc) is not None and rest(doc)
+
+
 def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
            variables: Mapping[str, Any] | None = None,
            collation: collations.Collation | None = None, hint: Any = None,

@@ -49,6 +49,14 @@ def test_terms_stemming_phrases_and_negations(db: Database) -> None:
     assert db.articles.count_documents({"$text": {"$search": "coffee"}, "views": {"$gt": 20}}) == 1
     found = list(db.articles.aggregate([{"$match": {"$text": {"$search": "baking"}}}]))
     assert sorted(d["_id"] for d in found) == [3, 4]
+    assert db.command("count", "articles", query={"$text": {"$search": "coffee"}})["n"] == 3
+    assert db.articles.update_many({"$text": {"$search": "cake"}},
+                                   {"$set": {"sweet": True}}).modified_count == 1
+    assert db.articles.find_one_and_update({"$text": {"$search": "cream"}},
+                                           {"$set": {"x": 1}})["_id"] == 7
+    assert db.articles.delete_many({"$text": {"$search": "leche"}}).deleted_count == 2
+    plan = db.articles.find({"$text": {"$search": "coffee"}}).explain()
+    assert plan["executionStats"]["nReturned"] == 3
     with pytest.raises(OperationFailure) as second:
         db.articles.create_index([("author", "text")])
     assert second.value.code == 85
