@@ -219,7 +219,7 @@ class IndexEntries:
     insertion order); ``records`` finds the record of a seq. ``multikey`` turns on for good
     the first time an indexed path crosses an array, as on mongod."""
 
-    __slots__ = ("_collation", "_fields", "_simple", "directions", "entries", "held",
+    __slots__ = ("_collation", "_fields", "_simple", "_single", "directions", "entries", "held",
                  "multikey", "records", "spec")
 
     def __init__(self, spec: IndexSpec) -> None:
@@ -228,6 +228,10 @@ class IndexEntries:
         self.directions = [-1 if float(d) < 0 else 1 for d in spec.key.values()]
         self._collation = spec.collation
         self._simple = (not spec.sparse and "partialFilterExpression" not in spec.options)
+        only = self._fields[0][1] if len(self._fields) == 1 else ()
+        self._single: str | None = only[0] if (
+            len(only) == 1 and self._simple and self._collation is None
+            and self.directions[0] > 0) else None
         self.entries: SortedList = SortedList()
         self.records: dict[int, Any] = {}
         self.held: dict[int, frozenset[OrderKey]] = {}
@@ -235,6 +239,11 @@ class IndexEntries:
 
     def keys(self, doc: Mapping[str, Any]) -> list[OrderKey]:
         """The stored keys (without seq) of ``doc``: none when sparse or partial skip it."""
+        single = self._single
+        if single is not None:  # the common case, kept short: {field: 1} on a top-level field
+            value = doc.get(single)
+            if not isinstance(value, list | dict):
+                return [(order_key(value),)]
         if not self._simple and not self.spec.covers(doc):
             return []
         if self._collation is not None:
@@ -261,15 +270,22 @@ class IndexEntries:
     def sync(self, record: Any, docs: list[dict[str, Any]]) -> None:
         """Hold exactly the keys of ``docs`` (a record's retained and pending versions)."""
         seq = record.seq
-        new: frozenset[OrderKey] = frozenset(k for doc in docs for k in self.keys(doc))
-        old = self.held.get(seq, frozenset())
-        if new == old:
-            return
+        if len(docs) == 1:
+            new = frozenset(self.keys(docs[0]))
+        else:
+            new = frozenset(k for doc in docs for k in self.keys(doc))
+        old = self.held.get(seq)
         entries = self.entries
-        for key in old - new:
-            entries.remove((*key, seq))
-        for key in new - old:
-            entries.add((*key, seq))
+        if old is None:
+            for key in new:
+                entries.add((*key, seq))
+        elif new == old:
+            return
+        else:
+            for key in old - new:
+                entries.remove((*key, seq))
+            for key in new - old:
+                entries.add((*key, seq))
         if new:
             self.held[seq] = new
             self.records[seq] = record

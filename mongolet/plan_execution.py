@@ -35,21 +35,25 @@ class Stats:
 def index_infos(coll: Collection) -> list[IndexInfo]:
     """The planner's view of ``coll``'s indexes (multikey as of now)."""
     infos = []
-    for name, entries in coll.entries.items():
-        spec = entries.spec
-        if spec.options.get("hidden"):
+    for name, spec in coll.indexes.items():
+        if not spec.ordered or spec.options.get("hidden"):
             continue  # the planner does not see hidden indexes, as on mongod
+        entries = coll.entries.get(name)
         infos.append(IndexInfo(name, spec.key, unique=spec.unique or name == "_id_",
                                sparse=spec.sparse,
                                partial=spec.options.get("partialFilterExpression"),
-                               multikey=entries.multikey, collation=entries.spec.collation
+                               multikey=entries is not None and entries.multikey,
+                               collation=spec.collation
                                if spec.options.get("collation") is not None else None))
     return infos
 
 
 def estimate_for(coll: Collection) -> Callable[[str, list[KeyRange]], int]:
     def estimate(name: str, ranges: list[KeyRange]) -> int:
-        entries = coll.entries[name].entries
+        found = coll.index_entries(name)
+        if found is None:
+            return 0
+        entries = found.entries
         return sum(max(entries.bisect_right(hi) - entries.bisect_left(lo), 0)
                    for lo, hi in ranges)
 
@@ -136,7 +140,7 @@ def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Pre
                 stats: Stats, check: Callable[[], None] | None = None,
                 ) -> Iterator[tuple[Record, dict[str, Any]]]:
     assert chosen.index is not None
-    entries = coll.entries.get(chosen.index.name)
+    entries = coll.index_entries(chosen.index.name)
     if entries is None:
         return
     reverse = chosen.direction < 0
@@ -181,8 +185,10 @@ def distinct_scan(view: DirectView, coll: Collection, chosen: Plan, path: str,
     one visible document per key (DISTINCT_SCAN): a jump past each key found."""
     assert chosen.index is not None
     stats = stats if stats is not None else Stats()
-    entries = coll.entries[chosen.index.name]
+    entries = coll.index_entries(chosen.index.name)
     found: list[Any] = []
+    if entries is None:
+        return found
     for lower, upper in chosen.ranges():
         start: tuple[Any, ...] = lower
         while True:
