@@ -81,6 +81,8 @@ def run(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate |
         return _collection_scan(view, coll, chosen.direction, predicate, stats, check)
     if chosen.stage == "EOF":
         return iter(())
+    if chosen.stage == "OR":
+        return _union(view, coll, chosen, predicate, stats, check)
     return _index_scan(view, coll, chosen, None if chosen.exact else predicate, stats, check)
 
 
@@ -163,6 +165,26 @@ def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Pre
                     continue
             stats.returned += 1
             yield found
+
+
+def _union(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
+           stats: Stats, check: Callable[[], None] | None = None,
+           ) -> Iterator[tuple[Record, dict[str, Any]]]:
+    """Each clause's index scan in turn, every document once, then the whole filter."""
+    seen: set[int] = set()
+    scanned = Stats()
+    base = stats.keys_examined
+    for branch in chosen.branches:
+        for record, doc in _index_scan(view, coll, branch, None, scanned, check):
+            stats.keys_examined = base + scanned.keys_examined
+            if record.seq in seen:
+                continue
+            seen.add(record.seq)
+            stats.docs_examined += 1
+            if predicate is None or predicate(doc):
+                stats.returned += 1
+                yield record, doc
+    stats.keys_examined = base + scanned.keys_examined
 
 
 def count(view: DirectView, coll: Collection, chosen: Plan, stats: Stats | None = None) -> int:

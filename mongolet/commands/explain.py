@@ -85,6 +85,13 @@ def scan_stage(plan: Plan, filter: Mapping[str, Any] | None) -> dict[str, Any]:
     if plan.stage == "COLLSCAN":
         return {"stage": "COLLSCAN", "filter": dict(filter or {}),
                 "direction": "forward" if plan.direction > 0 else "backward"}
+    if plan.stage == "OR":
+        fetch_or: dict[str, Any] = {"stage": "FETCH"}
+        if filter:
+            fetch_or["filter"] = dict(filter)
+        fetch_or["inputStage"] = {"stage": "OR", "inputStages": [
+            scan_stage(branch, None)["inputStage"] for branch in plan.branches]}
+        return fetch_or
     direction = "forward" if plan.direction > 0 else "backward"
     if plan.stage == "COUNT_SCAN":
         return {"stage": "COUNT_SCAN", **_index_fields(plan), "indexBounds":
@@ -142,7 +149,7 @@ def _with_stats(tree: dict[str, Any], stats: plan_execution.Stats, returned: int
                 "needTime": max(stats.keys_examined + stats.docs_examined - n, 0),
                 "needYield": 0, "saveState": 0, "restoreState": 0, "isEOF": 1})
     for key, value in tree.items():
-        if key not in ("stage", "inputStage"):
+        if key not in ("stage", "inputStage", "inputStages"):
             out[key] = value
     if stage in ("IXSCAN", "COUNT_SCAN", "DISTINCT_SCAN"):
         out["keysExamined"] = stats.keys_examined
@@ -155,6 +162,9 @@ def _with_stats(tree: dict[str, Any], stats: plan_execution.Stats, returned: int
         out["docsExamined"] = stats.docs_examined
     if "inputStage" in tree:
         out["inputStage"] = _with_stats(tree["inputStage"], stats, returned, millis)
+    if "inputStages" in tree:
+        out["inputStages"] = [_with_stats(t, stats, returned, millis)
+                              for t in tree["inputStages"]]
     return out
 
 

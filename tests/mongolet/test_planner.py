@@ -349,3 +349,17 @@ async def test_async_snapshot_read_through_index(adb: AsyncDatabase) -> None:
         assert await adb.items.find_one({"a": 33}, session=session) is None
     assert (await adb.items.find_one({"a": 33}))["_id"] == 3
     assert ReadConcern("snapshot").level == "snapshot"
+
+
+def test_or_of_indexed_clauses_is_a_union_of_index_scans(db: Database) -> None:
+    _fill(db)
+    query = {"$or": [{"email": "u5@x"}, {"ts": {"$gte": 198}}, {"a": 1, "ts": 11}]}
+    plan = db.items.find(query).explain()
+    winning = plan["queryPlanner"]["winningPlan"]
+    assert _stages(winning)[:2] == ["FETCH", "OR"]
+    assert {s["indexName"] for s in winning["inputStage"]["inputStages"]} >= {"email_1", "ts_-1"}
+    assert plan["executionStats"]["nReturned"] == 4
+    assert plan["executionStats"]["totalDocsExamined"] == 4
+    assert sorted(d["_id"] for d in db.items.find(query)) == [5, 11, 198, 199]
+    unindexed = db.items.find({"$or": [{"email": "u5@x"}, {"nope": 1}]}).explain()
+    assert unindexed["queryPlanner"]["winningPlan"]["stage"] == "COLLSCAN"

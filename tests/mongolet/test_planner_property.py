@@ -70,8 +70,11 @@ def conditions(draw: Any) -> dict[str, Any]:
 @st.composite
 def filters(draw: Any) -> dict[str, Any]:
     parts = draw(st.lists(conditions(), min_size=1, max_size=3))
-    if draw(st.booleans()) and len(parts) > 1:
+    shape = draw(st.sampled_from(["merged", "merged", "and", "or"]))
+    if shape == "and" and len(parts) > 1:
         return {"$and": parts}
+    if shape == "or":
+        return {"$or": parts, **draw(st.sampled_from([{}, {"u": {"$gte": 10}}]))}
     merged: dict[str, Any] = {}
     for part in parts:
         merged.update(part)
