@@ -363,3 +363,16 @@ def test_or_of_indexed_clauses_is_a_union_of_index_scans(db: Database) -> None:
     assert sorted(d["_id"] for d in db.items.find(query)) == [5, 11, 198, 199]
     unindexed = db.items.find({"$or": [{"email": "u5@x"}, {"nope": 1}]}).explain()
     assert unindexed["queryPlanner"]["winningPlan"]["stage"] == "COLLSCAN"
+
+
+def test_sort_by_id_is_served_by_the_id_index(db: Database) -> None:
+    _fill(db)
+    cursor = db.items.find({"a": {"$exists": True}}).sort("_id", -1).limit(3)
+    assert [d["_id"] for d in cursor.clone()] == [199, 198, 197]
+    plan = cursor.explain()
+    ixscan = _ixscan(plan["queryPlanner"]["winningPlan"])
+    assert ixscan["indexName"] == "_id_" and ixscan["direction"] == "backward"
+    assert plan["executionStats"]["totalKeysExamined"] == 3
+    db.items.insert_one({"_id": 500, "a": 1})  # kept in step once built
+    assert db.items.find_one({}, sort=[("_id", -1)])["_id"] == 500
+    assert [d["_id"] for d in db.items.find({"_id": {"$gt": 198}})] == [199, 500]
