@@ -32,6 +32,7 @@ _KNOWN_OPTIONS = {
     "collation", "weights", "default_language", "language_override", "textIndexVersion",
     "2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection", "storageEngine",
 }
+_TEXT_OPTIONS = ("weights", "default_language", "language_override", "textIndexVersion")
 # Options that make two specs with the same key pattern different indexes.
 _IDENTITY_OPTIONS = ("unique", "sparse", "partialFilterExpression", "collation")
 
@@ -62,9 +63,25 @@ class IndexSpec:
             if self.options.get("collation") is not None else None
 
     def to_document(self) -> dict[str, Any]:
-        """The index as listIndexes shows it (mongod's field order)."""
-        doc: dict[str, Any] = {"v": 2, "key": dict(self.key), "name": self.name}
-        doc.update(self.options)
+        """The index as listIndexes shows it (mongod's field order; a text index's fields
+        as ``_fts``/``_ftsx`` and its weights, as mongod stores them)."""
+        text_fields = [f for f, d in self.key.items() if d == "text"]
+        if not text_fields:
+            doc: dict[str, Any] = {"v": 2, "key": dict(self.key), "name": self.name}
+            doc.update(self.options)
+            return doc
+        key: dict[str, Any] = {}
+        for field_name, direction in self.key.items():
+            if direction != "text":
+                key[field_name] = direction
+            elif "_fts" not in key:
+                key["_fts"], key["_ftsx"] = "text", 1
+        doc = {"v": 2, "key": key, "name": self.name}
+        doc.update({k: v for k, v in self.options.items() if k not in _TEXT_OPTIONS})
+        doc["weights"] = dict(self.options.get("weights") or {f: 1 for f in text_fields})
+        doc["default_language"] = self.options.get("default_language", "english")
+        doc["language_override"] = self.options.get("language_override", "language")
+        doc["textIndexVersion"] = self.options.get("textIndexVersion", 3)
         return doc
 
     def same_definition(self, other: IndexSpec) -> bool:

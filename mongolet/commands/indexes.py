@@ -118,7 +118,8 @@ async def drop_indexes(ctx: CommandContext) -> dict[str, Any]:
                 "ok": 1.0}
     if isinstance(which, dict):
         matching = [s.name for s in coll.indexes.values()
-                    if list(s.key.items()) == list(which.items())]
+                    if list(s.key.items()) == list(which.items())
+                    or list(s.to_document()["key"].items()) == list(which.items())]
         if not matching:
             raise MongoError(27, f"can't find index with key: {which}")
         names = matching[:1]

@@ -62,6 +62,17 @@ def test_terms_stemming_phrases_and_negations(db: Database) -> None:
     assert second.value.code == 85
 
 
+def test_text_index_listed_as_mongod_stores_it(db: Database) -> None:
+    db.articles.create_index([("subject", "text"), ("author", "text")], weights={"subject": 3})
+    listed = [i for i in db.articles.list_indexes() if i["name"] == "subject_text_author_text"]
+    assert listed == [{"v": 2, "key": {"_fts": "text", "_ftsx": 1},
+                       "name": "subject_text_author_text", "weights": {"subject": 3},
+                       "default_language": "english", "language_override": "language",
+                       "textIndexVersion": 3}]
+    db.command("dropIndexes", "articles", index={"_fts": "text", "_ftsx": 1})
+    assert len(list(db.articles.list_indexes())) == 1
+
+
 def test_text_score_in_projection_and_sort(db: Database) -> None:
     db.articles.insert_many(ARTICLES)
     db.articles.create_index([("subject", "text")])
