@@ -11,9 +11,12 @@ examined for ``explain``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from mongolet.index_order import TOP
 from mongolet.indexes import IndexEntries
@@ -138,6 +141,25 @@ def visible(view: DirectView, coll: Collection, entries: IndexEntries, entry: tu
     return record, doc
 
 
+_CHUNK = 64  # entries read at once: a cursor's later batches may follow other writes
+
+
+def walk(entries: SortedList, lower: tuple[Any, ...], upper: tuple[Any, ...],
+         reverse: bool = False) -> Iterator[tuple[Any, ...]]:
+    """The entries from ``lower`` to ``upper``, read a chunk at a time so that writes
+    between two chunks (a cursor waiting for its getMore) never disturb the walk."""
+    while True:
+        chunk = list(itertools.islice(entries.irange(lower, upper, reverse=reverse), _CHUNK))
+        yield from chunk
+        if len(chunk) < _CHUNK:
+            return
+        # resume after the last entry read (entries are unique: they end with a seq)
+        if reverse:
+            upper = (*chunk[-1][:-1], chunk[-1][-1] - 0.5)
+        else:
+            lower = (*chunk[-1][:-1], chunk[-1][-1] + 0.5)
+
+
 def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
                 stats: Stats, check: Callable[[], None] | None = None,
                 ) -> Iterator[tuple[Record, dict[str, Any]]]:
@@ -148,7 +170,7 @@ def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Pre
     reverse = chosen.direction < 0
     seen: set[int] | None = set() if entries.multikey else None
     for lower, upper in chosen.ranges():
-        for entry in entries.entries.irange(lower, upper, reverse=reverse):
+        for entry in walk(entries.entries, lower, upper, reverse):
             stats.keys_examined += 1
             if check is not None and not stats.keys_examined % _CHECK_EVERY:
                 check()

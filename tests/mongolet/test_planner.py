@@ -376,3 +376,15 @@ def test_sort_by_id_is_served_by_the_id_index(db: Database) -> None:
     db.items.insert_one({"_id": 500, "a": 1})  # kept in step once built
     assert db.items.find_one({}, sort=[("_id", -1)])["_id"] == 500
     assert [d["_id"] for d in db.items.find({"_id": {"$gt": 198}})] == [199, 500]
+
+
+def test_a_cursor_over_an_index_survives_writes_between_batches(db: Database) -> None:
+    db.items.insert_many([{"_id": i, "ts": i} for i in range(300)])
+    db.items.create_index("ts")
+    cursor = db.items.find({"ts": {"$gte": 0}}).sort("ts", 1).batch_size(10)
+    seen = [next(cursor)["ts"] for _ in range(10)]
+    db.items.insert_many([{"_id": 1000 + i, "ts": -1 - i} for i in range(300)])
+    db.items.delete_many({"ts": {"$lt": 5}})  # already returned
+    db.items.update_many({"ts": {"$gte": 290}}, {"$inc": {"ts": 1000}})
+    rest = [d["ts"] for d in cursor]
+    assert seen + rest == list(range(290)) + list(range(1290, 1300))
