@@ -388,3 +388,18 @@ def test_a_cursor_over_an_index_survives_writes_between_batches(db: Database) ->
     db.items.update_many({"ts": {"$gte": 290}}, {"$inc": {"ts": 1000}})
     rest = [d["ts"] for d in cursor]
     assert seen + rest == list(range(290)) + list(range(1290, 1300))
+
+
+def test_an_index_with_a_collation_serves_queries_with_that_collation(db: Database) -> None:
+    db.create_collection("people", collation={"locale": "en", "strength": 2})
+    db.people.insert_many([{"_id": 1, "name": "abc"}, {"_id": 2, "name": "ABC"},
+                           {"_id": 3, "name": "Bob"}, {"_id": 4, "name": "alice"}])
+    db.people.create_index("name")
+    assert sorted(d["_id"] for d in db.people.find({"name": "Abc"})) == [1, 2]
+    plan = db.people.find({"name": "Abc"}).explain()
+    assert _ixscan(plan["queryPlanner"]["winningPlan"])["indexName"] == "name_1"
+    ordered = [d["name"] for d in db.people.find({}).sort("name", 1)]
+    assert ordered == ["abc", "ABC", "alice", "Bob"]
+    simple = db.people.find({"name": "Abc"}).collation({"locale": "simple"})
+    assert list(simple) == []
+    assert "COLLSCAN" in str(simple.explain()["queryPlanner"]["winningPlan"])
