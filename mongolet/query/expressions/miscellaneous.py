@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mongolet.errors import MongoError
-from mongolet.query.expressions.compiler import OPERATORS, Compiled, Variables, register
+from mongolet.query.expressions.compiler import Compiled, Variables, register
 
 
 @register("$meta")
@@ -19,15 +19,15 @@ def _meta(name: str, arg: Any) -> Compiled:
 def _rand(name: str, arg: Any) -> Compiled:
     if arg != {}:
         raise MongoError(3040501, "$rand does not currently accept arguments")
+
     def run(root: Mapping[str, Any], variables: Variables) -> Any:
         return random.random()
 
     return run
 
 
-for _unsupported in ("$function", "$accumulator"):
-
-    def _refuse(name: str, arg: Any) -> Compiled:
-        raise MongoError(31264 if name == "$function" else 168, f"{name} is not supported by mongolet")
-
-    OPERATORS[_unsupported] = _refuse
+@register("$function", "$accumulator")
+def _refuse(name: str, arg: Any) -> Compiled:
+    raise MongoError(31264 if name == "$function" else 168,
+                     f"{name} is not supported by mongolet: it runs no server-side "
+                     "JavaScript")
