@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import mongolet
-from bench import end_to_end, model_layer, reads, report, scale, server, unit_of_work
+from bench import end_to_end, model_layer, reads, report, scale, server, testing, unit_of_work
 from bench.config import Config
 from bench.harness import Row, Workload, run_workload
 from bench.targets import Verdict, judge
@@ -25,6 +25,7 @@ SECTIONS: dict[str, Section] = {
     "reads": reads.workloads,
     "server": server.workloads,
     "scale": scale.workloads,
+    "testing": testing.workloads,
 }
 
 

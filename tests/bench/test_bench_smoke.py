@@ -25,10 +25,16 @@ EXPECTED_CONTENDERS = {
     "reads": {"engine.find", "uow find (tracked)", "uow stream (untracked)",
               "uow find into= (projection)"},
     "reads, memory as N grows": {"stream N/5", "stream 2N"},
+    "pytest plugin: a database per test": {"shared database", "shared, delete_many after",
+                                           "fresh database, dropped"},
+    "pytest plugin: a server per session": {"mongolet thread", "mongolet process",
+                                            "mongolet durable (dbpath)"},
 }
 # unit of work: K = 1, 2, 4 collections (--quick) on MongoDB 8.0 and 7.0.
 EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 6, "mongolet": 3,
-                      "reads": 1, "reads, memory as N grows": 1}
+                      "reads": 1, "reads, memory as N grows": 1,
+                      "pytest plugin: a database per test": 1,
+                      "pytest plugin: a server per session": 1}
 
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:

@@ -31,3 +31,6 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
             (out / "built").touch()
     return out
+
+
+collect_ignore = ["project"]  # a user's project: test_plugin_project.py runs it in its own venv
