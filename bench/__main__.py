@@ -21,6 +21,7 @@ from bench import (
     report,
     scale,
     server,
+    testing,
     unit_of_work,
 )
 from bench.config import Config
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Section] = {
     "server": server.workloads,
     "scale": scale.workloads,
     "changes": change_streams.workloads,
+    "testing": testing.workloads,
 }
 
 

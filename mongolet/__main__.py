@@ -1,4 +1,4 @@
-"""Command line: ``python -m mongolet [--host 127.0.0.1] [--port 27017] [--dbpath DIR]
+"""Command line: ``mongolet`` or ``python -m mongolet [--host 127.0.0.1] [--port 27017] [--dbpath DIR]
 [--version 8.0|7.0]``."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -16,14 +17,21 @@ from mongolet.server import DEFAULT_REPLICA_SET, MongoletServer
 from mongolet.versions import DEFAULT_VERSION, VERSIONS
 
 
+def program_name(argv0: str | None = None) -> str:
+    """How the user started us: ``mongolet`` (the console script) or ``python -m mongolet``."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "python -m mongolet" if name in ("__main__.py", "") else name
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m mongolet",
+        prog=program_name(),
         description="An embedded MongoDB-compatible server for development and tests: in "
                     "memory, or durable in a data directory with --dbpath.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=27017, help="port (0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument("--port", type=int, default=27017,
+                        help="port (default %(default)s; 0 picks a free one)")
     parser.add_argument("--replica-set", default=DEFAULT_REPLICA_SET,
                         help="replica set name the server reports (default %(default)s)")
     parser.add_argument("--enable-test-commands", action="store_true",

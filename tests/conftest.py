@@ -9,15 +9,16 @@ The server is, in order of preference:
 3. an embedded mongolet, started once per test process (once per xdist worker).
 
 Every test gets a database of its own (``db`` / ``adb``), dropped afterwards, so tests can
-share one server without seeing each other's data.
+share one server without seeing each other's data. The clients, databases and engines are
+the fixtures of the library's pytest plugin (``pytest_odm_uow``, as users get it); this file
+only chooses the server and keeps the suite's short names for them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
@@ -25,50 +26,48 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.synchronous.database import Database
 
 import mongolet
+from pytest_odm_uow import MongoDBServer
 from tests.servers import real_mongodb, server_uri
 
 
 @pytest.fixture(scope="session")
-def mongodb_uri() -> Iterator[str]:
-    """The connection string of the server the suite runs against."""
+def mongodb_server() -> Iterator[MongoDBServer]:
+    """The server the suite runs against (overrides the plugin's, to add the Docker replica
+    set); the plugin's ``mongodb_uri``, clients, databases and engines stand on it."""
     with server_uri() as uri:
-        yield uri
+        yield MongoDBServer(uri, "mongodb" if real_mongodb() else "mongolet")
+
+
+# The suite's short names for the plugin's fixtures (pytest_odm_uow.plugin).
 
 
 @pytest.fixture(scope="session")
-def client(mongodb_uri: str) -> Iterator[MongoClient]:
+def client(mongodb_client: MongoClient) -> MongoClient:
     """One synchronous client for the whole session (clients are thread-safe pools)."""
-    with MongoClient(mongodb_uri) as c:
-        yield c
+    return mongodb_client
 
 
 @pytest.fixture
-def db_name() -> str:
-    return f"t_{uuid.uuid4().hex[:16]}"
+def db_name(mongodb_db_name: str) -> str:
+    return mongodb_db_name
 
 
 @pytest.fixture
-def db(client: MongoClient, db_name: str) -> Iterator[Database]:
+def db(mongodb_db: Database) -> Database:
     """A fresh database for one test, dropped afterwards."""
-    yield client[db_name]
-    client.drop_database(db_name)
+    return mongodb_db
 
 
 @pytest.fixture
-async def aclient(mongodb_uri: str) -> AsyncIterator[AsyncMongoClient]:
+def aclient(mongodb_aclient: AsyncMongoClient) -> AsyncMongoClient:
     """An async client bound to this test's event loop."""
-    c: AsyncMongoClient = AsyncMongoClient(mongodb_uri)
-    try:
-        yield c
-    finally:
-        await c.close()
+    return mongodb_aclient
 
 
 @pytest.fixture
-async def adb(aclient: AsyncMongoClient, db_name: str) -> AsyncIterator[AsyncDatabase]:
+def adb(mongodb_adb: AsyncDatabase) -> AsyncDatabase:
     """A fresh database for one async test, dropped afterwards."""
-    yield aclient[db_name]
-    await aclient.drop_database(db_name)
+    return mongodb_adb
 
 
 def using_real_mongodb() -> bool:

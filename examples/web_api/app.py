@@ -15,7 +15,10 @@ Domain and unit-of-work errors map to HTTP statuses in one table, :data:`STATUS_
 - ``BankError`` (insufficient funds, a transfer to the same account): 422, as FastAPI answers
   a request body that does not validate.
 
-``/docs`` serves the OpenAPI documentation.
+``/docs`` serves the OpenAPI documentation (Swagger UI) and ``/redoc`` ReDoc, both from
+assets the app serves itself (``fastapi-offline``), so they work without internet.
+A duplicate account is answered in the domain's words (``account 'alice' already exists``),
+never with the driver's text.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
 
 import odm
@@ -158,9 +162,19 @@ STATUS_OF: dict[type[Exception], int] = {
 """The HTTP status of each error the services raise (subclasses included)."""
 
 
+def describe(error: Exception) -> str:
+    """What went wrong, in the domain's words (a driver's message names indexes and keys)."""
+    if isinstance(error, odm.DuplicateKeyError):
+        kind = type(error.instance).__name__.lower()
+        if error.fields in ((), ("id",)):
+            return f"{kind} {error.instance.id!r} already exists"
+        return f"a {kind} with this {', '.join(error.fields)} already exists"
+    return str(error)
+
+
 async def problem(request: Request, error: Exception) -> JSONResponse:
     code = next(code for kind, code in STATUS_OF.items() if isinstance(error, kind))
-    return JSONResponse({"detail": str(error)}, status_code=code)
+    return JSONResponse({"detail": describe(error)}, status_code=code)
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -186,7 +200,7 @@ def create_app(container: Container | None = None) -> FastAPI:
                     await relaying
             await resources.shutdown_resources()  # type: ignore[misc]
 
-    app = FastAPI(
+    app = FastAPIOffline(  # a FastAPI whose /docs and /redoc need no CDN
         title="Bank API",
         summary="Accounts and transfers in MongoDB transactions, through a unit of work.",
         lifespan=lifespan,

@@ -28,12 +28,18 @@ EXPECTED_CONTENDERS = {
     "outbox": {"uow commit", "uow commit + outbox"},
     "outbox, delivery": {"relay, change stream", "relay, polling 0.1 s"},
     "change streams": {"insert acknowledged", "insert seen by watch()"},
+    "pytest plugin: a database per test": {"shared database", "shared, delete_many after",
+                                           "fresh database, dropped"},
+    "pytest plugin: a server per session": {"mongolet thread", "mongolet process",
+                                            "mongolet durable (dbpath)"},
 }
 # unit of work: K = 1, 2, 4 collections (--quick) on MongoDB 8.0 and 7.0.
 EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 6, "mongolet": 3,
                       "reads": 1, "reads, memory as N grows": 1, "change streams": 1}
 
-EXPECTED_WORKLOADS.update({"outbox": 1, "outbox, delivery": 1})  # bench/outbox.py
+EXPECTED_WORKLOADS.update({"outbox": 1, "outbox, delivery": 1,  # bench/outbox.py
+                           "pytest plugin: a database per test": 1,  # bench/testing.py
+                           "pytest plugin: a server per session": 1})
 
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:

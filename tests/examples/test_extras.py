@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-EXTRAS = ("fastapi", "starlette", "dependency_injector", "uvicorn", "httpx", "httpx2")
+EXTRAS = ("fastapi", "fastapi_offline", "starlette", "dependency_injector", "uvicorn", "httpx", "httpx2")
 
 
 def test_the_library_packages_do_not_import_the_examples_extras() -> None:
