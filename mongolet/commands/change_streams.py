@@ -291,6 +291,8 @@ def _stages(pipeline: list[Any]) -> list[Any]:
 async def open_change_stream(ctx: CommandContext, pipeline: list[Any],
                              cursor_doc: dict[str, Any]) -> dict[str, Any]:
     """Answer an ``aggregate`` whose pipeline starts with ``$changeStream``."""
+    if not ctx.state.replica_set:  # as a standalone mongod: change streams need an oplog
+        raise MongoError(40573, "The $changeStream stage is only supported on replica sets")
     options = _options(pipeline[0][STAGE])
     if ctx.txn is not None:
         raise MongoError(263, "Operation not permitted in transaction :: caused by :: "

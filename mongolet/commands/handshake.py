@@ -31,17 +31,20 @@ async def hello(ctx: CommandContext) -> dict[str, Any]:
         reply["isWritablePrimary"] = True
     else:
         reply["ismaster"] = True
+    reply["helloOk"] = True
+    if state.replica_set:  # a standalone mongod (no set name) reports no replica set fields
+        reply.update({
+            "hosts": [state.address],
+            "setName": state.replica_set,
+            "setVersion": 1,
+            "secondary": False,
+            "primary": state.address,
+            "me": state.address,
+            "electionId": _ELECTION_ID,
+            "lastWrite": {"opTime": op_time, "lastWriteDate": now,
+                          "majorityOpTime": op_time, "majorityWriteDate": now},
+        })
     reply.update({
-        "helloOk": True,
-        "hosts": [state.address],
-        "setName": state.replica_set,
-        "setVersion": 1,
-        "secondary": False,
-        "primary": state.address,
-        "me": state.address,
-        "electionId": _ELECTION_ID,
-        "lastWrite": {"opTime": op_time, "lastWriteDate": now,
-                      "majorityOpTime": op_time, "majorityWriteDate": now},
         "maxBsonObjectSize": 16 * 1024 * 1024,
         "maxMessageSizeBytes": 48_000_000,
         "maxWriteBatchSize": 100_000,

@@ -401,3 +401,14 @@ async def test_async_stream_resumes_after_a_dropped_connection(own_server: mongo
     finally:
         await client.close()
     assert keys == [2, 3]
+
+
+def test_a_standalone_server_refuses_change_streams_as_mongod_does() -> None:
+    """A standalone mongod has no oplog: ``watch()`` fails with 40573 and ``hello`` names no
+    replica set, so a client (or the outbox relay) can tell and fall back to polling."""
+    with mongolet.serve(replica_set="") as server, MongoClient(server.uri) as client:
+        hello = client.admin.command("hello")
+        assert "setName" not in hello and "hosts" not in hello
+        with pytest.raises(OperationFailure) as failure:
+            client.app.items.watch()
+        assert failure.value.code == 40573

@@ -391,8 +391,6 @@ async def test_a_running_relay_follows_the_outbox(twin: Twin) -> None:
     assert token is not None and token["resume_token"]  # where a restarted relay resumes
 
 
-@pytest.mark.xfail(strict=True, reason="mongolet opens a $changeStream on a standalone server, "
-                   "where mongod refuses it (40573, replica sets only): reported, not ours")
 @pytest.mark.parametrize("flavour", ["sync", "async"])
 async def test_a_relay_polls_a_server_without_change_streams(flavour: str) -> None:
     with mongolet.serve(replica_set="") as server:  # a standalone: no change streams
