@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
@@ -106,13 +105,6 @@ def driver_session(session: Any) -> Any:
     if get_driver_session is not None:
         return get_driver_session()
     return session
-
-
-async def maybe_await(value: Any) -> Any:
-    """PyMongo's async API and Motor differ on which calls are coroutines; accept both."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 def transactions_unsupported_message(hello: dict[str, Any]) -> str:
