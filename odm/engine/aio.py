@@ -14,12 +14,13 @@ from typing import Any, Generic, Self, TypeVar
 
 from pymongo import AsyncMongoClient
 
-from odm import commands
 from odm.engine import operations
 from odm.engine.base import BaseEngine, driver_session, is_motor_client, wrong_client
 from odm.engine.effects import drive_async, maybe_await
 from odm.engine.session import SessionCore, TransactionCore
+from odm.loading import instance_from_document, instances_from_documents
 from odm.model import Model
+from odm.query_compiler import FindRequest, SortArg, find_request
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -27,7 +28,7 @@ ModelT = TypeVar("ModelT", bound=Model)
 class AIOCursor(Generic[ModelT]):
     """The result of ``AIOEngine.find``: ``await`` it for a list, or ``async for`` over it."""
 
-    def __init__(self, request: commands.FindRequest[ModelT], collection: Any, session: Any) -> None:
+    def __init__(self, request: FindRequest[ModelT], collection: Any, session: Any) -> None:
         self._request = request
         self._collection = collection
         self._session = session
@@ -39,7 +40,7 @@ class AIOCursor(Generic[ModelT]):
     async def _to_list(self) -> list[ModelT]:
         cursor = await self._open()
         documents = await cursor.to_list(None)
-        return commands.instances_from_documents(self._request.model, documents)
+        return instances_from_documents(self._request.model, documents)
 
     def __await__(self) -> Generator[Any, None, list[ModelT]]:
         return self._to_list().__await__()
@@ -48,7 +49,7 @@ class AIOCursor(Generic[ModelT]):
         cursor = await self._open()
         try:
             async for raw in cursor:
-                yield commands.instance_from_document(self._request.model, raw)
+                yield instance_from_document(self._request.model, raw)
         finally:
             await maybe_await(cursor.close())
 
@@ -90,17 +91,17 @@ class AIOEngine(BaseEngine[Any]):
         self,
         model: type[ModelT],
         *queries: Any,
-        sort: commands.SortArg = None,
+        sort: SortArg = None,
         skip: int = 0,
         limit: int | None = None,
         session: Any = None,
     ) -> AIOCursor[ModelT]:
         """Instances of ``model`` matching every query (``await`` or ``async for``)."""
-        request = commands.find_request(model, queries, sort=sort, skip=skip, limit=limit)
+        request = find_request(model, queries, sort=sort, skip=skip, limit=limit)
         return AIOCursor(request, self.get_collection(model), driver_session(session))
 
     async def find_one(
-        self, model: type[ModelT], *queries: Any, sort: commands.SortArg = None, session: Any = None
+        self, model: type[ModelT], *queries: Any, sort: SortArg = None, session: Any = None
     ) -> ModelT | None:
         """The first matching instance, or ``None``."""
         found = await self.find(model, *queries, sort=sort, limit=1, session=session)
@@ -185,7 +186,7 @@ class AIOSession(SessionCore):
         self,
         model: type[ModelT],
         *queries: Any,
-        sort: commands.SortArg = None,
+        sort: SortArg = None,
         skip: int = 0,
         limit: int | None = None,
     ) -> AIOCursor[ModelT]:
@@ -193,7 +194,7 @@ class AIOSession(SessionCore):
         return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
 
     async def find_one(
-        self, model: type[ModelT], *queries: Any, sort: commands.SortArg = None
+        self, model: type[ModelT], *queries: Any, sort: SortArg = None
     ) -> ModelT | None:
         """``engine.find_one`` in this session."""
         return await self.engine.find_one(model, *queries, sort=sort, session=self)

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from odm import commands, tracking
+from odm import tracking
+from odm.engine.base import is_transactions_unsupported
 from odm.engine.effects import (
     Abort,
     CheckTransactions,
@@ -245,5 +246,5 @@ class TransactionCore(SessionCore):
 
 
 def _translate(error: BaseException | None) -> None:
-    if error is not None and commands.is_transactions_unsupported(error):
+    if error is not None and is_transactions_unsupported(error):
         raise TransactionsNotSupportedError(str(error)) from error

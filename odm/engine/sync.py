@@ -13,12 +13,13 @@ from typing import Any, Generic, Self, TypeVar
 
 from pymongo import MongoClient
 
-from odm import commands
 from odm.engine import operations
 from odm.engine.base import BaseEngine, driver_session, wrong_client
 from odm.engine.effects import drive_sync
 from odm.engine.session import SessionCore, TransactionCore
+from odm.loading import instances_from_documents, iter_instances
 from odm.model import Model
+from odm.query_compiler import FindRequest, SortArg, find_request
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -26,7 +27,7 @@ ModelT = TypeVar("ModelT", bound=Model)
 class SyncCursor(Generic[ModelT]):
     """The result of ``SyncEngine.find``: iterate over it (``list(engine.find(...))``)."""
 
-    def __init__(self, request: commands.FindRequest[ModelT], collection: Any, session: Any) -> None:
+    def __init__(self, request: FindRequest[ModelT], collection: Any, session: Any) -> None:
         self._request = request
         self._collection = collection
         self._session = session
@@ -38,11 +39,11 @@ class SyncCursor(Generic[ModelT]):
     def to_list(self) -> list[ModelT]:
         """Every result at once (fastest: one parsing pass)."""
         with self._open() as cursor:
-            return commands.instances_from_documents(self._request.model, cursor)
+            return instances_from_documents(self._request.model, cursor)
 
     def __iter__(self) -> Iterator[ModelT]:
         with self._open() as cursor:
-            yield from commands.iter_instances(self._request.model, cursor)
+            yield from iter_instances(self._request.model, cursor)
 
 
 class SyncEngine(BaseEngine[Any]):
@@ -77,17 +78,17 @@ class SyncEngine(BaseEngine[Any]):
         self,
         model: type[ModelT],
         *queries: Any,
-        sort: commands.SortArg = None,
+        sort: SortArg = None,
         skip: int = 0,
         limit: int | None = None,
         session: Any = None,
     ) -> SyncCursor[ModelT]:
         """Instances of ``model`` matching every query (an iterable cursor)."""
-        request = commands.find_request(model, queries, sort=sort, skip=skip, limit=limit)
+        request = find_request(model, queries, sort=sort, skip=skip, limit=limit)
         return SyncCursor(request, self.get_collection(model), driver_session(session))
 
     def find_one(
-        self, model: type[ModelT], *queries: Any, sort: commands.SortArg = None, session: Any = None
+        self, model: type[ModelT], *queries: Any, sort: SortArg = None, session: Any = None
     ) -> ModelT | None:
         """The first matching instance, or ``None``."""
         found = self.find(model, *queries, sort=sort, limit=1, session=session).to_list()
@@ -172,7 +173,7 @@ class SyncSession(SessionCore):
         self,
         model: type[ModelT],
         *queries: Any,
-        sort: commands.SortArg = None,
+        sort: SortArg = None,
         skip: int = 0,
         limit: int | None = None,
     ) -> SyncCursor[ModelT]:
@@ -180,7 +181,7 @@ class SyncSession(SessionCore):
         return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
 
     def find_one(
-        self, model: type[ModelT], *queries: Any, sort: commands.SortArg = None
+        self, model: type[ModelT], *queries: Any, sort: SortArg = None
     ) -> ModelT | None:
         """``engine.find_one`` in this session."""
         return self.engine.find_one(model, *queries, sort=sort, session=self)
