@@ -41,19 +41,22 @@ def load_tests(root: Path) -> Iterator[SpecTest]:
 
 @dataclass(frozen=True)
 class ExpectedFailure:
-    """Why a test is expected to fail, and for which client topologies (all when empty)."""
+    """Why a test is expected to fail, and when: on every client (``conditions`` empty),
+    or when the facts about the client (``ServerInfo.client_facts``) include all of one
+    of the ``conditions``."""
 
     reason: str
-    topologies: frozenset[str] = frozenset()
+    conditions: tuple[frozenset[str], ...] = ()
 
-    def applies(self, client_topology: str) -> bool:
-        return not self.topologies or client_topology in self.topologies
+    def applies(self, client_facts: frozenset[str]) -> bool:
+        return not self.conditions or any(c <= client_facts for c in self.conditions)
 
 
 def expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> dict[str, ExpectedFailure]:
     """``test id -> ExpectedFailure`` from lines ``<folder>/<file>::<description> # <reason>``;
-    a reason ``when <topology>[, <topology>]: <why>`` holds only when the client reports one
-    of those topologies (PyMongo's names: ``ReplicaSetWithPrimary``, ``Single``...)."""
+    a reason ``when <fact> [with <fact>...][, <alternative>...]: <why>`` holds only for a
+    client of which those facts are true: the topology type it reports (PyMongo's names,
+    ``ReplicaSetWithPrimary``, ``Single``...) and ``no secondary``."""
     failures: dict[str, ExpectedFailure] = {}
     if not path.exists():
         return failures
@@ -63,9 +66,10 @@ def expected_failures(path: Path = EXPECTED_FAILURES_FILE) -> dict[str, Expected
         test_id, separator, reason = line.rpartition(" # ")
         if not separator or not reason.strip():
             raise ValueError(f"{path.name}:{number}: expected '<test id> # <reason>'")
-        topologies: frozenset[str] = frozenset()
+        conditions: tuple[frozenset[str], ...] = ()
         if reason.startswith("when ") and ":" in reason:
             condition, _, reason = reason.partition(":")
-            topologies = frozenset(t.strip() for t in condition[len("when "):].split(","))
-        failures[test_id.strip()] = ExpectedFailure(reason.strip(), topologies)
+            conditions = tuple(frozenset(fact.strip() for fact in alternative.split(" with "))
+                               for alternative in condition[len("when "):].split(","))
+        failures[test_id.strip()] = ExpectedFailure(reason.strip(), conditions)
     return failures

@@ -52,9 +52,18 @@ class ServerInfo:
     version: tuple[int, ...]
     topology: str  # "single", "replicaset", "sharded"
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    # What the client sees ("ReplicaSetWithPrimary", "Single" with directConnection...):
-    # some expected failures hold for one client topology only.
+    # What the client sees ("ReplicaSetWithPrimary", "Single" with directConnection...)
+    # and the secondaries it could select: some expected failures hold for some clients.
     client_topology: str = "Unknown"
+    secondaries: int = 0
+
+    @property
+    def client_facts(self) -> frozenset[str]:
+        """What expected_failures.txt conditions may name about the client."""
+        facts = {self.client_topology}
+        if self.secondaries == 0:
+            facts.add("no secondary")
+        return frozenset(facts)
 
     @classmethod
     def probe(cls, client: MongoClient) -> ServerInfo:
@@ -71,8 +80,11 @@ class ServerInfo:
         except OperationFailure:
             parameters = {}
         version = tuple(int(part) for part in build["versionArray"][:3])
+        secondaries = 0
+        if client.topology_description.topology_type_name.startswith("ReplicaSet"):
+            secondaries = len(hello.get("hosts", [])) + len(hello.get("passives", [])) - 1
         return cls(version, topology, parameters,
-                   client.topology_description.topology_type_name)
+                   client.topology_description.topology_type_name, max(secondaries, 0))
 
     def describe(self) -> str:
         return f"{'.'.join(map(str, self.version))} {self.topology}"

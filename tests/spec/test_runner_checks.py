@@ -6,12 +6,12 @@ Each test runs small unified-format tests (or real spec files) against the spec 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 from pymongo.errors import BulkWriteError
-from pymongo.uri_parser import parse_uri
 
 from tests.spec.loader import expected_failures, load_tests, spec_root
 from tests.spec.matching import Matcher, MatchError
@@ -131,17 +131,20 @@ def test_error_contains_on_a_bulk_write_error_looks_at_its_messages(
         internal_client.drop_database(_DB)
 
 
-def _single_server_uri(uri: str) -> str:
-    host, port = parse_uri(uri)["nodelist"][0]
+def _single_server_uri(client: MongoClient) -> str:
+    """A direct connection to the primary (or the one server ``client`` talks to)."""
+    address = client.primary or client.address
+    assert address is not None
+    host, port = address
     return f"mongodb://{host}:{port}/?directConnection=true"
 
 
 def test_a_topology_dependent_expected_failure_passes_on_the_other_topology(
         spec_uri: str, internal_client: MongoClient, server_info: ServerInfo) -> None:
     conditional = {test_id: failure for test_id, failure in expected_failures().items()
-                   if failure.topologies}
+                   if failure.conditions}
     assert len(conditional) == 6
-    single = _single_server_uri(spec_uri)
+    single = _single_server_uri(internal_client)
     tests = [t for t in load_tests(spec_root()) if t.id in conditional]
     assert len(tests) == len(conditional)
     with MongoClient(single) as direct:
@@ -149,8 +152,21 @@ def test_a_topology_dependent_expected_failure_passes_on_the_other_topology(
         topology = direct.topology_description.topology_type_name
     assert topology == "Single"
     for test in tests:
-        assert not conditional[test.id].applies(topology)
+        assert not conditional[test.id].applies(frozenset({topology, "no secondary"}))
         _run(test, internal_client, single)  # passes: a single server has no secondary
-        if conditional[test.id].applies(server_info.client_topology):
+        if conditional[test.id].applies(server_info.client_facts):
             with pytest.raises(Exception):  # noqa: B017 - fails as its line says
                 _run(test, internal_client, spec_uri)
+
+
+def test_expected_failure_conditions_name_facts_about_the_client(tmp_path: Path) -> None:
+    listed = tmp_path / "failures.txt"
+    listed.write_text("a/b::always # a reason\n"
+                      "a/b::some # when ReplicaSetWithPrimary with no secondary, Sharded: why\n")
+    always, some = expected_failures(listed).values()
+    assert always.applies(frozenset({"Single"})) and always.reason == "a reason"
+    assert some.reason == "why"
+    assert some.applies(frozenset({"ReplicaSetWithPrimary", "no secondary"}))
+    assert some.applies(frozenset({"Sharded"}))
+    assert not some.applies(frozenset({"ReplicaSetWithPrimary"}))  # it has a secondary
+    assert not some.applies(frozenset({"Single", "no secondary"}))

@@ -3,7 +3,7 @@
 Ids are ``<folder>/<file>::<description>``; each test runs again, as
 ``<folder>/<file>::<description>@7.0``, against a mongolet presenting MongoDB 7.0, so the
 driver's and the server's 7.0 paths stay tested. Tests listed in expected_failures.txt are
-strict expected failures, on the client topologies their line names if it names some (the
+strict expected failures, for the clients their line names if it names some (the
 topology the internal client reports decides); tests whose runOnRequirements the server
 does not meet are skipped with the requirement they miss. Without the spec folder the
 module is skipped.
@@ -40,6 +40,6 @@ def test_spec(spec: SpecTest, run: str, spec_servers: SpecServers,
     if reason:
         pytest.skip(reason)
     failure = _FAILING.get(spec.id)
-    if failure is not None and failure.applies(server.info.client_topology):
+    if failure is not None and failure.applies(server.info.client_facts):
         request.applymarker(pytest.mark.xfail(strict=True, reason=failure.reason))
     SpecRun(spec, server.internal, server.uri).run()
