@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequen
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from odm import Model, tracking
-from odm.commands import SortArg
+from odm.query_compiler import SortArg
 
 if TYPE_CHECKING:
     from uow.core import UnitCore

@@ -21,8 +21,10 @@ from pymongo.errors import ClientBulkWriteException, PyMongoError
 
 from odm import Model
 from odm import tracking as odm_tracking
-from odm.commands import SortArg, check_model_class, find_request, instances_from_documents
+from odm.facts import check_model_class
 from odm.ids import INVALID_ID, primary_key_value
+from odm.loading import instances_from_documents
+from odm.query_compiler import SortArg, find_request
 from uow import flush as flushing
 from uow import reading
 from uow.effects import (
@@ -47,10 +49,10 @@ from uow.effects import (
 )
 from uow.errors import InvalidUsageError, NotFoundError, ReadOnlyError, UnitOfWorkClosedError
 from uow.events import HandlerRegistry, drop_events, take_events
+from uow.identity_map import IdentityMap, State
 from uow.outbox import writing as outbox_writing
 from uow.outbox.records import Outbox
 from uow.retry import RetryPolicy
-from uow.tracking import IdentityMap, State
 
 Owner = tuple[int, object]
 

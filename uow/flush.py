@@ -36,9 +36,9 @@ from pymongo.results import BulkWriteResult, ClientBulkWriteResult
 
 from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
-from odm.commands import model_facts
+from odm.facts import model_facts
 from uow.errors import ConcurrencyError
-from uow.tracking import NEW, PERSISTENT, REMOVED, Entry, canonical_id
+from uow.identity_map import NEW, PERSISTENT, REMOVED, Entry, canonical_id
 
 
 class Kind(enum.Enum):

@@ -15,7 +15,7 @@ from odm import AIOEngine, Model, SyncEngine
 from repositories.base import AsyncRepository, BaseRepository, Repository
 from uow import declarations
 from uow.core import Status, UnitCore
-from uow.effects import Stepper, Steps
+from uow.effects import Steps, drive_async, drive_sync
 from uow.errors import UnknownRepositoryError
 from uow.events import Handler, HandlerRegistry
 from uow.outbox.records import Outbox, as_outbox
@@ -152,15 +152,7 @@ class UnitOfWork(BaseUnitOfWork):
     _twin = ("AsyncUnitOfWork", "AIOEngine")
 
     def _drive(self, steps: Steps) -> Any:
-        stepper = Stepper(steps)
-        while stepper.effect is not None:
-            try:
-                value = stepper.effect.run_sync(self.engine)
-            except BaseException as error:
-                stepper.fail(error)
-            else:
-                stepper.succeed(value)
-        return stepper.result
+        return drive_sync(steps, self.engine)
 
     def __enter__(self) -> Self:
         self._drive(self._core.enter())
@@ -212,15 +204,7 @@ class AsyncUnitOfWork(BaseUnitOfWork):
     _twin = ("UnitOfWork", "SyncEngine")
 
     async def _drive(self, steps: Steps) -> Any:
-        stepper = Stepper(steps)
-        while stepper.effect is not None:
-            try:
-                value = await stepper.effect.run_async(self.engine)
-            except BaseException as error:
-                stepper.fail(error)
-            else:
-                stepper.succeed(value)
-        return stepper.result
+        return await drive_async(steps, self.engine)
 
     async def __aenter__(self) -> Self:
         await self._drive(self._core.enter())
