@@ -53,3 +53,19 @@ def model_facts(model: type[Any]) -> ModelFacts:
         model.__odm_references__,
         _reference_depth(model),
     )
+
+
+@functools.cache
+def version_key(model: type[Model]) -> tuple[str, str] | None:
+    """``(field name, stored key)`` of the model's version field (``model_config["version_field"]``,
+    declared here, used by the unit of work's optimistic concurrency), or ``None``."""
+    name = model.model_config.get("version_field")
+    if name is None:
+        return None
+    fields = model.__odm_fields__
+    if not isinstance(name, str) or name not in fields:
+        raise TypeError(
+            f"{model.__name__}.model_config['version_field'] = {name!r} is not a field of "
+            f"{model.__name__}; declare it, e.g. `version: int = 0`"
+        )
+    return name, fields[name].key_name

@@ -208,7 +208,7 @@ class UnitCore:
         except PyMongoError:
             pass  # the server already aborted it: nothing was committed
         finally:
-            flushing.restore(self._restore_log)
+            odm_tracking.restore(self._restore_log)
             outbox_writing.undo(self._outbox_pending)
             self._outbox_pending = None
             drop_events([*self.identity_map.clear(), *self._departed])

@@ -20,7 +20,6 @@ Guarantees, for one flush:
 from __future__ import annotations
 
 import enum
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +30,12 @@ import pymongo
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, ClientBulkWriteException, PyMongoError
-from pymongo.errors import DuplicateKeyError as DriverDuplicateKeyError
 from pymongo.results import BulkWriteResult, ClientBulkWriteResult
 
 from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
-from odm.facts import model_facts
+from odm.facts import model_facts, version_key
+from odm.write_errors import DUPLICATE_KEY, duplicate_key_error, is_duplicate_key
 from uow.errors import ConcurrencyError
 from uow.identity_map import NEW, PERSISTENT, REMOVED, Entry, canonical_id
 
@@ -49,21 +48,6 @@ class Kind(enum.Enum):
 
 # The members as module globals for the per-model paths (an enum member lookup costs ~0.1 us).
 DELETE, INSERT, UPDATE = Kind.DELETE, Kind.INSERT, Kind.UPDATE
-
-
-@functools.cache
-def version_key(model: type[Model]) -> tuple[str, str] | None:
-    """``(field name, stored key)`` of the model's version field, or ``None``."""
-    name = model.model_config.get("version_field")
-    if name is None:
-        return None
-    fields = model.__odm_fields__
-    if not isinstance(name, str) or name not in fields:
-        raise TypeError(
-            f"{model.__name__}.model_config['version_field'] = {name!r} is not a field of "
-            f"{model.__name__}; declare it, e.g. `version: int = 0`"
-        )
-    return name, fields[name].key_name
 
 
 @dataclass(slots=True)
@@ -190,8 +174,9 @@ def _duplicate_id_error(write: Write, collection: str) -> DuplicateKeyError:
         f"E11000 duplicate key error collection: {collection} index: {key}_ "
         f"dup key: {{ {key}: {write.id!r} }}"
     )
-    details = {"code": 11000, "errmsg": message, "keyPattern": {key: 1}, "keyValue": {key: write.id}}
-    return DuplicateKeyError(write.entry.instance, DriverDuplicateKeyError(message, 11000, details))
+    details = {"code": DUPLICATE_KEY, "errmsg": message, "keyPattern": {key: 1},
+               "keyValue": {key: write.id}}
+    return duplicate_key_error(write.entry.instance, details)
 
 
 def unapplied(batch: Batch, result: BulkWriteResult) -> list[Write] | None:
@@ -310,9 +295,8 @@ def client_write_error(batches: Sequence[Batch], error: ClientBulkWriteException
     index = first.get("idx", 0)
     if index < len(positions):
         batch, write = positions[index]
-        if first.get("code") == 11000:
-            driver_error = DriverDuplicateKeyError(first.get("errmsg", ""), 11000, first)
-            return DuplicateKeyError(write.entry.instance, driver_error)
+        if is_duplicate_key(first):
+            return duplicate_key_error(write.entry.instance, first)
         if first.get("code") == WRITE_CONFLICT:
             return ConcurrencyError(
                 batch.model, [write.id], [write.expected_version],
@@ -373,19 +357,6 @@ def applied(batch: Batch) -> list[tuple[Model, dict[str, Any] | None, Any]]:
     return previous
 
 
-def restore(previous: Iterable[tuple[Model, dict[str, Any] | None, Any]]) -> None:
-    """Undo :func:`applied` (latest first) after the transaction rolled back."""
-    for instance, snapshot, version in reversed(list(previous)):
-        if snapshot is None:
-            odm_tracking.forget(instance)
-        else:
-            odm_tracking.mark_persisted(instance, snapshot)
-        model: type[Model] = type(instance)
-        versioned = version_key(model)
-        if versioned is not None:
-            instance.__dict__[versioned[0]] = version
-
-
 
 
 WRITE_CONFLICT = 112
@@ -419,7 +390,7 @@ def write_error(batch: Batch, error: PyMongoError) -> Exception:
     if isinstance(error, BulkWriteError):
         write_errors = error.details.get("writeErrors") or [{}]
         index = write_errors[0].get("index", 0)
-        if write_errors[0].get("code") == 11000 and index < len(batch.writes):
+        if is_duplicate_key(write_errors[0]) and index < len(batch.writes):
             return DuplicateKeyError(batch.writes[index].entry.instance, error)
     return error
 
@@ -448,8 +419,6 @@ __all__ = [
     "is_write_conflict",
     "lookup_filter",
     "plan",
-    "restore",
     "unapplied",
-    "version_key",
     "write_error",
 ]
