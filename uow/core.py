@@ -14,7 +14,7 @@ import enum
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import bson
 from pymongo.errors import ClientBulkWriteException, PyMongoError
@@ -102,6 +102,19 @@ def _id_in(model: type[Model], ids: list[Any]) -> dict[str, Any]:
     if all(_is_literal_safe(id) for id in ids):
         return {key: {"$in": ids}}
     return {"$or": [{key: {"$eq": id}} for id in ids]}
+
+
+class UnitPort(Protocol):
+    """The public seam between a unit of work and its repositories (or any code reading and
+    writing through a unit): ``core`` is the unit's state and logic (its operations are
+    generators of effects: ``core.get(model, id)``, ``core.find(...)``, ``core.identity_map``...)
+    and ``drive(steps)`` runs one with the unit's engine; the async unit's ``drive`` returns
+    an awaitable."""
+
+    @property
+    def core(self) -> UnitCore: ...
+
+    def drive(self, steps: Steps) -> Any: ...
 
 
 class UnitCore:

@@ -14,7 +14,9 @@ Guarantees, for one flush:
   fields as dotted paths, in-place list/dict changes included; see :func:`odm.tracking.diff`);
 - a model with a version field (``model_config["version_field"] = "version"``) is updated
   and deleted only where the stored version is still the one loaded, and each update bumps
-  it by one; a guarded write that matches nothing is a :class:`~uow.errors.ConcurrencyError`.
+  it by one; a guarded write that matches nothing is a :class:`~uow.errors.ConcurrencyError`;
+- a model referencing a new model the unit does not track is refused
+  (:class:`~uow.errors.InvalidUsageError`): unlike ``engine.save``, a unit does not cascade.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
 from odm.facts import model_facts, version_key
 from odm.write_errors import DUPLICATE_KEY, duplicate_key_error, is_duplicate_key
-from uow.errors import ConcurrencyError
+from uow.errors import ConcurrencyError, InvalidUsageError
 from uow.identity_map import NEW, PERSISTENT, REMOVED, Entry, canonical_id
 
 
@@ -140,10 +142,13 @@ def _delete(entry: Entry) -> Write:
 def plan(entries: Iterable[Entry]) -> list[Batch]:
     """The flush of ``entries`` (in tracking order): batches of collections with writes."""
     batches: dict[str, Batch] = {}
+    new: set[int] = set()  # the new models the unit tracks (referencing may point at them)
+    referencing: list[Write] = []
     for entry in entries:
         write: Write | None
         state = entry.state
         if state is NEW:
+            new.add(id(entry.instance))
             write = _insert(entry)
         elif state is REMOVED:
             write = _delete(entry)
@@ -152,7 +157,10 @@ def plan(entries: Iterable[Entry]) -> list[Batch]:
         if write is None:
             continue
         model = type(entry.instance)
-        collection = model_facts(model).collection
+        facts = model_facts(model)
+        if facts.references and write.kind is not DELETE:
+            referencing.append(write)
+        collection = facts.collection
         batch = batches.get(collection)
         if batch is None:
             batch = batches[collection] = Batch(model, collection)
@@ -161,7 +169,26 @@ def plan(entries: Iterable[Entry]) -> list[Batch]:
         first = batch.writes[0].kind
         if any(write.kind is not first for write in batch.writes):
             batch.writes.sort(key=lambda write: write.kind.value)  # stable: keeps tracking order
+    if referencing:
+        _check_references(referencing, new)
     return list(batches.values())
+
+
+def _check_references(writes: list[Write], new: set[int]) -> None:
+    """A unit writes only the models it tracks: a saved model referencing a new model the
+    unit does not track is refused (``engine.save`` would cascade; a unit does not, so that
+    every write it sends is one the code asked for)."""
+    for write in writes:
+        instance = write.entry.instance
+        for reference in model_facts(type(instance)).references:
+            target = getattr(instance, reference.name)
+            if target is not None and id(target) not in new and odm_tracking.is_new(target):
+                raise InvalidUsageError(
+                    f"{type(instance).__name__}.{reference.name} references a new "
+                    f"{type(target).__name__} that this unit does not track; add it to the "
+                    "unit (its repository's add()) or save it first: a unit of work does not "
+                    "save referenced models on its own"
+                )
 
 
 # ---------------------------------------------------------------- after the write
