@@ -6,22 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-import odm
 from tests.uow.conftest import Twin, call, entered
+from tests.uow.models import Owner, Pet
 from uow import AsyncUnitOfWork, InvalidUsageError, UnitOfWork
-
-
-class Owner(odm.Model):
-    name: str
-
-    model_config = {"collection": "ref_owners"}
-
-
-class Pet(odm.Model):
-    name: str
-    owner: Owner = odm.Reference()
-
-    model_config = {"collection": "ref_pets"}
 
 
 def _unit(twin: Twin) -> UnitOfWork | AsyncUnitOfWork:
