@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -161,47 +161,33 @@ class StartSession(Effect):
 
 
 @dataclass(frozen=True)
-class StartTransaction(Effect):
+class _SessionCall(Effect):
+    """One call of a driver session's method, named by the subclass."""
+
     session: Any
+    method: ClassVar[str] = ""
 
     def run_sync(self, engine: Any) -> None:
-        self.session.start_transaction()
+        getattr(self.session, self.method)()
 
     async def run_async(self, engine: Any) -> None:
-        await maybe_await(self.session.start_transaction())
+        await maybe_await(getattr(self.session, self.method)())
 
 
-@dataclass(frozen=True)
-class Commit(Effect):
-    session: Any
-
-    def run_sync(self, engine: Any) -> None:
-        self.session.commit_transaction()
-
-    async def run_async(self, engine: Any) -> None:
-        await self.session.commit_transaction()
+class StartTransaction(_SessionCall):
+    method = "start_transaction"
 
 
-@dataclass(frozen=True)
-class Abort(Effect):
-    session: Any
-
-    def run_sync(self, engine: Any) -> None:
-        self.session.abort_transaction()
-
-    async def run_async(self, engine: Any) -> None:
-        await self.session.abort_transaction()
+class Commit(_SessionCall):
+    method = "commit_transaction"
 
 
-@dataclass(frozen=True)
-class EndSession(Effect):
-    session: Any
+class Abort(_SessionCall):
+    method = "abort_transaction"
 
-    def run_sync(self, engine: Any) -> None:
-        self.session.end_session()
 
-    async def run_async(self, engine: Any) -> None:
-        await maybe_await(self.session.end_session())
+class EndSession(_SessionCall):
+    method = "end_session"
 
 
 __all__ = [
