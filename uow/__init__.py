@@ -2,7 +2,8 @@
 
 A unit of work owns an engine transaction. Models loaded through its repositories are
 tracked; when the block ends cleanly the unit sends only what changed (one ordered
-``bulk_write`` per collection) and commits; when it raises, the transaction is rolled back
+``bulk_write`` per collection, or one ``bulkWrite`` command for all on MongoDB 8.0) and
+commits; when it raises, the transaction is rolled back
 and the unit forgets every model::
 
     import odm
@@ -81,10 +82,13 @@ The public API (the same names on both twins; the async ones are awaited):
   after a successful commit the unit calls the handlers registered with
   ``uow.on(EventType, handler)`` (or ``handlers={EventType: handler}``), once per event; after
   a rollback the events are dropped.
-- Round trips: a commit that inserts and updates models of K collections costs one
-  ``update`` command per collection (new models are upserts with ``$setOnInsert``, so an
-  existing id is still a :class:`odm.DuplicateKeyError`) plus the ``commitTransaction``:
-  K + 1. Deletes add one ``delete`` command per collection that has some.
+- Round trips: on MongoDB 8.0 (wire version 25) a commit is one ``bulkWrite`` command
+  (``MongoClient.bulk_write``) for every collection plus the ``commitTransaction``: 2,
+  whatever the number of collections. On older servers a commit that inserts and updates
+  models of K collections costs one ``update`` command per collection (new models are
+  upserts with ``$setOnInsert``, so an existing id is still a :class:`odm.DuplicateKeyError`)
+  plus the commit: K + 1; deletes add one ``delete`` command per collection that has some.
+  Errors mean the same either way.
 """
 
 from uow.core import UnitPort

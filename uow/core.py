@@ -290,9 +290,9 @@ class UnitCore:
     # ------------------------------------------------------------ flush
 
     def flush(self, final: bool = False) -> Steps:
-        """Send the pending changes: one ordered bulk_write per collection, or one for all
-        of them on MongoDB 8.0 (see uow.flush); the ``final`` flush before a commit also
-        stores the events in the outbox."""
+        """Send the pending changes: one ordered bulk_write per collection, or one bulkWrite
+        for all of them on MongoDB 8.0 (see uow.flush); the ``final`` flush before a commit
+        also stores the events in the outbox."""
         self.check_active()
         self.check_writable("flush")
         outboxed = None
@@ -301,7 +301,10 @@ class UnitCore:
             outboxed = outbox_writing.prepare(self.identity_map, self._departed, written)
             self._outbox_pending = outboxed
         batches = flushing.plan(self.identity_map)
-        if batches and self.engine.client_bulk_write_supported():  # known after enter()
+        # MongoDB 8.0 (known after enter()): one bulkWrite where a bulk_write per collection
+        # would send several commands (one command either way costs less client time so).
+        if flushing.per_collection_commands(batches) > 1 \
+                and self.engine.client_bulk_write_supported():
             yield from self._flush_at_once(batches)
         elif batches:
             yield from self._flush_per_collection(batches)
@@ -347,18 +350,35 @@ class UnitCore:
                 raise translated from None
             # A write conflict's cause is the server's error, as on 7.0.
             raise translated from (error.error or error)
-        missed = flushing.client_unapplied(batches, result)
-        if missed:
-            current = yield FindDocuments(
-                missed[0].model, flushing.lookup_filter(missed), self.session
-            )
-            raise flushing.concurrency_error(missed, current)
+        if flushing.client_missed(batches, result):
+            yield from self._find_missed(batches)
         for batch in batches:
             self._restore_log.extend(flushing.applied(batch))
             self._departed.extend(
                 write.entry.instance for write in batch.writes if write.kind is flushing.DELETE
             )
         self.identity_map.flushed([w.entry for b in batches for w in b.writes])
+
+    def _find_missed(self, batches: list[flushing.Batch]) -> Steps:
+        """Raise the ConcurrencyError naming the guarded writes that missed: the summary
+        counts said some did, the documents as they are now say which (collection order)."""
+        unseen: list[tuple[list[flushing.Write], list[dict[str, Any]]]] = []
+        for batch in batches:
+            writes = flushing.guarded(batch)
+            if not writes:
+                continue
+            current = yield FindDocuments(batch.model, flushing.lookup_filter(writes), self.session)
+            missed = flushing.culprits(writes, current, unversioned_deletes=False)
+            if missed:
+                raise flushing.concurrency_error(missed, current)
+            maybe = flushing.undetected(writes, current)
+            if maybe:
+                unseen.append((maybe, current))
+        # The documents do not show it: the first collection with writes that may have missed.
+        if unseen:
+            raise flushing.concurrency_error(*unseen[0])
+        writes = next(w for b in batches if (w := flushing.guarded(b)))
+        raise flushing.concurrency_error(writes, [])
 
     # ------------------------------------------------------------ queries
 

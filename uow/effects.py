@@ -60,18 +60,17 @@ class BulkWrite(Effect):
 @dataclass(frozen=True)
 class ClientBulkWrite(Effect):
     """One ordered ``client.bulk_write`` (MongoDB 8.0's ``bulkWrite`` command) of requests
-    naming their namespaces, with per-request results."""
+    naming their namespaces (summary results: the reply lists errors only)."""
 
     requests: Sequence[Any]
     session: Any
 
     def run_sync(self, engine: Any) -> Any:
-        return engine.client.bulk_write(list(self.requests), ordered=True, session=self.session,
-                                        verbose_results=True)
+        return engine.client.bulk_write(list(self.requests), ordered=True, session=self.session)
 
     async def run_async(self, engine: Any) -> Any:
         return await engine.client.bulk_write(list(self.requests), ordered=True,
-                                              session=self.session, verbose_results=True)
+                                              session=self.session)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ Guarantees, for one flush:
 
 - models that did not change send nothing, and an empty plan sends nothing at all;
 - one ordered ``bulk_write`` per collection, collections in the order the unit first saw
-  them, or, on MongoDB 8.0 and later (wire version 25), all of them in one ordered
-  ``MongoClient.bulk_write`` (the ``bulkWrite`` command: one round trip whatever the number
-  of collections, see :func:`client_requests`); within a collection, removals first (one ``delete`` command), then new models and
+  them, or, on MongoDB 8.0 and later (wire version 25) when that would send more than one
+  command, all of them in one ordered ``MongoClient.bulk_write`` (the ``bulkWrite``
+  command: one round trip whatever the number of collections, see :func:`client_requests`);
+  within a collection, removals first (one ``delete`` command), then new models and
   changed ones together (one ``update`` command): a new model is an upsert with
   ``$setOnInsert``, so a collection that only gains and changes models costs one round trip,
   and an id that already exists is still refused (:class:`odm.DuplicateKeyError`);
@@ -270,33 +271,37 @@ def client_requests(
     return requests
 
 
+def per_collection_commands(batches: Sequence[Batch]) -> int:
+    """The write commands one ``bulk_write`` per collection sends: a ``delete`` where a
+    collection has removals, an ``update`` where it has new or changed models."""
+    commands = 0
+    for batch in batches:
+        kinds = {write.kind is DELETE for write in batch.writes}
+        commands += len(kinds)
+    return commands
+
+
 def _positions(batches: Sequence[Batch]) -> list[tuple[Batch, Write]]:
     return [(batch, write) for batch in batches for write in batch.writes]
 
 
-def client_unapplied(
-    batches: Sequence[Batch], result: ClientBulkWriteResult
-) -> list[Write] | None:
-    """:func:`unapplied` for one ``MongoClient.bulk_write`` of every batch (its verbose
-    results say which write matched what): the guarded writes of the first collection
-    where some missed, or ``None``."""
-    updates, deletes = result.update_results, result.delete_results
-    for batch_start, batch in _starts(batches):
-        missed = [write for index, write in enumerate(batch.writes, batch_start)
-                  if (write.kind is UPDATE and updates[index].matched_count == 0)
-                  or (write.kind is DELETE and deletes[index].deleted_count == 0)]
-        if missed:
-            return missed
-    return None
-
-
-def _starts(batches: Sequence[Batch]) -> list[tuple[int, Batch]]:
-    """Each batch with the index of its first write in the client bulk write."""
-    starts, start = [], 0
+def client_missed(batches: Sequence[Batch], result: ClientBulkWriteResult) -> bool:
+    """Whether some guarded write of one ``MongoClient.bulk_write`` of every batch matched
+    nothing: its summary counts fall short (new models are inserts: a taken id is an error)."""
+    updates = deletes = 0
     for batch in batches:
-        starts.append((start, batch))
-        start += len(batch.writes)
-    return starts
+        for write in batch.writes:
+            kind = write.kind
+            if kind is UPDATE:
+                updates += 1
+            elif kind is DELETE:
+                deletes += 1
+    return result.matched_count < updates or result.deleted_count < deletes
+
+
+def guarded(batch: Batch) -> list[Write]:
+    """The writes of ``batch`` that may miss: updates and deletes."""
+    return [write for write in batch.writes if write.kind is not INSERT]
 
 
 def client_write_error(batches: Sequence[Batch], error: ClientBulkWriteException) -> Exception:
@@ -339,31 +344,62 @@ def lookup_filter(writes: Sequence[Write]) -> dict[str, Any]:
     return {key: {"$in": [write.id for write in writes]}}
 
 
-def concurrency_error(writes: Sequence[Write], current: Iterable[Mapping[str, Any]]) -> ConcurrencyError:
-    """The error naming the writes that missed, given the documents as they are now."""
+def culprits(writes: Sequence[Write], current: Iterable[Mapping[str, Any]], *,
+             unversioned_deletes: bool = True) -> list[Write]:
+    """The writes (of one model) the documents as they are now show missed; a delete of an
+    unversioned model cannot be told from a successful one (counted unless
+    ``unversioned_deletes`` is False)."""
     model = writes[0].model
     key = model.__primary_key__
     versioned = version_key(model)
     now = {canonical_id(doc.get(key)): doc for doc in current}
-    culprits: list[Write] = []
+    found: list[Write] = []
     for write in writes:
         doc = now.get(canonical_id(write.id))
         if write.kind is DELETE:
-            missed = doc is not None or versioned is None
+            missed = doc is not None or (versioned is None and unversioned_deletes)
         elif versioned is None:
             missed = doc is None
         else:
             missed = doc is None or doc.get(versioned[1]) != write.new_version
         if missed:
-            culprits.append(write)
-    culprits = culprits or list(writes)
+            found.append(write)
+    return found
+
+
+def undetected(writes: Sequence[Write], current: Iterable[Mapping[str, Any]]) -> list[Write]:
+    """The writes (of one model) that may have missed although the documents now do not show
+    it: a versioned update whose document another writer moved to the very version it would
+    have set, a delete of an unversioned model."""
+    model = writes[0].model
+    key = model.__primary_key__
+    versioned = version_key(model)
+    now = {canonical_id(doc.get(key)): doc for doc in current}
+    found: list[Write] = []
+    for write in writes:
+        doc = now.get(canonical_id(write.id))
+        if write.kind is DELETE:
+            maybe = versioned is None and doc is None
+        else:
+            maybe = versioned is not None and doc is not None \
+                and doc.get(versioned[1]) == write.new_version
+        if maybe:
+            found.append(write)
+    return found
+
+
+def concurrency_error(writes: Sequence[Write], current: Iterable[Mapping[str, Any]]) -> ConcurrencyError:
+    """The error naming the writes that missed, given the documents as they are now."""
+    model = writes[0].model
+    versioned = version_key(model)
+    culprits_ = culprits(writes, current) or list(writes)
     reason = (
         "was deleted or changed by another writer"
         if versioned is not None
         else "was deleted by another writer"
     )
     return ConcurrencyError(
-        model, [w.id for w in culprits], [w.expected_version for w in culprits], reason
+        model, [w.id for w in culprits_], [w.expected_version for w in culprits_], reason
     )
 
 
@@ -438,11 +474,15 @@ __all__ = [
     "Kind",
     "Write",
     "applied",
+    "client_missed",
     "client_requests",
-    "client_unapplied",
     "client_write_error",
     "commit_error",
     "concurrency_error",
+    "culprits",
+    "per_collection_commands",
+    "guarded",
+    "undetected",
     "is_write_conflict",
     "lookup_filter",
     "plan",

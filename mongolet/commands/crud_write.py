@@ -44,7 +44,7 @@ def _statements(ctx: CommandContext, field: str) -> list[Any]:
     return value
 
 
-def check_writable_namespace(ctx: CommandContext, name: str) -> None:
+def _check_writable_namespace(ctx: CommandContext, name: str) -> None:
     if name.startswith("system."):
         raise MongoError(73, f"cannot write to '{ctx.ns(name)}'")
 
@@ -80,7 +80,7 @@ def stop_after_error(ctx: CommandContext, error: MongoError) -> bool:
     return ctx.txn is not None  # any write error ends a transaction
 
 
-def write_reply(n: int, errors: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def _write_reply(n: int, errors: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     reply: dict[str, Any] = {"n": n, **extra}
     if errors:
         reply["writeErrors"] = errors
@@ -104,7 +104,7 @@ async def run_insert(ctx: CommandContext, coll: Collection, raw: Any,
 @command("insert", in_transaction=True, retryable_write=True)
 async def insert(ctx: CommandContext) -> dict[str, Any]:
     name = ctx.collection_name()
-    check_writable_namespace(ctx, name)
+    _check_writable_namespace(ctx, name)
     docs = _statements(ctx, "documents")
     ordered = get_bool(ctx.body, "ordered", True)
     deadline = deadlines.Budget.of(ctx.body)
@@ -131,7 +131,7 @@ async def insert(ctx: CommandContext) -> dict[str, Any]:
         if retry is not None:
             retry[index] = True
     await tailing.trim(ctx, coll)
-    return write_reply(n, errors)
+    return _write_reply(n, errors)
 
 
 # -- update -----------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Vari
 @command("update", in_transaction=True, retryable_write=True)
 async def update(ctx: CommandContext) -> dict[str, Any]:
     name = ctx.collection_name()
-    check_writable_namespace(ctx, name)
+    _check_writable_namespace(ctx, name)
     stmts = _statements(ctx, "updates")
     ordered = get_bool(ctx.body, "ordered", True)
     retry = ctx.retry
@@ -363,7 +363,7 @@ async def update(ctx: CommandContext) -> dict[str, Any]:
     extra: dict[str, Any] = {"nModified": modified}
     if upserted:
         extra["upserted"] = upserted
-    return write_reply(n, errors, **extra)
+    return _write_reply(n, errors, **extra)
 
 
 # -- delete -----------------------------------------------------------------------------------
@@ -422,7 +422,7 @@ async def run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
 @command("delete", in_transaction=True, retryable_write=True)
 async def delete(ctx: CommandContext) -> dict[str, Any]:
     name = ctx.collection_name()
-    check_writable_namespace(ctx, name)
+    _check_writable_namespace(ctx, name)
     stmts = _statements(ctx, "deletes")
     ordered = get_bool(ctx.body, "ordered", True)
     retry = ctx.retry
@@ -452,7 +452,7 @@ async def delete(ctx: CommandContext) -> dict[str, Any]:
         if retry is not None:
             retry[index] = removed
         n += removed
-    return write_reply(n, errors)
+    return _write_reply(n, errors)
 
 
 # -- findAndModify ----------------------------------------------------------------------------
@@ -488,7 +488,7 @@ async def find_and_modify(ctx: CommandContext) -> dict[str, Any]:
 async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     body = ctx.body
     name = ctx.collection_name()
-    check_writable_namespace(ctx, name)
+    _check_writable_namespace(ctx, name)
     query = get_doc(body, "query") or {}
     sort = get_doc(body, "sort")
     fields = get_doc(body, "fields")

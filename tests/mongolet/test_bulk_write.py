@@ -334,6 +334,17 @@ def test_driver_splits_batches_at_the_message_size(client: MongoClient, uri: str
     assert coll(client, a).count_documents({}) == coll(client, b).count_documents({}) == 7
 
 
+def test_more_ops_than_the_advertised_batch_size_are_refused(client: MongoClient,
+                                                             names: tuple[str, str]) -> None:
+    a, _ = names
+    limit = client.admin.command("hello")["maxWriteBatchSize"]
+    ops = [{"insert": 0, "document": {"_id": i}} for i in range(limit + 1)]
+    with pytest.raises(OperationFailure) as info:
+        client.admin.command({"bulkWrite": 1, "nsInfo": [{"ns": a}], "ops": ops})
+    assert info.value.code == 16 and str(limit) in str(info.value)
+    assert coll(client, a).count_documents({}) == 0
+
+
 def test_versions_reported(mongolet_versions: MongoletVersions) -> None:
     for version, wire in (("8.0", 25), ("7.0", 21)):
         with MongoClient(mongolet_versions.uri(version)) as c:
@@ -426,3 +437,12 @@ def test_a_retryable_bulk_write_retried_after_a_restart_is_answered_not_applied(
     finally:
         dispatcher.close()
         store_dir.close()
+
+
+def test_a_child_process_server_presents_the_release_asked_for() -> None:
+    import mongolet
+
+    with mongolet.serve(mode="process", version="7.0") as server, \
+            MongoClient(server.uri) as c:
+        assert server.version == "7.0"
+        assert c.admin.command("hello")["maxWireVersion"] == 21  # --version 7.0 reached it

@@ -134,3 +134,16 @@ async def test_values_needing_odms_encoder_go_through_the_flush(twin: Twin) -> N
         again.colour = Colour.BLUE
     stored = await call(twin.engine.find_one(Tagged, Tagged.id == item.id))
     assert stored.tags == {"a", "b"} and stored.colour is Colour.BLUE
+
+
+async def test_a_deleted_document_in_a_later_collection_is_named(twin: Twin) -> None:
+    alice, _, profile, _ = await _world(twin)
+    stale = await call(twin.engine.find_one(Profile, Profile.id == profile.id))
+    await call(twin.engine.delete(profile))  # gone before the unit starts
+    with pytest.raises(ConcurrencyError, match="deleted by another writer") as raised:
+        async with entered(twin.unit()) as uow:
+            (await call(uow.accounts.get(alice.id))).withdraw(5)
+            stale.name = "changed"
+            await call(uow.profiles.attach(stale))
+    assert raised.value.model is Profile and raised.value.ids == [profile.id]
+    assert (await twin.reload(alice)).balance == 100
