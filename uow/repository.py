@@ -260,16 +260,19 @@ class AsyncRepository(BaseRepository[ModelT]):
     """
 
     async def get(self, id: Any) -> ModelT:
+        """The model with this id; :class:`~uow.NotFoundError` if there is none."""
         result: ModelT = await self.unit.drive(self._core.get(self.model_class, id))
         return result
 
     async def get_or_none(self, id: Any) -> ModelT | None:
+        """The model with this id, or ``None``."""
         result: ModelT | None = await self.unit.drive(
             self._core.get_or_none(self.model_class, id)
         )
         return result
 
     async def get_many(self, ids: Iterable[Any]) -> list[ModelT]:
+        """The models of ``ids`` in that order; :class:`~uow.NotFoundError` for a missing one."""
         result: list[ModelT] = await self.unit.drive(self._core.get_many(self.model_class, ids))
         return result
 
@@ -293,6 +296,11 @@ class AsyncRepository(BaseRepository[ModelT]):
         self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None,
         track: bool = True, into: Any = None,
     ) -> list[Any]:
+        """Every model matching all ``queries`` (after flushing pending changes).
+
+        ``track=False``: new models the unit does not track (changes to one are written
+        only through ``attach``); ``into=``: a projection, untracked (a smaller model class,
+        or a list of fields for plain dicts as stored)."""
         steps = self._core.find(self.model_class, queries, sort, skip, limit, track=track, into=into)
         result: list[Any] = await self.unit.drive(steps)
         return result
@@ -313,6 +321,7 @@ class AsyncRepository(BaseRepository[ModelT]):
     async def find_one(
         self, *queries: Any, sort: SortArg = None, track: bool = True, into: Any = None
     ) -> Any:
+        """The first match, or ``None`` (``track=`` and ``into=`` as in :meth:`find`)."""
         steps = self._core.find_one(self.model_class, queries, sort, track=track, into=into)
         return await self.unit.drive(steps)
 
@@ -349,22 +358,28 @@ class AsyncRepository(BaseRepository[ModelT]):
             await drive(core.close_stream(opened))
 
     async def count(self, *queries: Any) -> int:
+        """How many documents match (after flushing pending changes)."""
         result: int = await self.unit.drive(self._core.count(self.model_class, queries))
         return result
 
     def add(self, instance: ModelT) -> Done:
+        """Track ``instance``: a new one is inserted at flush, a loaded one sends its changes."""
         self._add([instance])
         return Done()
 
     def add_all(self, instances: Iterable[ModelT]) -> Done:
+        """``add`` each of ``instances``."""
         self._add(instances)
         return Done()
 
     def attach(self, instance: ModelT) -> Done:
+        """Track a model loaded earlier (another unit, the engine): flush sends what changed
+        since it was loaded, guarded by its version field when it has one."""
         self._attach(instance)
         return Done()
 
     def remove(self, instance: ModelT) -> Done:
+        """Delete ``instance``'s document at flush."""
         self._remove(instance)
         return Done()
 

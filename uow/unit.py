@@ -229,12 +229,15 @@ class AsyncUnitOfWork(BaseUnitOfWork):
         await self.drive(self._core.exit(exc))
 
     async def flush(self) -> None:
+        """Send pending changes now (queries and commits do it on their own)."""
         await self.drive(self._core.flush())
 
     async def commit(self) -> None:
+        """Flush and commit now; the block continues in a new transaction."""
         await self.drive(self._core.commit())
 
     async def rollback(self) -> None:
+        """Abort now and detach every model; the block continues in a new transaction."""
         await self.drive(self._core.rollback())
 
     async def run(
