@@ -12,7 +12,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import mongolet
-from bench import end_to_end, model_layer, reads, report, scale, server, unit_of_work
+from bench import (
+    change_streams,
+    end_to_end,
+    model_layer,
+    outbox,
+    reads,
+    report,
+    scale,
+    server,
+    unit_of_work,
+)
 from bench.config import Config
 from bench.harness import Row, Workload, run_workload
 from bench.targets import Verdict, judge
@@ -23,8 +33,10 @@ SECTIONS: dict[str, Section] = {
     "e2e": end_to_end.workloads,
     "uow": unit_of_work.workloads,
     "reads": reads.workloads,
+    "outbox": outbox.workloads,
     "server": server.workloads,
     "scale": scale.workloads,
+    "changes": change_streams.workloads,
 }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import bson
 
-from mongolet.changes import ChangeHistory, Position
+from mongolet.changes import ChangeHistory
 from mongolet.wire import CODEC_OPTIONS
 
 FILE = "changes"
@@ -111,9 +111,7 @@ def reconcile(history: ChangeHistory, clock: int) -> None:
         entries.pop()
     last_ts = entries[-1]["t"].inc - 1 if entries else 0
     if clock > last_ts:
-        epoch = entries[-1]["t"].time if entries else 0
-        lost: Position = (epoch, clock + 1, 0x7FFFFFFF, 1)
-        history.lost_before = max(history.lost_before, lost)
+        history.lose_through(clock)
 
 
 __all__ = ["FILE", "HistoryFile", "reconcile"]

@@ -164,6 +164,7 @@ class ChangeHistory:
         # Positions before this one may have lost entries (dropped or before the start).
         self.lost_before: Position = (0, 0, 0, 0)
         self._loaded = False  # entries or a state came from a data directory
+        self._lost_clock: int | None = None  # commits up to this time have no entries
         self.sink: ChangeSink | None = None
         self._arrived: asyncio.Event | None = None
 
@@ -245,6 +246,12 @@ class ChangeHistory:
         self.restore(state["e"])
         self._loaded = True
 
+    def lose_through(self, clock: int) -> None:
+        """Commits up to time ``clock`` (of a previous run) have no entries here: positions
+        up to it are lost (decided when this run's epoch is known, ``started``)."""
+        self._lost_clock = clock
+        self._loaded = True
+
     def started(self, epoch: int) -> int:
         """Name this run's cluster times with ``epoch`` seconds, later than any kept entry's
         (so positions stay ordered across restarts); the epoch used."""
@@ -252,6 +259,9 @@ class ChangeHistory:
         self.epoch = max(epoch, last + 1, self.lost_before[0] + 1)
         if not self._loaded:  # nothing known from before this start
             self.lost_before = (self.epoch, 0, LAST_INDEX, 0)
+        if self._lost_clock is not None:  # this run's epoch sorts after every older position
+            self.lost_before = max(self.lost_before,
+                                   (self.epoch, self._lost_clock + 1, LAST_INDEX, 0))
         return self.epoch
 
     # -- the store's observer (storage.ChangeObserver) ------------------------------------------

@@ -29,7 +29,8 @@ and the unit forgets every model::
 
 The public API (the same names on both twins; the async ones are awaited):
 
-- ``UnitOfWork(engine, *, repositories=None, handlers=None, retry_budget=120.0)`` on an
+- ``UnitOfWork(engine, *, repositories=None, handlers=None, retry_budget=120.0,
+  read_only=False, outbox=None)`` on an
   ``odm.SyncEngine``; ``AsyncUnitOfWork`` on an ``odm.AIOEngine`` (another pairing is a
   ``TypeError`` at construction). Repositories are declared by
   annotation on a subclass (``accounts: Repository[Account]``,
@@ -78,6 +79,12 @@ The public API (the same names on both twins; the async ones are awaited):
   the calling code,
   :class:`ConcurrencyError` a lost race, :class:`NotFoundError` a missing id (see
   :mod:`uow.errors`).
+- Reliable events (:mod:`uow.outbox`): ``UnitOfWork(engine, outbox="outbox")`` stores each
+  recorded event in the outbox collection in the unit's own transaction (one more
+  ``insert`` per commit); ``uow.outbox.Relay`` / ``AsyncRelay`` deliver them to a publisher
+  at least once, in commit order per aggregate, with the event id as the idempotency key,
+  retrying with backoff and parking an event after ``max_attempts``. Not exactly once, no
+  order across aggregates; aggregates need a version field.
 - Domain events: models with the :class:`DomainEvents` mixin call ``record_event(event)``;
   after a successful commit the unit calls the handlers registered with
   ``uow.on(EventType, handler)`` (or ``handlers={EventType: handler}``), once per event; after

@@ -248,7 +248,7 @@ class UnitCore:
                 self._check_unchanged()
                 yield from self._abort()
             elif error is None:
-                yield from self.flush(final=True)
+                yield from self._final_flush()
                 yield from self._commit()
                 events = self._committed()
             else:
@@ -274,7 +274,7 @@ class UnitCore:
         """Flush and commit now; the block goes on in a new transaction."""
         self.check_active()
         self.check_writable("commit")
-        yield from self.flush(final=True)
+        yield from self._final_flush()
         yield from self._commit()
         events = self._committed()
         yield StartTransaction(self.session)
@@ -289,17 +289,25 @@ class UnitCore:
 
     # ------------------------------------------------------------ flush
 
-    def flush(self, final: bool = False) -> Steps:
+    def _final_flush(self) -> Steps:
+        """The flush before a commit: the changes, then the outbox's events (one insert)."""
+        if self.outbox is None:
+            yield from self.flush()
+            return
+        written = {id(instance) for instance, _, _ in self._restore_log}
+        pending = outbox_writing.prepare(self.identity_map, self._departed, written)
+        self._outbox_pending = pending  # its version bumps are undone on rollback
+        yield from self.flush()
+        if pending is not None:
+            deleted = {id(instance) for instance in self._departed}
+            documents = outbox_writing.documents(self.outbox, pending, deleted)
+            yield InsertDocuments(self.outbox.collection, documents, self.session)
+
+    def flush(self) -> Steps:
         """Send the pending changes: one ordered bulk_write per collection, or one bulkWrite
-        for all of them on MongoDB 8.0 (see uow.flush); the ``final`` flush before a commit
-        also stores the events in the outbox."""
+        for all of them on MongoDB 8.0 (see uow.flush)."""
         self.check_active()
         self.check_writable("flush")
-        outboxed = None
-        if final and self.outbox is not None:
-            written = {id(instance) for instance, _, _ in self._restore_log}
-            outboxed = outbox_writing.prepare(self.identity_map, self._departed, written)
-            self._outbox_pending = outboxed
         batches = flushing.plan(self.identity_map)
         # MongoDB 8.0 (known after enter()): one bulkWrite where a bulk_write per collection
         # would send several commands (one command either way costs less client time so).
@@ -308,10 +316,6 @@ class UnitCore:
             yield from self._flush_at_once(batches)
         elif batches:
             yield from self._flush_per_collection(batches)
-        if outboxed is not None and self.outbox is not None:
-            deleted = {id(instance) for instance in self._departed}
-            documents = outbox_writing.documents(self.outbox, outboxed, deleted)
-            yield InsertDocuments(self.outbox.collection, documents, self.session)
 
     def _flush_per_collection(self, batches: list[flushing.Batch]) -> Steps:
         """One ordered ``bulk_write`` per collection (servers before MongoDB 8.0)."""
@@ -586,7 +590,7 @@ class UnitCore:
             yield from self.enter()
             try:
                 result = yield Call(function, (self.unit, *args), kwargs)
-                yield from self.flush(final=True)
+                yield from self._final_flush()
             except BaseException as error:
                 try:
                     yield from self._abort()

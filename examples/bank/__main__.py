@@ -3,9 +3,11 @@
 Starts an embedded mongolet (or uses ``--uri`` / ``MONGODB_URI``), opens five accounts and runs
 a batch of transfers on a thread pool. Several threads move money between the same accounts
 at once, so their transactions conflict and ``uow.run`` runs them again; transfers larger than
-the balance are refused. At the end it prints the balances and checks the books: the total is
-unchanged, the ledger has one entry per applied transfer, and each balance is its opening
-balance plus what the domain events and the ledger say moved.
+the balance are refused. Each unit stores its events in a transactional outbox, and a relay
+(a thread) delivers the "transfer completed" ones as notifications. At the end it prints the
+balances and checks the books: the total is unchanged, the ledger has one entry per applied
+transfer, each balance is its opening balance plus what the domain events and the ledger say
+moved, and one notification was delivered per applied transfer.
 
 Exit status: 0 when every check holds, 1 when one fails, 2 when the server cannot be used.
 """
@@ -33,6 +35,7 @@ import odm
 from examples.bank import service
 from examples.bank.domain import (
     MODELS,
+    OUTBOX,
     Account,
     BankUnit,
     Deposited,
@@ -40,7 +43,9 @@ from examples.bank.domain import (
     Transfer,
     Withdrawn,
 )
+from examples.bank.notifications import Notifications
 from uow import TransactionsNotSupported
+from uow.outbox import Relay
 
 OPENING = [
     ("alice", "Alice Martin", 1000),
@@ -67,7 +72,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--database",
         default="bank_example",
-        help="the database to use; its accounts and transfers collections are reset "
+        help="the database to use; its accounts, transfers and outbox collections are reset "
         "(default: %(default)s)",
     )
     parser.add_argument("--transfers", type=positive, default=200, help="default: %(default)s")
@@ -183,7 +188,7 @@ def run_batch(engine: odm.SyncEngine, jobs: list[Job], workers: int, books: Book
     attempt = books.counted(service.transfer)
 
     def work(job: Job) -> Outcome:
-        unit = BankUnit(engine, handlers=handlers)  # a new unit per use case
+        unit = BankUnit(engine, handlers=handlers, outbox=OUTBOX)  # a new unit per use case
         try:
             return unit.run(attempt, *job)
         except InsufficientFunds as refused:
@@ -197,7 +202,11 @@ def run_batch(engine: odm.SyncEngine, jobs: list[Job], workers: int, books: Book
 
 
 def check_books(
-    engine: odm.SyncEngine, opened: dict[str, int], books: Books, progress: Progress
+    engine: odm.SyncEngine,
+    opened: dict[str, int],
+    books: Books,
+    progress: Progress,
+    notified: int | None = None,
 ) -> bool:
     """Print the balances and the checks; True when every check holds."""
     unit = BankUnit(engine)
@@ -239,6 +248,12 @@ def check_books(
         ),
         (all(a.balance >= 0 for a in final), "no balance below zero"),
     ]
+    if notified is not None:
+        checks.append((
+            notified == len(progress.applied),
+            f"outbox: {notified} 'transfer completed' notifications delivered for "
+            f"{len(progress.applied)} applied transfers",
+        ))
     say()
     say("Checks:")
     for ok, text in checks:
@@ -249,6 +264,8 @@ def check_books(
 def run(engine: odm.SyncEngine, args: argparse.Namespace) -> bool:
     for model in MODELS:  # start from empty collections, with the ledger's indexes
         engine.get_collection(model).drop()
+    for name in (OUTBOX, f"{OUTBOX}_relays"):
+        engine.database.drop_collection(name)
     engine.configure_database(MODELS)
 
     unit = BankUnit(engine)
@@ -261,7 +278,16 @@ def run(engine: odm.SyncEngine, args: argparse.Namespace) -> bool:
     jobs = plan(args.seed, args.transfers, list(opened))
     say(f"Running {len(jobs)} transfers on {args.workers} threads (seed {args.seed}):")
     books = Books()
-    progress = run_batch(engine, jobs, args.workers, books)
+    notifications = Notifications()
+    relay = Relay(engine, notifications.publish, outbox=OUTBOX, poll_interval=0.2)
+    relaying = threading.Thread(target=relay.run, name="outbox relay")
+    relaying.start()  # delivers while the transfers commit
+    try:
+        progress = run_batch(engine, jobs, args.workers, books)
+    finally:
+        relay.stop()
+        relaying.join()
+    relay.drain(timeout=30)  # what committed since its last pass
 
     say()
     say(f"Applied:  {len(progress.applied)} transfers")
@@ -269,7 +295,9 @@ def run(engine: odm.SyncEngine, args: argparse.Namespace) -> bool:
     example = f', e.g. "{refused[0]}"' if refused else ""
     say(f"Refused:  {len(refused)} for insufficient funds{example}")
     say(f"Retries:  {progress.retries} (transactions that lost a write conflict, run again)")
-    ok = check_books(engine, opened, books, progress)
+    say(f"Notified: {len(notifications)} 'transfer completed' notifications delivered by the "
+        f"outbox relay ({relay.delivered} events in all)")
+    ok = check_books(engine, opened, books, progress, len(notifications))
     say()
     say("The books balance." if ok else "The books do NOT balance.")
     return ok

@@ -17,6 +17,7 @@ import odm
 from odm.query import QueryExpression, or_
 from repositories import AsyncRepository, Repository
 from uow import AsyncUnitOfWork, ConcurrencyError, DomainEvents, UnitOfWork
+from uow.outbox import default_registry
 
 
 class BankError(Exception):
@@ -51,6 +52,21 @@ class Deposited:
 
     account: str
     amount: int
+
+
+@dataclass(frozen=True)
+class TransferCompleted:
+    """A transfer was applied (recorded on the source account). A unit with an outbox
+    stores it with the transfer; a relay delivers it as a "transfer completed" notification."""
+
+    transfer: str  # the ledger entry's id
+    source: str
+    target: str
+    amount: int
+
+
+TRANSFER_COMPLETED = "bank.transfer_completed"
+default_registry.register(TransferCompleted, name=TRANSFER_COMPLETED)  # its stored type name
 
 
 def utc_now() -> datetime:
@@ -103,7 +119,9 @@ class Account(odm.Model, DomainEvents):
             raise InvalidTransfer(f"cannot transfer from account {self.id!r} to itself")
         self.withdraw(amount)
         target.deposit(amount)
-        return Transfer(source=self.id, target=target.id, amount=amount)
+        entry = Transfer(source=self.id, target=target.id, amount=amount)
+        self.record_event(TransferCompleted(str(entry.id), self.id, target.id, amount))
+        return entry
 
     def rename(self, owner: str, seen_version: int) -> None:
         """Change the owner, if the caller saw the latest version (else a 409 in the API)."""
@@ -125,6 +143,9 @@ class AsyncBankUnit(AsyncUnitOfWork):
     accounts: AsyncRepository[Account]
     transfers: AsyncRepository[Transfer]
 
+
+OUTBOX = "outbox"
+"""The collection the bank's units store their events in (``BankUnit(engine, outbox=OUTBOX)``)."""
 
 MODELS: list[type[odm.Model]] = [Account, Transfer]
 """What ``engine.configure_database(MODELS)`` sets up (the ledger's indexes)."""

@@ -1,8 +1,9 @@
 """``python -m examples.di_service``: the bank's async services, wired with dependency-injector.
 
 A short scenario: open two accounts, transfer, get one transfer refused, run ten transfers at
-once (each gets its own unit of work from the container), print the balances and a statement,
-then shut the container down, which closes the client.
+once (each gets its own unit of work from the container), print the balances and a statement
+and how many "transfer completed" notifications the outbox relay (a task) delivered, then shut
+the container down, which closes the client.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ async def scenario(container: Container) -> None:
         engine = await container.engine()  # type: ignore[misc]
         for model in MODELS:  # start from empty collections
             await engine.get_collection(model).drop()
+        await engine.database.drop_collection(container.config.outbox())
         await services.prepare_database()
+        relay = await container.relay()  # type: ignore[misc]
+        relaying = asyncio.create_task(relay.run())  # delivers while the services commit
 
         await services.open_account("alice", "Alice Martin", 100)
         await services.open_account("bob", "Bob Chen", 20)
@@ -43,6 +47,12 @@ async def scenario(container: Container) -> None:
                   f"  (version {account.version})")
         lines = await services.statement("bob")
         print(f"bob's statement: {len(lines)} transfers, {sum(t.amount for t in lines)} received")
+        relay.stop()
+        await relaying
+        await relay.drain()
+        notifications = container.notifications()
+        print(f"{len(notifications)} 'transfer completed' notifications delivered by the outbox "
+              "relay")
     finally:
         await container.shutdown_resources()  # type: ignore[misc]
         print("container shut down: the client is closed")

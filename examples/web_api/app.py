@@ -1,8 +1,10 @@
 """A FastAPI template on the unit of work: routes call services, errors become status codes.
 
 ``create_app(container)`` builds the app around a :class:`~examples.di_service.containers.
-Container`: its lifespan connects the client (and creates the indexes) at start-up and closes
-it at shutdown. Each request's service call gets a new unit of work from the container.
+Container`: its lifespan connects the client (and creates the indexes) at start-up, runs the
+outbox relay as a task (it publishes a "transfer completed" notification for each transfer
+committed, ``GET /notifications`` lists them), and stops both at shutdown. Each request's
+service call gets a new unit of work from the container.
 
 Domain and unit-of-work errors map to HTTP statuses in one table, :data:`STATUS_OF`:
 
@@ -18,6 +20,8 @@ Domain and unit-of-work errors map to HTTP statuses in one table, :data:`STATUS_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -70,6 +74,15 @@ class TransferOut(BaseModel):
     target: str
     amount: int
     at: Annotated[datetime, AfterValidator(lambda at: at.replace(tzinfo=UTC))]  # stored in UTC
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    transfer: str = Field(description="The ledger entry's id")
+    source: str
+    target: str
+    amount: int
 
 
 class Problem(BaseModel):
@@ -127,6 +140,13 @@ async def transfer(body: TransferIn) -> TransferOut:
     return TransferOut.model_validate(entry)
 
 
+@router.get("/notifications", response_model=list[NotificationOut])
+async def notifications(request: Request) -> list[NotificationOut]:
+    """The "transfer completed" notifications the outbox relay delivered so far."""
+    received = request.app.state.container.notifications().received
+    return [NotificationOut.model_validate(n) for n in received]
+
+
 # ---------------------------------------------------------------- the app
 
 STATUS_OF: dict[type[Exception], int] = {
@@ -153,10 +173,17 @@ def create_app(container: Container | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await resources.init_resources()  # type: ignore[misc]  # the client (async resource)
+        relaying: asyncio.Task[None] | None = None
         try:
             await services.prepare_database()
+            relay = await resources.relay()  # type: ignore[misc]
+            relaying = asyncio.create_task(relay.run(), name="outbox relay")
             yield
         finally:
+            if relaying is not None:
+                relaying.cancel()  # undelivered events wait in the outbox for the next run
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relaying
             await resources.shutdown_resources()  # type: ignore[misc]
 
     app = FastAPI(

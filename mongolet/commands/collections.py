@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mongolet.commands import tailing, validation, views
+from mongolet.commands import time_series, validation, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
 from mongolet.cursors import cursor_reply
 from mongolet.errors import MongoError
@@ -34,7 +34,7 @@ async def create(ctx: CommandContext) -> dict[str, Any]:
     if unknown:
         field = sorted(unknown)[0]
         raise MongoError(40415, f"BSON field 'create.{field}' is an unknown field.")
-    tailing.check_time_series(options.get("timeseries"))
+    time_series.check_time_series(options.get("timeseries"))
     views.check_definition(ctx, options)
     validation.check_options("create", options)
     collations.parse(options.get("collation"))  # a default collation mongolet can apply

@@ -16,7 +16,7 @@ from typing import Any
 import bson
 
 from mongolet import changes
-from mongolet.commands import deadlines, tailing, views
+from mongolet.commands import deadlines, tailing, time_series, views
 from mongolet.commands.crud_read import query_collation, query_hint
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
 from mongolet.commands.selection import compile_filter, id_keys, planned, select
@@ -98,7 +98,7 @@ async def run_insert(ctx: CommandContext, coll: Collection, raw: Any,
     if validator is not None:
         validator.check(doc)
     await ctx.view.insert(coll, doc, ctx.statement_record(index, True),
-                          key=tailing.time_series_key(coll))
+                          key=time_series.time_series_key(coll))
 
 
 @command("insert", in_transaction=True, retryable_write=True)

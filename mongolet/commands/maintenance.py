@@ -1,10 +1,12 @@
-"""``validate``, and a clear refusal of the commands mongolet leaves out (server-side
+"""``validate``, ``dbStats``/``collStats``, and a clear refusal of the commands mongolet leaves out (server-side
 JavaScript: mapReduce, eval)."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
+
+import bson
 
 from mongolet.commands import views
 from mongolet.commands.registry import CommandContext, command
@@ -79,3 +81,51 @@ def search_not_enabled() -> MongoError:
 @command("createSearchIndexes", "updateSearchIndex", "dropSearchIndex")
 async def search_indexes(ctx: CommandContext) -> dict[str, Any]:
     raise search_not_enabled()
+
+
+def _sizes(ctx: CommandContext, coll: Any) -> tuple[int, int]:
+    """(documents, their BSON bytes) of ``coll`` as this command sees it."""
+    docs = [doc for _, doc in ctx.view.documents(coll)]
+    return len(docs), sum(len(bson.encode(doc)) for doc in docs)
+
+
+@command("dbStats")
+async def db_stats(ctx: CommandContext) -> dict[str, Any]:
+    """mongod's dbStats fields, from the documents themselves (no storage engine here)."""
+    scale = int(ctx.body.get("scale") or 1)
+    colls = ctx.view.collections(ctx.db)
+    objects = size = indexes = 0
+    views_count = 0
+    for coll in colls:
+        if views.is_view(coll):
+            views_count += 1
+            continue
+        count, data = _sizes(ctx, coll)
+        objects += count
+        size += data
+        indexes += len(coll.indexes)
+    return {"db": ctx.db, "collections": len(colls) - views_count, "views": views_count,
+            "objects": objects, "avgObjSize": size / objects if objects else 0,
+            "dataSize": size / scale, "storageSize": size / scale, "indexes": indexes,
+            "indexSize": 0, "totalSize": size / scale, "scaleFactor": scale,
+            "fsUsedSize": 0, "fsTotalSize": 0, "ok": 1.0}
+
+
+@command("collStats")
+async def coll_stats(ctx: CommandContext) -> dict[str, Any]:
+    name = ctx.collection_name()
+    coll = ctx.collection(name)
+    if coll is None:
+        raise MongoError(26, f"Collection [{ctx.ns(name)}] not found.")
+    scale = int(ctx.body.get("scale") or 1)
+    count, size = _sizes(ctx, coll)
+    reply: dict[str, Any] = {
+        "ns": coll.ns, "size": size / scale, "count": count,
+        "avgObjSize": size // count if count else 0, "storageSize": size / scale,
+        "capped": bool(coll.options.get("capped")), "nindexes": len(coll.indexes),
+        "indexSizes": {n: 0 for n in coll.indexes}, "totalIndexSize": 0,
+        "totalSize": size / scale, "scaleFactor": scale, "ok": 1.0}
+    if reply["capped"]:
+        reply["max"] = int(coll.options.get("max") or 0)
+        reply["maxSize"] = int(coll.options.get("size") or 0)
+    return reply

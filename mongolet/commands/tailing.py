@@ -1,9 +1,4 @@
-"""Capped collections and tailable cursors on them; time series collections, the other
-collection kind kept in insertion order.
-
-A time series collection (``timeseries: {timeField, metaField?, granularity?, ...}``) keeps
-its documents unbucketed, each under a record key of its own, since ``_id`` need not be
-unique in it (as on mongod); queries select by scanning.
+"""Capped collections and tailable cursors on them.
 
 A capped collection keeps at most ``max`` documents and ``size`` bytes: an insert past either
 bound removes the oldest documents (``trim``). A ``find`` with ``tailable`` on one returns a
@@ -19,7 +14,6 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import bson
-from bson import ObjectId
 
 from mongolet.changes import ChangeHistory
 from mongolet.commands.registry import CommandContext
@@ -27,36 +21,6 @@ from mongolet.errors import MongoError
 from mongolet.storage import Collection
 
 DEFAULT_AWAIT_SECONDS = 1.0
-
-
-_GRANULARITIES = ("seconds", "minutes", "hours")
-_TIME_SERIES_OPTIONS = {"timeField", "metaField", "granularity", "bucketMaxSpanSeconds",
-                        "bucketRoundingSeconds"}
-
-
-def check_time_series(options: Any) -> None:
-    """Refuse ``timeseries`` options mongod refuses."""
-    if options is None:
-        return
-    if not isinstance(options, dict):
-        raise MongoError(14, "BSON field 'create.timeseries' is the wrong type, expected "
-                             "type 'object'")
-    unknown = set(options) - _TIME_SERIES_OPTIONS
-    if unknown:
-        raise MongoError(40415, f"BSON field 'create.timeseries.{sorted(unknown)[0]}' is an "
-                                "unknown field.")
-    if not isinstance(options.get("timeField"), str):
-        raise MongoError(40414, "BSON field 'create.timeseries.timeField' is missing but a "
-                                "required field")
-    if options.get("granularity", "seconds") not in _GRANULARITIES:
-        raise MongoError(2, f"Invalid timeseries granularity: {options['granularity']}")
-
-
-def time_series_key(coll: Collection) -> Hashable | None:
-    """A fresh record key for a document of a time series collection (None otherwise)."""
-    if "timeseries" not in coll.options:
-        return None
-    return ("timeseries", ObjectId())
 
 
 def is_capped(coll: Collection | None) -> bool:

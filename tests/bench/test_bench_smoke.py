@@ -25,10 +25,15 @@ EXPECTED_CONTENDERS = {
     "reads": {"engine.find", "uow find (tracked)", "uow stream (untracked)",
               "uow find into= (projection)"},
     "reads, memory as N grows": {"stream N/5", "stream 2N"},
+    "outbox": {"uow commit", "uow commit + outbox"},
+    "outbox, delivery": {"relay, change stream", "relay, polling 0.1 s"},
+    "change streams": {"insert acknowledged", "insert seen by watch()"},
 }
 # unit of work: K = 1, 2, 4 collections (--quick) on MongoDB 8.0 and 7.0.
 EXPECTED_WORKLOADS = {"model layer": 4, "end to end": 5, "unit of work": 6, "mongolet": 3,
-                      "reads": 1, "reads, memory as N grows": 1}
+                      "reads": 1, "reads, memory as N grows": 1, "change streams": 1}
+
+EXPECTED_WORKLOADS.update({"outbox": 1, "outbox, delivery": 1})  # bench/outbox.py
 
 
 def test_quick_run_reports_every_row(tmp_path: Path) -> None:

@@ -55,6 +55,10 @@ def test_cli_runs_the_batch_and_the_books_balance(
     assert progress == [str(n) for n in range(6, 61, 6)]
     applied, refused = summary_count(out, "Applied"), summary_count(out, "Refused")
     assert applied + refused == 60 and applied > 0
+    # One "transfer completed" notification per applied transfer, through the outbox relay.
+    assert summary_count(out, "Notified") == applied
+    assert f"[ok] outbox: {applied} 'transfer completed' notifications delivered" in out
+    assert db.outbox.count_documents({"type": "bank.transfer_completed", "state": "delivered"}) == applied
     assert f"[ok] total unchanged: {TOTAL:,} before, {TOTAL:,} after" in out
 
     # The database agrees with what it printed.

@@ -44,6 +44,25 @@ async def test_each_injection_gets_a_new_unit_on_one_engine(container: Container
     assert first.engine is second.engine is await container.engine()  # type: ignore[misc]
 
 
+async def test_units_store_events_in_the_outbox_the_relay_delivers(
+    container: Container,
+) -> None:
+    unit = await container.unit_of_work()  # type: ignore[misc]
+    assert unit.outbox is container.outbox() and unit.outbox.collection == "outbox"
+    relay = await container.relay()  # type: ignore[misc]
+    assert relay is await container.relay()  # type: ignore[misc]  # one per container
+    await services.open_account("alice", "Alice", 100)
+    await services.open_account("bob", "Bob", 0)
+    entries = [await services.transfer("alice", "bob", n) for n in (10, 20)]
+    notifications = container.notifications()
+    assert len(notifications) == 0  # stored, not delivered yet
+    await relay.drain()
+    assert [(n.transfer, n.amount) for n in notifications.received] == [
+        (str(entry.id), entry.amount) for entry in entries
+    ]
+    assert await relay.counts() == {"pending": 0, "delivered": 6, "parked": 0}
+
+
 async def test_the_query_side_gets_read_only_units(container: Container) -> None:
     reader = await container.read_unit()  # type: ignore[misc]
     assert isinstance(reader, AsyncBankUnit) and reader.read_only
@@ -126,5 +145,6 @@ def test_python_m_examples_di_service(
         "  alice  Alice Martin    60  (version 11)",
         "  bob    Bob Chen        60  (version 11)",
         "bob's statement: 11 transfers, 40 received",
+        "11 'transfer completed' notifications delivered by the outbox relay",
         "container shut down: the client is closed",
     ]

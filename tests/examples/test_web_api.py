@@ -67,6 +67,16 @@ def test_open_read_transfer_and_statement(http: TestClient) -> None:
     assert statement.json() == [entry]  # the same entry, as stored
 
 
+def test_a_transfer_is_notified_by_the_relay_the_lifespan_runs(http: TestClient) -> None:
+    open_account(http, "alice", 100)
+    open_account(http, "bob", 0)
+    entry = http.post("/transfers", json={"source": "alice", "target": "bob", "amount": 7}).json()
+    deadline = time.monotonic() + 10
+    while not (received := http.get("/notifications").json()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert received == [{"transfer": entry["id"], "source": "alice", "target": "bob", "amount": 7}]
+
+
 def test_unknown_accounts_are_404(http: TestClient) -> None:
     open_account(http, "alice", 10)
     missing = http.get("/accounts/zed")
@@ -144,6 +154,7 @@ def test_openapi_documents_the_routes_and_their_errors(http: TestClient) -> None
         ("/accounts", "get"), ("/accounts", "post"),
         ("/accounts/{account_id}", "get"), ("/accounts/{account_id}", "patch"),
         ("/accounts/{account_id}/transfers", "get"), ("/transfers", "post"),
+        ("/notifications", "get"),
     }
     assert set(schema["paths"]["/transfers"]["post"]["responses"]) == {"201", "404", "422"}
     assert set(schema["paths"]["/accounts/{account_id}"]["patch"]["responses"]) == {

@@ -332,6 +332,21 @@ def test_a_resume_token_older_than_the_history_is_history_lost(tmp_path: Path) -
             assert fresh.next()["documentKey"] == {"_id": 5}
 
 
+@mongolet_only
+def test_commits_the_history_file_lacks_are_history_lost(tmp_path: Path) -> None:
+    with mongolet.serve(dbpath=tmp_path) as server, MongoClient(server.uri) as client:
+        with client.db.c.watch() as stream:
+            client.db.c.insert_one({"_id": 1})
+            token = stream.next()["_id"]
+        client.db.c.insert_one({"_id": 2})
+    (tmp_path / "changes").unlink()  # as a power loss could leave it: older than the data
+    with mongolet.serve(dbpath=tmp_path) as server, MongoClient(server.uri) as client:
+        assert client.db.c.count_documents({}) == 2
+        with pytest.raises(OperationFailure) as failure:
+            client.db.c.watch(resume_after=token)
+        assert failure.value.code == 286  # reported, never silently skipped
+
+
 # -- async -------------------------------------------------------------------------------------
 
 
@@ -365,3 +380,24 @@ async def test_async_transaction_events_at_commit(adb: AsyncDatabase) -> None:
         lsid = session.session_id
     assert [e["ns"]["coll"] for e in events] == ["c", "d"]
     assert all(e["lsid"] == lsid for e in events)
+
+
+@mongolet_only
+async def test_async_stream_resumes_after_a_dropped_connection(own_server: mongolet.Server
+                                                               ) -> None:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient = AsyncMongoClient(own_server.uri)
+    try:
+        coll = client.db.c
+        async with await coll.watch(max_await_time_ms=200) as stream:
+            await coll.insert_one({"_id": 1})
+            assert (await stream.next())["documentKey"] == {"_id": 1}
+            await client.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+                                       data={"failCommands": ["getMore"],
+                                             "closeConnection": True})
+            await coll.insert_many([{"_id": 2}, {"_id": 3}])
+            keys = [(await stream.next())["documentKey"]["_id"] for _ in range(2)]
+    finally:
+        await client.close()
+    assert keys == [2, 3]

@@ -81,3 +81,16 @@ def test_server_side_javascript_is_refused_clearly(db: Database) -> None:
         db.command("mapReduce", "c", map="function() {}", reduce="function() {}",
                    out={"inline": 1})
     assert failure.value.code == 115 and "not supported" in str(failure.value)
+
+
+def test_db_and_collection_stats_count_documents(db: Database) -> None:
+    db.c.insert_many([{"_id": i, "pad": "x" * 10} for i in range(3)])
+    db.create_collection("v", viewOn="c", pipeline=[])
+    stats = db.command("dbStats")
+    assert stats["db"] == db.name and stats["collections"] == 1 and stats["views"] == 1
+    assert stats["objects"] == 3 and stats["dataSize"] > 0
+    coll = db.command("collStats", "c")
+    assert coll["count"] == 3 and coll["nindexes"] == 1 and coll["capped"] is False
+    with pytest.raises(OperationFailure) as failure:
+        db.command("collStats", "missing")
+    assert failure.value.code == 26

@@ -34,7 +34,7 @@ class TransferCompleted(pydantic.BaseModel):
     amount: int
 
 
-default_registry.register(TransferCompleted)
+default_registry.register(TransferCompleted, name="crash.transfer_completed")
 
 
 def _appender(path: str) -> int:

@@ -141,6 +141,15 @@ def op_listSearchIndexes(coll: Collection, a: Args) -> Any:
                                                   **options))
 
 
+def op_mapReduce(coll: Collection, a: Args) -> Any:
+    # PyMongo 4 has no map_reduce helper: send the command (mongolet refuses it, 115).
+    command: SON[str, Any] = SON([("mapReduce", coll.name), ("map", a.required("map")),
+                                  ("reduce", a.required("reduce")), ("out", a.required("out"))])
+    command.update(a.options({"query": "query", "sort": "sort", "limit": "limit",
+                              "finalize": "finalize", "scope": "scope"}))
+    return coll.database.command(command, session=a.session())["results"]
+
+
 Operation = Callable[[Any, Args], Any]
 _ITERABLE = (ChangeStream, CommandCursor, Cursor)
 OPERATIONS: dict[tuple[type, ...], dict[str, Operation]] = {
@@ -153,7 +162,7 @@ OPERATIONS: dict[tuple[type, ...], dict[str, Operation]] = {
                     "createSearchIndexes": op_createSearchIndexes,
                     "dropSearchIndex": op_dropSearchIndex,
                     "updateSearchIndex": op_updateSearchIndex,
-                    "listSearchIndexes": op_listSearchIndexes},
+                    "listSearchIndexes": op_listSearchIndexes, "mapReduce": op_mapReduce},
     (MongoClient,): {"listDatabaseObjects": op_listDatabaseObjects},
     _ITERABLE: {"iterateUntilDocumentOrError": op_iterateUntilDocumentOrError,
                 "iterateOnce": op_iterateOnce, "close": op_close},

@@ -14,7 +14,15 @@ from typing import Any
 from bson import SON
 from pymongo import MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
-from pymongo.operations import DeleteMany, DeleteOne, InsertOne, ReplaceOne, UpdateMany, UpdateOne
+from pymongo.operations import (
+    DeleteMany,
+    DeleteOne,
+    InsertOne,
+    ReplaceOne,
+    UpdateMany,
+    UpdateOne,
+    _Op,
+)
 from pymongo.results import BulkWriteResult, ClientBulkWriteResult
 from pymongo.synchronous.collection import Collection
 from pymongo.synchronous.database import Database
@@ -139,15 +147,17 @@ def op_estimatedDocumentCount(coll: Collection, a: Args) -> Any:
 
 
 def op_count(coll: Collection, a: Args) -> Any:
-    # PyMongo 4 has no Collection.count(): send the deprecated `count` command itself.
+    # PyMongo 4 has no Collection.count(): send the deprecated `count` command the way its
+    # estimated_document_count does, through the client's retryable read path.
     command = SON([("count", coll.name), ("query", a.pop("filter", {}))])
-    command.update(a.options({"skip": "skip", "limit": "limit", "collation": "collation",
-                              "comment": "comment", "hint": "hint", "maxTimeMS": "maxTimeMS"}))
-    if coll.read_concern.document:
-        command["readConcern"] = coll.read_concern.document
-    reply = coll.database.command(command, session=a.session(),
-                                  read_preference=coll.read_preference)
-    return reply["n"]
+    command.update(a.options({"skip": "skip", "limit": "limit", "comment": "comment",
+                              "hint": "hint", "maxTimeMS": "maxTimeMS"}))
+    collation = a.pop("collation")
+
+    def run(session: Any, _server: Any, conn: Any, read_preference: Any) -> int:
+        return coll._count_cmd(session, conn, read_preference, command, collation)
+
+    return coll._retryable_non_cursor_read(run, a.session(), operation=_Op.COUNT)
 
 
 def op_distinct(coll: Collection, a: Args) -> Any:

@@ -7,22 +7,34 @@ import asyncio
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 
+import mongolet
 import odm
+from tests.servers import server_uri
 from tests.uow.conftest import Twin, call, entered
-from tests.uow.models import Account, Deposited, Transfer, Withdrawn
+from tests.uow.models import (
+    Account,
+    AsyncBankUnit,
+    BankUnit,
+    Deposited,
+    Transfer,
+    Withdrawn,
+)
 from uow import ConcurrencyError, DomainEvents
 from uow.outbox import (
     AsyncRelay,
     EventRegistry,
+    EventTypeError,
     OutboxEvent,
     Relay,
+    UnknownEventTypeError,
     UnversionedAggregateError,
 )
 
@@ -84,8 +96,8 @@ async def test_events_are_stored_with_the_changes_in_one_transaction(twin: Twin)
     commands = list(twin.recorder.started_events)
     stored = await outbox(twin)
     assert [(d["type"], d["payload"]) for d in stored] == [
-        ("Withdrawn", {"account": alice.id, "amount": 30}),
-        ("Deposited", {"account": bob.id, "amount": 30}),
+        ("tests.uow.models.Withdrawn", {"account": alice.id, "amount": 30}),
+        ("tests.uow.models.Deposited", {"account": bob.id, "amount": 30}),
     ]
     assert [d["aggregate"] for d in stored] == [
         {"type": "Account", "collection": "accounts", "id": alice.id},
@@ -95,9 +107,11 @@ async def test_events_are_stored_with_the_changes_in_one_transaction(twin: Twin)
         (1, 0, "pending"), (1, 0, "pending")  # each account's version after the commit
     ]
     assert len({d["_id"] for d in stored}) == 2 and stored[0]["committed_at"] is not None
-    # One insert more than without an outbox, in the same transaction as the updates.
+    # One insert more than without an outbox, in the same transaction as the writes (one
+    # bulkWrite for the accounts and the transfer on 8.0, a command per collection on 7.0).
+    writes = ["bulkWrite"] if twin.one_write_command else ["update", "update"]
     names = [e.command_name for e in commands]
-    assert names == ["find", "find", "update", "update", "insert", "commitTransaction"]
+    assert names == ["find", "find", *writes, "insert", "commitTransaction"]
     assert len({c.command["txnNumber"] for c in commands}) == 1
     assert len({c.command["lsid"]["id"] for c in commands}) == 1
     registry = EventRegistry()
@@ -112,7 +126,7 @@ async def test_pydantic_events_and_an_unchanged_aggregate(twin: Twin) -> None:
         a = await call(uow.accounts.get(alice.id))
         a.record_event(Renamed(account=a.id, owner="Alice"))  # no change to the account
     (stored,) = await outbox(twin)
-    assert stored["type"] == "Renamed" and stored["payload"] == {"account": alice.id, "owner": "Alice"}
+    assert stored["type"] == f"{__name__}.Renamed" and stored["payload"] == {"account": alice.id, "owner": "Alice"}
     # The aggregate still gets a version: concurrent writers of its events serialize.
     assert stored["sequence"] == 1 and (await twin.reload(alice)).version == 1
 
@@ -147,10 +161,10 @@ async def test_rollback_in_the_block_leaves_no_event_and_no_version_bump(twin: T
 
 
 async def test_uow_run_stores_each_event_of_the_committed_attempt_once(
-    twin: Twin, mongodb_uri: str
+    twin: Twin
 ) -> None:
     (alice,) = await open_accounts(twin, 10)
-    other: MongoClient = MongoClient(mongodb_uri)
+    other: MongoClient = MongoClient(twin.uri)
     attempts: list[int] = []
     handled: list[Any] = []
     unit = twin.unit(outbox="outbox", handlers={Withdrawn: handled.append})
@@ -225,8 +239,8 @@ async def test_a_failing_publisher_is_retried_then_the_event_is_parked(twin: Twi
     calls: list[tuple[str, str]] = []
 
     def flaky(event: OutboxEvent) -> None:
-        calls.append((event.type, event.id))
-        if event.type == "Withdrawn":
+        calls.append((type(event.event).__name__, event.id))
+        if isinstance(event.event, Withdrawn):
             raise ConnectionError("broker down")
         if sum(1 for kind, _ in calls if kind == "Deposited") < 3:
             raise TimeoutError("slow broker")  # fails twice, then goes through
@@ -236,7 +250,7 @@ async def test_a_failing_publisher_is_retried_then_the_event_is_parked(twin: Twi
     assert [kind for kind, _ in calls].count("Withdrawn") == 4
     assert [kind for kind, _ in calls].count("Deposited") == 3
     (parked,) = await call(r.parked())
-    assert parked.type == "Withdrawn" and parked.attempts == 4 and parked.state == "parked"
+    assert isinstance(parked.event, Withdrawn) and parked.attempts == 4 and parked.state == "parked"
     assert parked.last_error == "ConnectionError: broker down"
     assert await call(r.counts()) == {"pending": 0, "delivered": 1, "parked": 1}
     # Replayed with a working publisher: delivered, with its id unchanged.
@@ -255,10 +269,10 @@ async def test_a_failing_event_holds_back_its_aggregates_later_events(twin: Twin
     failures = {"left": 3}
 
     def publish(event: OutboxEvent) -> None:
-        if event.type == "Withdrawn" and failures["left"]:
+        if isinstance(event.event, Withdrawn) and failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("not yet")
-        seen.append((event.type, event.payload["amount"]))
+        seen.append((type(event.event).__name__, event.payload["amount"]))
 
     r = relay(twin, publish, max_attempts=10)
     assert await call(r.drain(5)) == 4
@@ -287,7 +301,7 @@ async def test_a_crashed_relays_lease_expires_and_another_delivers(twin: Twin) -
     assert [e.id for e in delivered] != [] and leased["_id"] not in [e.id for e in delivered]
     time.sleep(0.35)  # ...until the lease expires
     await call(second.drain(5))
-    assert sorted(e.type for e in delivered) == ["Deposited", "Withdrawn"]
+    assert sorted(type(e.event).__name__ for e in delivered) == ["Deposited", "Withdrawn"]
 
 
 async def test_two_relays_at_once_deliver_each_event_once(twin: Twin) -> None:
@@ -295,6 +309,7 @@ async def test_two_relays_at_once_deliver_each_event_once(twin: Twin) -> None:
     for i in range(12):
         await transfer(twin, accounts[i % 6], accounts[(i + 1) % 6], i + 1)
     seen: list[tuple[str, str]] = []
+    order: dict[Any, list[tuple[int, int]]] = defaultdict(list)
     lock = threading.Lock()
 
     def recorder(name: str) -> Callable[[OutboxEvent], None]:
@@ -302,6 +317,7 @@ async def test_two_relays_at_once_deliver_each_event_once(twin: Twin) -> None:
             time.sleep(0.002)  # a publish takes a while: the relays overlap
             with lock:
                 seen.append((name, event.id))
+                order[event.aggregate_id].append((event.sequence, event.index))
         return publish
 
     one, two = relay(twin, recorder("one")), relay(twin, recorder("two"))
@@ -316,6 +332,33 @@ async def test_two_relays_at_once_deliver_each_event_once(twin: Twin) -> None:
     ids = [event_id for _, event_id in seen]
     assert len(ids) == 24 and len(set(ids)) == 24
     assert one.delivered + two.delivered == 24
+    # Whichever relay published them, each account's events went out in its commit order.
+    assert all(published == sorted(published) for published in order.values())
+
+
+async def test_a_restarted_relay_resumes_its_change_stream_from_the_stored_token(
+    twin: Twin,
+) -> None:
+    alice, bob = await open_accounts(twin, 100, 100)
+    relays = twin.engine.database.outbox_relays
+    await call(relays.insert_one({"_id": "resumer", "resume_token": {"_data": "not a token"}}))
+    delivered: list[OutboxEvent] = []
+    first = relay(twin, delivered.append, name="resumer", follow="stream", poll_interval=0.1)
+    # A token the server cannot resume from: the relay starts a new stream, delivers anyway.
+    await call(first.wait())  # opens the stream
+    await transfer(twin, alice, bob, 1)
+    assert await call(first.drain(5)) == 2
+    await call(first.wait())  # the stream saw the insert: its token is stored
+    stored = (await call(relays.find_one({"_id": "resumer"})))["resume_token"]
+    assert stored != {"_data": "not a token"}
+    await call(first.close())
+    twin.recorder.clear()
+    second = relay(twin, delivered.append, name="resumer", follow="stream", poll_interval=0.1)
+    await call(second.wait())
+    (opened,) = [c for c in twin.recorder.named("aggregate")
+                 if c["aggregate"] == "outbox" and "$changeStream" in c["pipeline"][0]]
+    assert opened["pipeline"][0]["$changeStream"]["resumeAfter"] == stored
+    await call(second.close())
 
 
 async def test_a_running_relay_follows_the_outbox(twin: Twin) -> None:
@@ -335,7 +378,7 @@ async def test_a_running_relay_follows_the_outbox(twin: Twin) -> None:
             await transfer(twin, alice, bob, 1)
             while len(delivered) < 2 and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-            assert sorted(e.type for e in delivered) == ["Deposited", "Withdrawn"]
+            assert sorted(type(e.event).__name__ for e in delivered) == ["Deposited", "Withdrawn"]
         finally:
             r.stop()
             if twin.flavour == "sync":
@@ -346,3 +389,132 @@ async def test_a_running_relay_follows_the_outbox(twin: Twin) -> None:
     relays = twin.engine.database.outbox_relays
     token = await call(relays.find_one({"_id": "auto"}))
     assert token is not None and token["resume_token"]  # where a restarted relay resumes
+
+
+@pytest.mark.xfail(strict=True, reason="mongolet opens a $changeStream on a standalone server, "
+                   "where mongod refuses it (40573, replica sets only): reported, not ours")
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_a_relay_polls_a_server_without_change_streams(flavour: str) -> None:
+    with mongolet.serve(replica_set="") as server:  # a standalone: no change streams
+        if flavour == "sync":
+            client: Any = MongoClient(server.uri)
+            r: Any = Relay(odm.SyncEngine(client, database="standalone"), print,
+                           poll_interval=0.05)
+        else:
+            client = AsyncMongoClient(server.uri)
+            r = AsyncRelay(odm.AIOEngine(client, database="standalone"), print,
+                           poll_interval=0.05)
+        try:
+            await call(r.wait())
+            assert r.following == "poll"
+        finally:
+            await call(client.close())
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def test_the_registry_names_classes_and_refuses_what_it_cannot_store() -> None:
+    registry = EventRegistry()
+    assert registry.name_of(Withdrawn) == "tests.uow.models.Withdrawn"  # registered on use
+
+    @registry.register(name="account.renamed")
+    class Moved(pydantic.BaseModel):
+        to: str
+
+    assert registry.encode(Moved(to="x")) == ("account.renamed", {"to": "x"})
+    assert registry.decode("account.renamed", {"to": "y"}) == Moved(to="y")
+
+    @dataclass
+    class Other:
+        to: str
+
+    with pytest.raises(EventTypeError, match=r"'account.renamed' is already .*Moved"):
+        registry.register(Other, name="account.renamed")
+    with pytest.raises(EventTypeError, match="pydantic models or dataclasses"):
+        registry.register(dict)
+    with pytest.raises(UnknownEventTypeError, match=r"unknown event type 'gone'.*register"):
+        registry.decode("gone", {})
+
+
+# ---------------------------------------------------------------- a commit that fails
+
+
+@pytest.fixture(scope="module")
+def fault_uri() -> Iterator[str]:
+    """A server with test commands (fail points): MONGODB_URI's, or a mongolet of its own."""
+    with server_uri(enable_test_commands=True) as uri:
+        yield uri
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+async def test_a_commit_that_fails_stores_nothing_and_the_retry_stores_once(
+    fault_uri: str, db_name: str, flavour: str
+) -> None:
+    admin: MongoClient = MongoClient(fault_uri)
+    if flavour == "sync":
+        client: Any = MongoClient(fault_uri)
+        engine: Any = odm.SyncEngine(client, database=db_name)
+        unit: Any = BankUnit(engine, outbox=True)
+    else:
+        client = AsyncMongoClient(fault_uri)
+        engine = odm.AIOEngine(client, database=db_name)
+        unit = AsyncBankUnit(engine, outbox=True)
+    alice = Account(owner="alice", balance=10)
+    await call(engine.save(alice))
+    attempts: list[int] = []
+
+    def withdraw(uow: Any) -> Any:
+        async def body() -> None:
+            attempts.append(1)
+            (await call(uow.accounts.get(alice.id))).withdraw(4)
+        return body() if flavour == "async" else _run_sync(body())
+
+    admin.admin.command({  # the first commit fails as a write conflict would
+        "configureFailPoint": "failCommand", "mode": {"times": 1},
+        "data": {"failCommands": ["commitTransaction"], "errorCode": 112,
+                 "errorLabels": ["TransientTransactionError"]},
+    })
+    try:
+        await call(unit.run(withdraw))
+        stored = list(admin[db_name].outbox.find())
+        assert len(attempts) == 2  # the failed attempt's event died with its transaction
+        assert [d["payload"]["amount"] for d in stored] == [4] and stored[0]["sequence"] == 1
+        assert admin[db_name].accounts.find_one({"_id": alice.id})["balance"] == 6
+    finally:
+        admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+        admin.drop_database(db_name)
+        admin.close()
+        await call(client.close())
+
+
+async def test_a_coroutine_publisher_goes_with_the_async_relay(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 10, 10)
+    await transfer(twin, alice, bob, 2)
+    delivered: list[str] = []
+
+    async def publish(event: OutboxEvent) -> None:
+        await asyncio.sleep(0)  # awaited by the async relay, before the event is marked
+        delivered.append(event.id)
+
+    if twin.flavour == "sync":
+        with pytest.raises(TypeError, match="AsyncRelay"):
+            Relay(twin.engine, publish)
+        return
+    r = AsyncRelay(twin.engine, publish)
+    assert await r.drain(5) == 2 and len(delivered) == 2
+
+
+async def test_an_event_type_the_relay_does_not_know_is_parked_with_the_reason(
+    twin: Twin,
+) -> None:
+    alice, bob = await open_accounts(twin, 10, 10)
+    await transfer(twin, alice, bob, 2)
+    r = relay(twin, lambda event: event.event, registry=EventRegistry(), max_attempts=2)
+    assert await call(r.drain(5)) == 0
+    parked = await call(r.parked())
+    assert len(parked) == 2 and all(
+        e.last_error.startswith("UnknownEventTypeError: unknown event type "
+                                "'tests.uow.models.") for e in parked if e.last_error
+    )
+    assert all(e.last_error for e in parked)

@@ -57,6 +57,13 @@ from uow.outbox.records import (
 Publisher = Callable[[OutboxEvent], Any]
 """Receives one stored event; the async relay awaits what it returns."""
 
+# ChangeStreamFatalError, ChangeStreamHistoryLost: resuming from that token cannot work.
+_STREAM_FATAL = frozenset({280, 286})
+
+# A server without change streams: a standalone (40573), $changeStream unknown (40324),
+# CommandNotSupported (115).
+_NO_STREAMS = frozenset({40573, 40324, 115})
+
 _ORDER = [("aggregate.collection", 1), ("aggregate.id", 1), ("sequence", 1), ("index", 1)]
 
 
@@ -92,6 +99,17 @@ def _later(now: datetime.datetime, seconds: float) -> datetime.datetime:
     return now + datetime.timedelta(seconds=seconds)
 
 
+def _due(document: dict[str, Any], now: datetime.datetime) -> bool:
+    """Is ``document`` due (``available_at`` passed)? Stored dates read back naive (UTC)
+    unless the client is ``tz_aware``."""
+    at = document.get("available_at")
+    if at is None:
+        return True
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=datetime.UTC)
+    return bool(at <= now)
+
+
 def _free(now: datetime.datetime) -> dict[str, Any]:
     return {"$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]}
 
@@ -113,6 +131,7 @@ class DeliveryCore:
         self.streaming: bool | None = False if settings.follow == "poll" else None
         self._stream: Any = None
         self._token: Any = None
+        self._fresh = False  # open the next stream from now, not from the stored token
         self._ready = False
 
     # ------------------------------------------------------------ one pass
@@ -150,17 +169,37 @@ class DeliveryCore:
         now = utcnow()
         delivered = 0
         for head in (yield from self.heads(now)):
-            claimed = yield Claim(
-                settings.outbox,
-                {"_id": head["_id"], "state": PENDING, **_free(now)},
-                {"$set": {"lease_owner": self.owner,
-                          "lease_until": _later(now, settings.lease_seconds)}},
-            )
-            if claimed is None:
-                continue  # another relay has it, or it was delivered meanwhile
-            if (yield from self._publish(claimed)):
+            # The head, then the aggregate's next events while they are due and free (a
+            # backlog is not one aggregation per event); at most batch_size each.
+            for _ in range(settings.batch_size):
+                if not (yield from self._claim_and_publish(head)):
+                    break
                 delivered += 1
+                aggregate = head["aggregate"]
+                found = yield FindAll(
+                    settings.outbox,
+                    {"aggregate.collection": aggregate.get("collection"),
+                     "aggregate.id": aggregate.get("id"), "state": PENDING},
+                    sort=_ORDER[2:], limit=1,
+                )
+                if not found or not _due(found[0], utcnow()):
+                    break
+                head = found[0]
         return delivered
+
+    def _claim_and_publish(self, head: dict[str, Any]) -> Steps:
+        """True when ``head`` was claimed and published."""
+        settings = self.settings
+        now = utcnow()  # not the pass's: earlier publishes may have taken a while
+        claimed = yield Claim(
+            settings.outbox,
+            {"_id": head["_id"], "state": PENDING, **_free(now)},
+            {"$set": {"lease_owner": self.owner,
+                      "lease_until": _later(now, settings.lease_seconds)}},
+        )
+        if claimed is None:
+            return False  # another relay has it, or it was delivered meanwhile
+        return (yield from self._publish(claimed))
 
     def _publish(self, document: dict[str, Any]) -> Steps:
         settings = self.settings
@@ -202,28 +241,31 @@ class DeliveryCore:
             try:
                 if (yield from self._wait_for_change()):
                     return
-            except PyMongoError:
-                yield from self.close()  # reopened from the stored token next time
+            except PyMongoError as error:
+                if getattr(error, "code", None) in _STREAM_FATAL:
+                    self._fresh = True  # its history is gone: never resume from that token
+                yield from self.close()  # reopened (from the stored token) next time
         yield Sleep(self.settings.poll_interval)
 
     def _open_stream(self) -> Steps:
         settings = self.settings
         found = yield FindAll(settings.relays_collection, {"_id": settings.name}, limit=1)
-        token = found[0].get("resume_token") if found else None
+        token = found[0].get("resume_token") if found and not self._fresh else None
         pipeline = [{"$match": {"operationType": "insert"}}]
         wait_ms = max(1, int(settings.poll_interval * 1000))
         try:
             self._stream = yield Watch(settings.outbox, pipeline, token, wait_ms)
-        except OperationFailure:
+        except OperationFailure as error:
             if token is None:
-                if settings.follow == "stream":
-                    raise
+                if settings.follow == "stream" or error.code not in _NO_STREAMS:
+                    raise  # wait() tries again next time
                 self.streaming = False  # no change streams here: poll
                 return
             # The token's history is gone: start from now (pending events are rescanned).
             self._stream = yield Watch(settings.outbox, pipeline, None, wait_ms)
+            token = None
         self.streaming = True
-        self._token = token
+        self._token, self._fresh = token, False
 
     def _wait_for_change(self) -> Steps:
         """True when the stream waited (a change came, or ``poll_interval`` passed)."""

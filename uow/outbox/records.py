@@ -3,7 +3,7 @@
 A stored event (the outbox collection, ``outbox`` by default)::
 
     {"_id": "5b0c...",                  # the event id: client-generated, the idempotency key
-     "type": "TransferCompleted",       # the registry's name of the event class
+     "type": "bank.transfer_completed", # the registry's name of the event class
      "payload": {...},                  # the event's fields (pydantic model or dataclass)
      "aggregate": {"type": "Account", "collection": "accounts", "id": ...},
      "sequence": 7, "index": 0,         # per-aggregate order: its version after the commit,
@@ -54,10 +54,11 @@ def _adapter(cls: type) -> TypeAdapter[Any]:
 class EventRegistry:
     """Event type names <-> classes: the writer stores the name, the relay finds the class.
 
-    A class is named by its ``__name__`` unless registered under another name
-    (``registry.register(Moved, name="account.moved")``, or ``@registry.register()``). The
-    writer registers an unknown class under its ``__name__`` on first use; a relay in
-    another process must import or register the classes it decodes.
+    A class is named ``module.QualName`` unless registered under a name of its own
+    (``registry.register(Moved, name="account.moved")``, or as a decorator), which keeps
+    stored events readable after the class moves. The writer registers an unknown class on
+    first use; a relay in another process decodes the classes registered (or used) there:
+    a name is never imported from.
     """
 
     def __init__(self) -> None:
@@ -74,7 +75,7 @@ class EventRegistry:
             raise EventTypeError(
                 f"outbox events are pydantic models or dataclasses, got {cls!r}"
             )
-        key = name or cls.__name__
+        key = name or f"{cls.__module__}.{cls.__qualname__}"
         known = self._by_name.get(key)
         if known is not None and known is not cls:
             raise EventTypeError(
@@ -86,7 +87,7 @@ class EventRegistry:
         return cls
 
     def name_of(self, cls: type) -> str:
-        """The stored name of ``cls`` (registered under its ``__name__`` if new)."""
+        """The stored name of ``cls`` (registered as ``module.QualName`` if new)."""
         name = self._by_class.get(cls)
         if name is None:
             self.register(cls)

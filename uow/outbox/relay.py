@@ -96,6 +96,11 @@ class Relay(_BaseRelay):
         result: int = self._drive(self._core.drain(timeout))
         return result
 
+    def wait(self) -> None:
+        """Block until something may be due: a change on the outbox (change stream), or
+        ``poll_interval`` seconds (for a loop of one's own around :meth:`run_once`)."""
+        self._drive(self._core.wait())
+
     def run(self) -> None:
         """Deliver and follow the outbox until :meth:`stop` (a thread's target)."""
         self._core.stopping = False
@@ -136,6 +141,9 @@ class AsyncRelay(_BaseRelay):
     async def drain(self, timeout: float = 10.0) -> int:
         result: int = await self._drive(self._core.drain(timeout))
         return result
+
+    async def wait(self) -> None:
+        await self._drive(self._core.wait())
 
     async def run(self) -> None:
         """Deliver until :meth:`stop` or cancellation (a lifespan task)."""
