@@ -32,6 +32,7 @@ _KNOWN_OPTIONS = {
     "collation", "weights", "default_language", "language_override", "textIndexVersion",
     "2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection", "storageEngine",
 }
+_TEXT_OPTIONS = ("weights", "default_language", "language_override", "textIndexVersion")
 # Options that make two specs with the same key pattern different indexes.
 _IDENTITY_OPTIONS = ("unique", "sparse", "partialFilterExpression", "collation")
 
@@ -62,9 +63,25 @@ class IndexSpec:
             if self.options.get("collation") is not None else None
 
     def to_document(self) -> dict[str, Any]:
-        """The index as listIndexes shows it (mongod's field order)."""
-        doc: dict[str, Any] = {"v": 2, "key": dict(self.key), "name": self.name}
-        doc.update(self.options)
+        """The index as listIndexes shows it (mongod's field order; a text index's fields
+        as ``_fts``/``_ftsx`` and its weights, as mongod stores them)."""
+        text_fields = [f for f, d in self.key.items() if d == "text"]
+        if not text_fields:
+            doc: dict[str, Any] = {"v": 2, "key": dict(self.key), "name": self.name}
+            doc.update(self.options)
+            return doc
+        key: dict[str, Any] = {}
+        for field_name, direction in self.key.items():
+            if direction != "text":
+                key[field_name] = direction
+            elif "_fts" not in key:
+                key["_fts"], key["_ftsx"] = "text", 1
+        doc = {"v": 2, "key": key, "name": self.name}
+        doc.update({k: v for k, v in self.options.items() if k not in _TEXT_OPTIONS})
+        doc["weights"] = dict(self.options.get("weights") or {f: 1 for f in text_fields})
+        doc["default_language"] = self.options.get("default_language", "english")
+        doc["language_override"] = self.options.get("language_override", "language")
+        doc["textIndexVersion"] = self.options.get("textIndexVersion", 3)
         return doc
 
     def same_definition(self, other: IndexSpec) -> bool:
@@ -219,7 +236,7 @@ class IndexEntries:
     insertion order); ``records`` finds the record of a seq. ``multikey`` turns on for good
     the first time an indexed path crosses an array, as on mongod."""
 
-    __slots__ = ("_collation", "_fields", "_simple", "directions", "entries", "held",
+    __slots__ = ("_collation", "_fields", "_simple", "_single", "directions", "entries", "held",
                  "multikey", "records", "spec")
 
     def __init__(self, spec: IndexSpec) -> None:
@@ -228,6 +245,10 @@ class IndexEntries:
         self.directions = [-1 if float(d) < 0 else 1 for d in spec.key.values()]
         self._collation = spec.collation
         self._simple = (not spec.sparse and "partialFilterExpression" not in spec.options)
+        only = self._fields[0][1] if len(self._fields) == 1 else ()
+        self._single: str | None = only[0] if (
+            len(only) == 1 and self._simple and self._collation is None
+            and self.directions[0] > 0) else None
         self.entries: SortedList = SortedList()
         self.records: dict[int, Any] = {}
         self.held: dict[int, frozenset[OrderKey]] = {}
@@ -235,6 +256,11 @@ class IndexEntries:
 
     def keys(self, doc: Mapping[str, Any]) -> list[OrderKey]:
         """The stored keys (without seq) of ``doc``: none when sparse or partial skip it."""
+        single = self._single
+        if single is not None:  # the common case, kept short: {field: 1} on a top-level field
+            value = doc.get(single)
+            if not isinstance(value, list | dict):
+                return [(order_key(value),)]
         if not self._simple and not self.spec.covers(doc):
             return []
         if self._collation is not None:
@@ -261,15 +287,22 @@ class IndexEntries:
     def sync(self, record: Any, docs: list[dict[str, Any]]) -> None:
         """Hold exactly the keys of ``docs`` (a record's retained and pending versions)."""
         seq = record.seq
-        new: frozenset[OrderKey] = frozenset(k for doc in docs for k in self.keys(doc))
-        old = self.held.get(seq, frozenset())
-        if new == old:
-            return
+        if len(docs) == 1:
+            new = frozenset(self.keys(docs[0]))
+        else:
+            new = frozenset(k for doc in docs for k in self.keys(doc))
+        old = self.held.get(seq)
         entries = self.entries
-        for key in old - new:
-            entries.remove((*key, seq))
-        for key in new - old:
-            entries.add((*key, seq))
+        if old is None:
+            for key in new:
+                entries.add((*key, seq))
+        elif new == old:
+            return
+        else:
+            for key in old - new:
+                entries.remove((*key, seq))
+            for key in new - old:
+                entries.add((*key, seq))
         if new:
             self.held[seq] = new
             self.records[seq] = record

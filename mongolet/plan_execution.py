@@ -11,9 +11,12 @@ examined for ``explain``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from sortedcontainers import SortedList
 
 from mongolet.index_order import TOP
 from mongolet.indexes import IndexEntries
@@ -35,19 +38,25 @@ class Stats:
 def index_infos(coll: Collection) -> list[IndexInfo]:
     """The planner's view of ``coll``'s indexes (multikey as of now)."""
     infos = []
-    for name, entries in coll.entries.items():
-        spec = entries.spec
+    for name, spec in coll.indexes.items():
+        if not spec.ordered or spec.options.get("hidden"):
+            continue  # the planner does not see hidden indexes, as on mongod
+        entries = coll.entries.get(name)
         infos.append(IndexInfo(name, spec.key, unique=spec.unique or name == "_id_",
                                sparse=spec.sparse,
                                partial=spec.options.get("partialFilterExpression"),
-                               multikey=entries.multikey, collation=entries.spec.collation
+                               multikey=entries is not None and entries.multikey,
+                               collation=spec.collation
                                if spec.options.get("collation") is not None else None))
     return infos
 
 
 def estimate_for(coll: Collection) -> Callable[[str, list[KeyRange]], int]:
     def estimate(name: str, ranges: list[KeyRange]) -> int:
-        entries = coll.entries[name].entries
+        found = coll.index_entries(name)
+        if found is None:
+            return 0
+        entries = found.entries
         return sum(max(entries.bisect_right(hi) - entries.bisect_left(lo), 0)
                    for lo, hi in ranges)
 
@@ -57,6 +66,9 @@ def estimate_for(coll: Collection) -> Callable[[str, list[KeyRange]], int]:
 def choose(coll: Collection, query: Query, id_keys: list[Hashable] | None = None
            ) -> tuple[Plan, list[Plan]]:
     """The winning and rejected plans for ``query`` on ``coll``."""
+    if id_keys is not None and query.hint is None and query.min is None \
+            and query.max is None:
+        return Plan("IDHACK", id_keys=id_keys, estimate=len(id_keys), exact=True), []
     return plan(query, index_infos(coll), estimate_for(coll), len(coll.records), id_keys)
 
 
@@ -72,6 +84,8 @@ def run(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate |
         return _collection_scan(view, coll, chosen.direction, predicate, stats, check)
     if chosen.stage == "EOF":
         return iter(())
+    if chosen.stage == "OR":
+        return _union(view, coll, chosen, predicate, stats, check)
     return _index_scan(view, coll, chosen, None if chosen.exact else predicate, stats, check)
 
 
@@ -127,17 +141,36 @@ def visible(view: DirectView, coll: Collection, entries: IndexEntries, entry: tu
     return record, doc
 
 
+_CHUNK = 64  # entries read at once: a cursor's later batches may follow other writes
+
+
+def walk(entries: SortedList, lower: tuple[Any, ...], upper: tuple[Any, ...],
+         reverse: bool = False) -> Iterator[tuple[Any, ...]]:
+    """The entries from ``lower`` to ``upper``, read a chunk at a time so that writes
+    between two chunks (a cursor waiting for its getMore) never disturb the walk."""
+    while True:
+        chunk = list(itertools.islice(entries.irange(lower, upper, reverse=reverse), _CHUNK))
+        yield from chunk
+        if len(chunk) < _CHUNK:
+            return
+        # resume after the last entry read (entries are unique: they end with a seq)
+        if reverse:
+            upper = (*chunk[-1][:-1], chunk[-1][-1] - 0.5)
+        else:
+            lower = (*chunk[-1][:-1], chunk[-1][-1] + 0.5)
+
+
 def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
                 stats: Stats, check: Callable[[], None] | None = None,
                 ) -> Iterator[tuple[Record, dict[str, Any]]]:
     assert chosen.index is not None
-    entries = coll.entries.get(chosen.index.name)
+    entries = coll.index_entries(chosen.index.name)
     if entries is None:
         return
     reverse = chosen.direction < 0
     seen: set[int] | None = set() if entries.multikey else None
     for lower, upper in chosen.ranges():
-        for entry in entries.entries.irange(lower, upper, reverse=reverse):
+        for entry in walk(entries.entries, lower, upper, reverse):
             stats.keys_examined += 1
             if check is not None and not stats.keys_examined % _CHECK_EVERY:
                 check()
@@ -154,6 +187,26 @@ def _index_scan(view: DirectView, coll: Collection, chosen: Plan, predicate: Pre
                     continue
             stats.returned += 1
             yield found
+
+
+def _union(view: DirectView, coll: Collection, chosen: Plan, predicate: Predicate | None,
+           stats: Stats, check: Callable[[], None] | None = None,
+           ) -> Iterator[tuple[Record, dict[str, Any]]]:
+    """Each clause's index scan in turn, every document once, then the whole filter."""
+    seen: set[int] = set()
+    scanned = Stats()
+    base = stats.keys_examined
+    for branch in chosen.branches:
+        for record, doc in _index_scan(view, coll, branch, None, scanned, check):
+            stats.keys_examined = base + scanned.keys_examined
+            if record.seq in seen:
+                continue
+            seen.add(record.seq)
+            stats.docs_examined += 1
+            if predicate is None or predicate(doc):
+                stats.returned += 1
+                yield record, doc
+    stats.keys_examined = base + scanned.keys_examined
 
 
 def count(view: DirectView, coll: Collection, chosen: Plan, stats: Stats | None = None) -> int:
@@ -176,8 +229,10 @@ def distinct_scan(view: DirectView, coll: Collection, chosen: Plan, path: str,
     one visible document per key (DISTINCT_SCAN): a jump past each key found."""
     assert chosen.index is not None
     stats = stats if stats is not None else Stats()
-    entries = coll.entries[chosen.index.name]
+    entries = coll.index_entries(chosen.index.name)
     found: list[Any] = []
+    if entries is None:
+        return found
     for lower, upper in chosen.ranges():
         start: tuple[Any, ...] = lower
         while True:

@@ -128,6 +128,7 @@ class Plan:
     id_keys: list[Any] | None = None
     key_range: KeyRange | None = None  # min/max
     estimate: float = 0.0
+    branches: list[Plan] = field(default_factory=list)  # OR: one index scan per $or clause
 
     def ranges(self) -> list[KeyRange]:
         """The stored-order ``(lower, upper)`` tuples to scan, in scan order."""
@@ -445,11 +446,36 @@ def _plan(query: Query, indexes: Sequence[IndexInfo], estimate: Estimate, total:
             cost = min(cost, 1)
         candidate.estimate = cost
         candidates.append(candidate)
+    if hinted is None:
+        union = _or_plan(query, indexes, estimate, total, sort)
+        if union is not None:
+            candidates.append(union)
     if not candidates:
         return Plan("COLLSCAN", estimate=total), []
     candidates.sort(key=lambda p: (p.estimate, -_bounded_fields(p), p.index.name
                                    if p.index else ""))
     return candidates[0], candidates[1:]
+
+
+def _or_plan(query: Query, indexes: Sequence[IndexInfo], estimate: Estimate, total: int,
+             sort: list[tuple[str, int]] | None) -> Plan | None:
+    """An OR of index scans, one per clause of a top-level ``$or``, when every clause has
+    an index (else a scan is needed anyway)."""
+    clauses = (query.filter or {}).get("$or")
+    if not isinstance(clauses, list) or not clauses \
+            or not all(isinstance(c, Mapping) for c in clauses):
+        return None
+    branches = []
+    for clause in clauses:
+        branch, _ = _plan(Query(filter=clause, collation=query.collation), indexes, estimate,
+                          total, None)
+        if branch.stage != "IXSCAN":
+            return None
+        branch.sort_served = False
+        branches.append(branch)
+    keys = sum(b.estimate for b in branches)
+    return Plan("OR", branches=branches, sort_served=sort == [],
+                estimate=keys + (keys * 0.2 if sort else 0))
 
 
 def _bounded_fields(p: Plan) -> int:

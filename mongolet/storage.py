@@ -158,8 +158,9 @@ class Collection:
         self.uuid = Binary.from_uuid(uuid.uuid4())
         self.records: dict[Hashable, Record] = {}
         self.indexes: dict[str, IndexSpec] = {"_id_": id_index()}
-        # index name -> ordered entries (every index but text, hashed and geo ones)
-        self.entries: dict[str, IndexEntries] = {"_id_": IndexEntries(self.indexes["_id_"])}
+        # index name -> ordered entries (every index but text, hashed and geo ones); the
+        # _id index's only once a query needs them (point reads use ``records``)
+        self.entries: dict[str, IndexEntries] = {}
         # unique index name -> index key -> record key holding it (committed, latest state)
         self.unique_keys: dict[str, dict[Hashable, Hashable]] = {}
         # (unique index name, index key) -> open transaction that wrote a document with it
@@ -230,13 +231,27 @@ class Collection:
     def index_documents(self, record: Record) -> list[dict[str, Any]]:
         """Every version of ``record`` a reader may see: retained ones and the one an open
         transaction is writing."""
-        docs = [doc for _, doc in record.versions if doc is not None]
         holder = record.locked_by
+        versions = record.versions
+        if holder is None and len(versions) == 1:
+            doc = versions[0][1]
+            return [doc] if doc is not None else []
+        docs = [doc for _, doc in versions if doc is not None]
         if holder is not None:
             pending = holder.writes.get((self.db, self.name), {}).get(record.key)
             if pending is not None:
                 docs.append(pending)
         return docs
+
+    def index_entries(self, name: str) -> IndexEntries | None:
+        """The ordered entries of index ``name`` (built now if they were left for later)."""
+        found = self.entries.get(name)
+        if found is None and name == "_id_":
+            found = IndexEntries(self.indexes[name])
+            found.build([(record, self.index_documents(record))
+                         for record in self.records.values()])
+            self.entries[name] = found
+        return found
 
     def reindex(self, record: Record) -> None:
         """Bring every index's entries for ``record`` in step with its versions."""

@@ -14,7 +14,13 @@ from bson import Int64
 from mongolet import plan_execution
 from mongolet.commands import change_streams, deadlines, local_sessions, maintenance, tailing, views
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, get_int
-from mongolet.commands.selection import compile_filter, id_keys, planned, select
+from mongolet.commands.selection import (
+    compile_filter,
+    id_keys,
+    planned,
+    predicate_for,
+    select,
+)
 from mongolet.commands.writing import write_pipeline_output
 from mongolet.cursors import DEFAULT_FIRST_BATCH, cursor_reply, take_batch
 from mongolet.errors import MongoError
@@ -23,6 +29,7 @@ from mongolet.query import aggregation, expressions, matcher, paths, projection,
 from mongolet.query import collation as collations
 from mongolet.query.collation import Collation
 from mongolet.storage import Collection
+from mongolet.text_search import TextSearch
 
 
 def query_collation(spec: dict[str, Any], coll: Collection | None) -> Collation | None:
@@ -94,6 +101,8 @@ class FindRequest:
     batch_size: int
     single_batch: bool
     budget: deadlines.Budget
+    score_fields: list[str]  # projected {$meta: "textScore"} fields
+    score_sort: bool  # sorted by {$meta: "textScore"} first
     return_key: bool = False  # returnKey: each document's index key instead of the document
     show_record_id: bool = False
 
@@ -119,6 +128,15 @@ def parse_find(ctx: CommandContext) -> FindRequest:
     coll = ctx.collection(name)
     collation = query_collation(body, coll)
     let = expressions.evaluate_let(get_doc(body, "let"))
+    score_fields = [k for k, v in (projection_spec or {}).items() if _is_text_score(v)]
+    if score_fields:
+        projection_spec = {k: v for k, v in (projection_spec or {}).items()
+                           if k not in score_fields}
+    score_sort = bool(sort) and _is_text_score(next(iter(sort.values()))) if sort else False
+    if sort:
+        sort = {k: v for k, v in sort.items() if not _is_text_score(v)}
+    if (score_fields or score_sort) and not (filter and "$text" in filter):
+        raise MongoError(40218, "query requires text score metadata, but it is not available")
     project = (projection.compile_projection(projection_spec, query=filter, variables=let)
                if projection_spec else None)
     if coll is None and filter:
@@ -131,7 +149,9 @@ def parse_find(ctx: CommandContext) -> FindRequest:
     if sort:
         sorting.parse_sort(sort)
     return FindRequest(ns, coll, query, project, let, batch_size, single_batch, budget,
-                       get_bool(body, "returnKey"), get_bool(body, "showRecordId"))
+                       score_fields, score_sort, get_bool(body, "returnKey"),
+                       get_bool(body, "showRecordId"))
+
 
 
 def _index_key(coll: Collection, hint: Any, sort: Mapping[str, Any] | None
@@ -163,6 +183,11 @@ def _with_record_ids(coll: Collection, docs: Iterator[dict[str, Any]]
         yield {**doc, "$recordId": Int64(record_id or 0)} if record_id else doc
 
 
+
+def _is_text_score(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("$meta") == "textScore"
+
+
 def find_documents(ctx: CommandContext, req: FindRequest,
                    stats: plan_execution.Stats | None = None
                    ) -> tuple[Plan, list[Plan], Iterator[dict[str, Any]]]:
@@ -171,29 +196,47 @@ def find_documents(ctx: CommandContext, req: FindRequest,
     query, coll = req.query, req.coll
     if coll is None:
         return Plan("EOF"), [], iter(())
+    text: TextSearch | None = None
     if views.is_view(coll):
         chosen: Plan = Plan("COLLSCAN")
         rejected: list[Plan] = []
         docs = matching(ctx, coll, query.filter, req.variables, query.collation)
     else:
+        text = TextSearch(coll, query.filter["$text"]) \
+            if query.filter and "$text" in query.filter else None
         chosen, rejected, pairs = planned(ctx.view, coll, query, req.variables, stats,
-                                          req.budget.check)
+                                          req.budget.check, text)
         docs = (doc for _, doc in pairs)
     docs = deadlines.limited(docs, req.budget)
     if query.sort and not chosen.sort_served:
         with collations.applied(query.collation):
             docs = iter(sorting.sort_documents(list(docs), query.sort))
+    if req.score_sort and text is not None:
+        scores = text.scores
+        docs = iter(sorted(docs, key=lambda d: -scores.get(id(d), 0.0)))
     if query.skip or query.limit:
         docs = itertools.islice(docs, query.skip,
                                 query.skip + query.limit if query.limit else None)
     if req.return_key:  # mongod shows no record id with the key either
         docs = map(_index_key(coll, query.hint, query.sort), docs)
     else:
-        if req.projection is not None:
+        if req.score_fields and text is not None:
+            docs = _with_scores(docs, req.projection, req.score_fields, text.scores)
+        elif req.projection is not None:
             docs = map(req.projection, docs)
         if req.show_record_id:
             docs = _with_record_ids(coll, docs)
     return chosen, rejected, docs
+
+
+def _with_scores(docs: Iterator[dict[str, Any]],
+                 project: Callable[[dict[str, Any]], dict[str, Any]] | None,
+                 fields: list[str], scores: dict[int, float]) -> Iterator[dict[str, Any]]:
+    for doc in docs:
+        shown = dict(project(doc)) if project is not None else dict(doc)
+        for name in fields:
+            shown[name] = scores.get(id(doc), 0.0)
+        yield shown
 
 
 @command("find", in_transaction=True)
@@ -256,8 +299,8 @@ def count_documents(ctx: CommandContext, req: CountRequest,
             chosen.stage = "COUNT_SCAN"
         else:
             pairs = plan_execution.run(ctx.view, coll, chosen, None if chosen.stage == "IDHACK"
-                                       else compile_filter(query.filter or {}, None,
-                                                           query.collation), stats,
+                                       else predicate_for(coll, query.filter or {}, None,
+                                                          query.collation), stats,
                                        req.budget.check)
             n = len(list(deadlines.limited(pairs, req.budget)))
     req.budget.check()

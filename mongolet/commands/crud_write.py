@@ -19,7 +19,7 @@ from mongolet import changes
 from mongolet.commands import deadlines, tailing, time_series, views
 from mongolet.commands.crud_read import query_collation, query_hint
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc, type_name
-from mongolet.commands.selection import compile_filter, id_keys, planned, select
+from mongolet.commands.selection import compile_filter, id_keys, planned, predicate_for, select
 from mongolet.commands.validation import Validator, validator_for
 from mongolet.commands.writing import check_stored_document, prepare_insert
 from mongolet.errors import MongoError
@@ -66,10 +66,13 @@ def _statement_variables(let: Variables, stmt: dict[str, Any]) -> Variables:
 
 
 def _predicate(filter: Mapping[str, Any] | None, variables: Variables = None,
-               collation: Collation | None = None) -> Callable[[Mapping[str, Any]], bool]:
+               collation: Collation | None = None, coll: Collection | None = None
+               ) -> Callable[[Mapping[str, Any]], bool]:
     keys = id_keys(filter, collation) if filter else None
     if not filter or (keys is not None and len(keys) == 1):
         return lambda doc: True  # records found by _id stay matched (_id is immutable)
+    if coll is not None:
+        return predicate_for(coll, filter, variables, collation)
     return compile_filter(filter, variables, collation)
 
 
@@ -288,7 +291,7 @@ async def run_update(ctx: CommandContext, coll: Collection, stmt: Any, let: Vari
     validator = validator_for(ctx, coll)
     collation = query_collation(stmt, coll)
     hint = query_hint(stmt)
-    predicate = _predicate(query, variables, collation)
+    predicate = _predicate(query, variables, collation, coll)
     apply = _updater(update, array_filters, query, variables, collation)
 
     matched = modified = 0
@@ -397,7 +400,7 @@ async def run_delete(ctx: CommandContext, coll: Collection | None, stmt: Any,
         return 0
     collation = query_collation(stmt, coll)
     hint = query_hint(stmt)
-    predicate = _predicate(query, variables, collation)
+    predicate = _predicate(query, variables, collation, coll)
     view = ctx.view
     removed = 0
     removed_one = ctx.statement_record(index, 1)  # retryable: limit 1
@@ -518,7 +521,7 @@ async def _find_and_modify(ctx: CommandContext) -> dict[str, Any]:
     coll = await view.writable_collection(ctx.db, name) if not remove else ctx.collection(name)
     views.check_writable(ctx, coll)
     collation = query_collation(body, coll)
-    predicate = _predicate(query, variables, collation)
+    predicate = _predicate(query, variables, collation, coll)
     apply = (_updater(update, array_filters, query, variables, collation) if update is not None
              else None)
 

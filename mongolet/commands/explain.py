@@ -16,7 +16,7 @@ from typing import Any
 from mongolet import plan_execution
 from mongolet.commands import crud_read, deadlines
 from mongolet.commands.registry import CommandContext, command, get_bool, get_doc
-from mongolet.commands.selection import compile_filter, id_keys
+from mongolet.commands.selection import id_keys, predicate_for
 from mongolet.errors import MongoError
 from mongolet.planner import Plan, Query
 from mongolet.storage import Collection
@@ -84,6 +84,13 @@ def scan_stage(plan: Plan, filter: Mapping[str, Any] | None) -> dict[str, Any]:
     if plan.stage == "COLLSCAN":
         return {"stage": "COLLSCAN", "filter": dict(filter or {}),
                 "direction": "forward" if plan.direction > 0 else "backward"}
+    if plan.stage == "OR":
+        fetch_or: dict[str, Any] = {"stage": "FETCH"}
+        if filter:
+            fetch_or["filter"] = dict(filter)
+        fetch_or["inputStage"] = {"stage": "OR", "inputStages": [
+            scan_stage(branch, None)["inputStage"] for branch in plan.branches]}
+        return fetch_or
     direction = "forward" if plan.direction > 0 else "backward"
     if plan.stage == "COUNT_SCAN":
         return {"stage": "COUNT_SCAN", **_index_fields(plan), "indexBounds":
@@ -141,7 +148,7 @@ def _with_stats(tree: dict[str, Any], stats: plan_execution.Stats, returned: int
                 "needTime": max(stats.keys_examined + stats.docs_examined - n, 0),
                 "needYield": 0, "saveState": 0, "restoreState": 0, "isEOF": 1})
     for key, value in tree.items():
-        if key not in ("stage", "inputStage"):
+        if key not in ("stage", "inputStage", "inputStages"):
             out[key] = value
     if stage in ("IXSCAN", "COUNT_SCAN", "DISTINCT_SCAN"):
         out["keysExamined"] = stats.keys_examined
@@ -154,6 +161,9 @@ def _with_stats(tree: dict[str, Any], stats: plan_execution.Stats, returned: int
         out["docsExamined"] = stats.docs_examined
     if "inputStage" in tree:
         out["inputStage"] = _with_stats(tree["inputStage"], stats, returned, millis)
+    if "inputStages" in tree:
+        out["inputStages"] = [_with_stats(t, stats, returned, millis)
+                              for t in tree["inputStages"]]
     return out
 
 
@@ -242,8 +252,8 @@ def _find(ctx: CommandContext, verbosity: str) -> dict[str, Any]:
     if verbosity != "queryPlanner":
         returned = sum(1 for _ in docs)
         execution = _execution_stats(tree, stats, returned, started)
-    predicate = compile_filter(req.query.filter, req.variables, req.query.collation) \
-        if req.query.filter else None
+    predicate = predicate_for(req.coll, req.query.filter, req.variables,
+                              req.query.collation) if req.query.filter and req.coll else None
     trees, runs = _other_plans(ctx, req.coll, rejected, req.query, projection, verbosity,
                                predicate)
     if execution is not None and verbosity == "allPlansExecution" and rejected:
@@ -342,7 +352,7 @@ def _write_explain(ctx: CommandContext, verbosity: str, stage: str, filter: dict
     else:
         keys = id_keys(filter, collation) if hint is None else None
         chosen, rejected = plan_execution.choose(coll, query, keys)
-        predicate = compile_filter(filter, None, collation) \
+        predicate = predicate_for(coll, filter, None, collation) \
             if filter and chosen.stage != "IDHACK" else None
         pairs = plan_execution.run(ctx.view, coll, chosen, predicate, stats)
         matches = list(pairs) if verbosity != "queryPlanner" else []

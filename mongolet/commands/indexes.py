@@ -57,6 +57,11 @@ async def create_indexes(ctx: CommandContext) -> dict[str, Any]:
             spec.options.setdefault("collation", default_collation)
     before = len(coll.indexes)
     new = [spec for spec in specs if not _existing_conflict(coll, spec)]
+    texts = [s for s in [*coll.indexes.values(), *new] if "text" in s.key.values()]
+    if len(texts) > 1:
+        raise MongoError(85, f"An equivalent index already exists with a different name and "
+                             f"options: only one text index per collection, "
+                             f"{texts[0].name} exists")
     names = [spec.name for spec in new]
     if len(set(names)) != len(names):
         raise MongoError(68, "Identical index names in one createIndexes command")
@@ -121,7 +126,8 @@ async def drop_indexes(ctx: CommandContext) -> dict[str, Any]:
                 "ok": 1.0}
     if isinstance(which, dict):
         matching = [s.name for s in coll.indexes.values()
-                    if list(s.key.items()) == list(which.items())]
+                    if list(s.key.items()) == list(which.items())
+                    or list(s.to_document()["key"].items()) == list(which.items())]
         if not matching:
             raise MongoError(27, f"can't find index with key: {which}")
         names = matching[:1]

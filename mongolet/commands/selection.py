@@ -7,6 +7,7 @@ scan when an index applies, else a scan of the collection in natural order.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from mongolet.planner import Plan, Query
 from mongolet.query import collation as collations
 from mongolet.query import matcher
 from mongolet.storage import Collection, Record, canonical_id
+from mongolet.text_search import TextSearch
 from mongolet.transactions import DirectView
 
 
@@ -67,6 +69,18 @@ def compile_filter(filter: Mapping[str, Any], variables: Mapping[str, Any] | Non
     return collations.under(collation, predicate)
 
 
+def predicate_for(coll: Collection, filter: Mapping[str, Any],
+                  variables: Mapping[str, Any] | None = None,
+                  collation: collations.Collation | None = None) -> matcher.Predicate:
+    """``compile_filter``, with a ``$text`` condition answered by ``coll``'s text index."""
+    if "$text" not in filter:
+        return compile_filter(filter, variables, collation)
+    text = TextSearch(coll, filter["$text"])
+    rest = compile_filter({k: v for k, v in filter.items() if k != "$text"}, variables,
+                          collation)
+    return lambda doc: text.score(doc) is not None and rest(doc)
+
+
 def select(view: DirectView, coll: Collection, filter: Mapping[str, Any] | None, *,
            variables: Mapping[str, Any] | None = None,
            collation: collations.Collation | None = None, hint: Any = None,
@@ -83,9 +97,18 @@ def planned(view: DirectView, coll: Collection, query: Query,
             variables: Mapping[str, Any] | None = None,
             stats: plan_execution.Stats | None = None,
             check: Callable[[], None] | None = None,
+            text: TextSearch | None = None,
             ) -> tuple[Plan, list[Plan], Iterator[tuple[Record, dict[str, Any]]]]:
-    """The winning plan for ``query``, the rejected ones, and the pairs it finds."""
+    """The winning plan for ``query``, the rejected ones, and the pairs it finds (a
+    ``$text`` condition goes to ``text``, which keeps the scores, or to a new search)."""
     filter = query.filter
+    if filter and "$text" in filter:
+        if text is None:
+            text = TextSearch(coll, filter["$text"])
+        rest = {k: v for k, v in filter.items() if k != "$text"}
+        chosen, rejected, pairs = planned(view, coll, dataclasses.replace(query, filter=rest),
+                                          variables, stats, check)
+        return chosen, rejected, text.matching(pairs)
     # A time series collection's records are not keyed by _id.
     keys = (id_keys(filter, query.collation)
             if query.hint is None and "timeseries" not in coll.options else None)

@@ -17,9 +17,8 @@ from bson import Int64
 
 from mongolet.errors import MongoError, bad_value, failed_to_parse
 from mongolet.query.expressions import (
-    average,
+    ACCUMULATORS,
     compile_expression,
-    merge_objects,
     missing_to_null,
     numeric_op,
     sum_numbers,
@@ -325,35 +324,23 @@ def _stage_add_fields(spec: Any, ctx: PipelineContext) -> Stage:
 # --- $group ---------------------------------------------------------------------------------
 
 
-class _Accumulator:
-    """One output field of $group: its operator and argument expression."""
+class _GroupField:
+    """One output field of $group: its accumulator and argument expression."""
 
-    __slots__ = ("compiled", "constant", "field", "op")
+    __slots__ = ("compiled", "constant", "field", "finish", "op", "start", "step")
 
     def __init__(self, field: str, op: str, arg: Any) -> None:
         self.field = field
         self.op = op
         self.constant = arg if not isinstance(arg, (str, list, Mapping)) else MISSING
         self.compiled = compile_expression(arg if op != "$count" else 1)
-
-    def start(self) -> Any:
-        if self.op in ("$push", "$addToSet"):
-            return []
-        if self.op in ("$sum", "$count", "$avg", "$stdDevPop", "$stdDevSamp"):
-            return []
-        return _UNSET
+        accumulator = ACCUMULATORS[op]
+        self.start = accumulator.start
+        self.step = accumulator.step
+        self.finish = accumulator.finish
 
 
-class _Unset:
-    pass
-
-
-_UNSET = _Unset()
-_ACCUMULATORS = frozenset({"$sum", "$avg", "$min", "$max", "$push", "$addToSet", "$first", "$last",
-                           "$count", "$mergeObjects", "$stdDevPop", "$stdDevSamp"})
-
-
-def _parse_group(spec: Any) -> tuple[Callable[..., Any], list[_Accumulator]]:
+def _parse_group(spec: Any) -> tuple[Callable[..., Any], list[_GroupField]]:
     if not isinstance(spec, Mapping):
         raise MongoError(15947, "a group's fields must be specified in an object")
     if "_id" not in spec:
@@ -372,13 +359,13 @@ def _parse_group(spec: Any) -> tuple[Callable[..., Any], list[_Accumulator]]:
         if len(value) != 1:
             raise MongoError(40238, f"The field '{field}' must specify one accumulator")
         op, arg = next(iter(value.items()))
-        if op not in _ACCUMULATORS:
+        if op not in ACCUMULATORS:
             raise MongoError(15952, f"unknown group operator '{op}'")
         if op == "$count" and arg != {}:
             raise MongoError(5527600, "$count takes no arguments, i.e. $count:{}")
-        if op in ("$push", "$addToSet", "$first", "$last", "$mergeObjects", "$sum", "$avg", "$min", "$max") and isinstance(arg, list):
+        if ACCUMULATORS[op].unary and isinstance(arg, list):
             raise MongoError(40237, f"The {op} accumulator is a unary operator")
-        accumulators.append(_Accumulator(field, op, arg))
+        accumulators.append(_GroupField(field, op, arg))
     return key, accumulators
 
 
@@ -411,11 +398,11 @@ def _stage_group(spec: Any, ctx: PipelineContext) -> Stage:
                 entry = groups[key] = (key_value, [acc.start() for acc in accumulators])
             states = entry[1]
             for i, acc in enumerate(accumulators):
-                states[i] = _accumulate(acc, states[i], acc.compiled(doc, variables))
+                states[i] = acc.step(states[i], acc.compiled(doc, variables))
         for key_value, states in groups.values():
             result: dict[str, Any] = {"_id": key_value}
             for acc, state in zip(accumulators, states):
-                result[acc.field] = _finish(acc, state)
+                result[acc.field] = acc.finish(state)
             yield result
 
     return group
@@ -423,69 +410,6 @@ def _stage_group(spec: Any, ctx: PipelineContext) -> Stage:
 
 def _repeat_sum(step: Any, total: int) -> Any:
     return numeric_op([step, total], lambda a, b: a * b)
-
-
-def _accumulate(acc: _Accumulator, state: Any, value: Any) -> Any:
-    op = acc.op
-    if op in ("$sum", "$avg", "$stdDevPop", "$stdDevSamp", "$count"):
-        if is_number(value) and not isinstance(value, bool):
-            state.append(value)
-        return state
-    if op == "$push":
-        if value is not MISSING:
-            state.append(value)
-        return state
-    if op == "$addToSet":
-        if value is not MISSING:
-            state.append(value)
-        return state
-    if op == "$first":
-        return missing_to_null(value) if state is _UNSET else state
-    if op == "$last":
-        return missing_to_null(value)
-    if op in ("$min", "$max"):
-        if value is None or value is MISSING:
-            return state
-        if state is _UNSET:
-            return value
-        c = compare(value, state)
-        if (op == "$min" and c < 0) or (op == "$max" and c > 0):
-            return value
-        return state
-    if op == "$mergeObjects":
-        merged = {} if state is _UNSET else state
-        return merge_objects([merged, value])
-    raise MongoError(15952, f"unknown group operator '{op}'")
-
-
-def _finish(acc: _Accumulator, state: Any) -> Any:
-    op = acc.op
-    if op in ("$sum", "$count"):
-        return sum_numbers(state)
-    if op == "$avg":
-        return average(state)
-    if op in ("$stdDevPop", "$stdDevSamp"):
-        values = [float(numeric(v)) for v in state]
-        n = len(values)
-        if n == 0 or (op == "$stdDevSamp" and n < 2):
-            return None
-        mean = sum(values) / n
-        variance = sum((v - mean) ** 2 for v in values) / (n if op == "$stdDevPop" else n - 1)
-        return variance**0.5
-    if op == "$addToSet":
-        seen: set[Any] = set()
-        unique = []
-        for value in state:
-            key = canonical_key(value)
-            if key not in seen:
-                seen.add(key)
-                unique.append(value)
-        return unique
-    if op == "$mergeObjects":
-        return {} if state is _UNSET else state
-    if state is _UNSET:
-        return None
-    return state
 
 
 def _stage_sort_by_count(spec: Any, ctx: PipelineContext) -> Stage:
@@ -709,11 +633,11 @@ def _stage_bucket(spec: Any, ctx: PipelineContext) -> Stage:
             if states is None:
                 states = buckets[slot] = [acc.start() for acc in accumulators]
             for i, acc in enumerate(accumulators):
-                states[i] = _accumulate(acc, states[i], acc.compiled(doc, variables))
+                states[i] = acc.step(states[i], acc.compiled(doc, variables))
         for slot in sorted(buckets):
             result: dict[str, Any] = {"_id": boundaries[slot] if slot < len(boundaries) else default}
             for acc, state in zip(accumulators, buckets[slot]):
-                result[acc.field] = _finish(acc, state)
+                result[acc.field] = acc.finish(state)
             yield result
 
     return bucket

@@ -76,6 +76,7 @@ _BRACKET_BY_TYPE: dict[type, int] = {
 
 NUMBER_TYPES = (int, float, Int64, Decimal128)
 _UTC = datetime.UTC
+_EPOCH = datetime.datetime(1970, 1, 1)
 
 
 def bracket(value: Any) -> int:
@@ -139,6 +140,11 @@ def date_millis(value: Any) -> int:
         value = value.astimezone(_UTC).replace(tzinfo=None)
     delta = value - datetime.datetime(1970, 1, 1)
     return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def date_from_millis(millis: int) -> datetime.datetime:
+    """The (naive, UTC) BSON date ``millis`` milliseconds after the epoch."""
+    return _EPOCH + datetime.timedelta(milliseconds=millis)
 
 
 def _regex_parts(value: Any) -> tuple[str, str]:

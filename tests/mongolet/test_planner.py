@@ -349,3 +349,57 @@ async def test_async_snapshot_read_through_index(adb: AsyncDatabase) -> None:
         assert await adb.items.find_one({"a": 33}, session=session) is None
     assert (await adb.items.find_one({"a": 33}))["_id"] == 3
     assert ReadConcern("snapshot").level == "snapshot"
+
+
+def test_or_of_indexed_clauses_is_a_union_of_index_scans(db: Database) -> None:
+    _fill(db)
+    query = {"$or": [{"email": "u5@x"}, {"ts": {"$gte": 198}}, {"a": 1, "ts": 11}]}
+    plan = db.items.find(query).explain()
+    winning = plan["queryPlanner"]["winningPlan"]
+    assert _stages(winning)[:2] == ["FETCH", "OR"]
+    assert {s["indexName"] for s in winning["inputStage"]["inputStages"]} >= {"email_1", "ts_-1"}
+    assert plan["executionStats"]["nReturned"] == 4
+    assert plan["executionStats"]["totalDocsExamined"] == 4
+    assert sorted(d["_id"] for d in db.items.find(query)) == [5, 11, 198, 199]
+    unindexed = db.items.find({"$or": [{"email": "u5@x"}, {"nope": 1}]}).explain()
+    assert unindexed["queryPlanner"]["winningPlan"]["stage"] == "COLLSCAN"
+
+
+def test_sort_by_id_is_served_by_the_id_index(db: Database) -> None:
+    _fill(db)
+    cursor = db.items.find({"a": {"$exists": True}}).sort("_id", -1).limit(3)
+    assert [d["_id"] for d in cursor.clone()] == [199, 198, 197]
+    plan = cursor.explain()
+    ixscan = _ixscan(plan["queryPlanner"]["winningPlan"])
+    assert ixscan["indexName"] == "_id_" and ixscan["direction"] == "backward"
+    assert plan["executionStats"]["totalKeysExamined"] == 3
+    db.items.insert_one({"_id": 500, "a": 1})  # kept in step once built
+    assert db.items.find_one({}, sort=[("_id", -1)])["_id"] == 500
+    assert [d["_id"] for d in db.items.find({"_id": {"$gt": 198}})] == [199, 500]
+
+
+def test_a_cursor_over_an_index_survives_writes_between_batches(db: Database) -> None:
+    db.items.insert_many([{"_id": i, "ts": i} for i in range(300)])
+    db.items.create_index("ts")
+    cursor = db.items.find({"ts": {"$gte": 0}}).sort("ts", 1).batch_size(10)
+    seen = [next(cursor)["ts"] for _ in range(10)]
+    db.items.insert_many([{"_id": 1000 + i, "ts": -1 - i} for i in range(300)])
+    db.items.delete_many({"ts": {"$lt": 5}})  # already returned
+    db.items.update_many({"ts": {"$gte": 290}}, {"$inc": {"ts": 1000}})
+    rest = [d["ts"] for d in cursor]
+    assert seen + rest == list(range(290)) + list(range(1290, 1300))
+
+
+def test_an_index_with_a_collation_serves_queries_with_that_collation(db: Database) -> None:
+    db.create_collection("people", collation={"locale": "en", "strength": 2})
+    db.people.insert_many([{"_id": 1, "name": "abc"}, {"_id": 2, "name": "ABC"},
+                           {"_id": 3, "name": "Bob"}, {"_id": 4, "name": "alice"}])
+    db.people.create_index("name")
+    assert sorted(d["_id"] for d in db.people.find({"name": "Abc"})) == [1, 2]
+    plan = db.people.find({"name": "Abc"}).explain()
+    assert _ixscan(plan["queryPlanner"]["winningPlan"])["indexName"] == "name_1"
+    ordered = [d["name"] for d in db.people.find({}).sort("name", 1)]
+    assert ordered == ["abc", "ABC", "alice", "Bob"]
+    simple = db.people.find({"name": "Abc"}).collation({"locale": "simple"})
+    assert list(simple) == []
+    assert "COLLSCAN" in str(simple.explain()["queryPlanner"]["winningPlan"])

@@ -177,6 +177,19 @@ ERRORS: list[tuple[str, list[dict[str, Any]], int]] = [
 ]
 
 
+def test_accumulator_expressions_fold_one_array_operand_or_the_operands(db: Database) -> None:
+    # As mongod's ExpressionFromAccumulator: one operand that is an array is folded element
+    # by element; with several operands an array is one value ($sum/$avg ignore it).
+    db.c.insert_one({"_id": 1, "a": [1, 2, [10]], "b": 4})
+    found = db.c.aggregate([{"$project": {
+        "_id": 0, "sum": {"$sum": "$a"}, "sumListed": {"$sum": ["$a"]}, "sumTwo": {"$sum": ["$a", "$b"]},
+        "avgTwo": {"$avg": ["$a", "$b"]}, "max": {"$max": ["$a"]}, "maxTwo": {"$max": ["$a", "$b"]},
+        "min": {"$min": "$a"}, "sd": {"$stdDevPop": [1, 3]}, "sdOne": {"$stdDevSamp": [5]},
+    }}]).next()
+    assert found == {"sum": 3, "sumListed": 3, "sumTwo": 4, "avgTwo": 4.0, "max": [10],
+                     "maxTwo": [1, 2, [10]], "min": 1, "sd": 1.0, "sdOne": None}
+
+
 @pytest.mark.parametrize(("pipeline", "code"), [(c[1], c[2]) for c in ERRORS], ids=[c[0] for c in ERRORS])
 def test_pipeline_errors(db: Database, pipeline: list[dict[str, Any]], code: int) -> None:
     db.sales.insert_many(SALES)
