@@ -8,7 +8,9 @@
 ``SyncEngine(client, database="app").save(User(name="Ann"))`` stores it; ``engine.find(User,
 User.age >= 18)`` queries; ``engine.transaction()`` groups writes atomically. See the README
 tour and each module: :mod:`odm.model`, :mod:`odm.query`, :mod:`odm.engine`,
-:mod:`odm.tracking` (change tracking), :mod:`odm.commands` (the pure builders).
+:mod:`odm.tracking` (change tracking); the pure builders by concept: :mod:`odm.query_compiler`,
+:mod:`odm.loading`, :mod:`odm.saving`, :mod:`odm.write_errors`, :mod:`odm.index_planning`,
+:mod:`odm.facts`.
 """
 
 from odm import query

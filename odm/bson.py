@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import enum
 import re
 import typing
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -403,7 +405,7 @@ def _decimal_from_bson(value: Any) -> Any:
     return value
 
 
-def _decimal_to_bson(value: decimal.Decimal, info: core_schema.SerializationInfo) -> Any:
+def decimal_to_bson(value: decimal.Decimal, info: core_schema.SerializationInfo) -> Any:
     if is_doc_dump(info):
         return bson.Decimal128(value)
     if info.mode_is_json():
@@ -414,7 +416,7 @@ def _decimal_to_bson(value: decimal.Decimal, info: core_schema.SerializationInfo
 BSONDecimal = Annotated[
     decimal.Decimal,
     BeforeValidator(_decimal_from_bson),
-    SerializedBy(_decimal_to_bson),
+    SerializedBy(decimal_to_bson),
 ]
 """``decimal.Decimal`` stored as ``Decimal128`` and read back as ``Decimal``."""
 
@@ -442,6 +444,40 @@ class BaseBSONModel(BaseModel):
     """
 
     model_config = ConfigDict(json_encoders=BSON_TYPES_ENCODERS)
+
+
+# ---------------------------------------------------------------- serializers of stored documents
+# (functions the dumper recognises and inlines: see :mod:`odm.dumper`)
+
+
+def enum_serializer(value: enum.Enum, info: core_schema.SerializationInfo) -> Any:
+    return value.value if is_doc_dump(info) or info.mode_is_json() else value
+
+
+def uuid_from_bson(value: Any) -> Any:
+    if isinstance(value, bson.Binary) and value.subtype in (3, 4):
+        return value.as_uuid(value.subtype)
+    return value
+
+
+def uuid_serializer(value: uuid.UUID, info: core_schema.SerializationInfo) -> Any:
+    if is_doc_dump(info):
+        return bson.Binary.from_uuid(value)
+    return str(value) if info.mode_is_json() else value
+
+
+def reference_serializer(
+    value: Any, handler: core_schema.SerializerFunctionWrapHandler, info: core_schema.SerializationInfo
+) -> Any:
+    # In a stored document a reference is the referenced document's primary key.
+    if is_doc_dump(info):
+        return getattr(value, type(value).__primary_field__)
+    return handler(value)
+
+
+def as_bson_array(value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> Any:
+    """Tuples and sets are stored as arrays: documents hold lists (BSON-ready values)."""
+    return list(handler(value))
 
 
 # Annotations replaced at model creation, so users can write the plain types.
@@ -476,6 +512,12 @@ __all__ = [
     "SUBSTITUTED_TYPES",
     "SerializedBy",
     "WithBsonSerializer",
+    "as_bson_array",
+    "decimal_to_bson",
+    "enum_serializer",
+    "reference_serializer",
+    "uuid_from_bson",
+    "uuid_serializer",
 ]
 
 

@@ -2,9 +2,10 @@
 (``MongoClient.bulk_write``), when the server has it.
 
 The engines use it when a save touches two collections or more; the writes are those of
-:func:`odm.commands.save_operations`, in the same order (referenced collections first), so
+:func:`odm.saving.save_operations`, in the same order (referenced collections first), so
 the outcome is the one the per-collection writes give, in one command instead of one per
-collection. ``MongoClient.bulk_write`` encodes with the client's codec options, which lack
+collection (its errors: :func:`odm.write_errors.translate_client_write_error`).
+``MongoClient.bulk_write`` encodes with the client's codec options, which lack
 odm's fallback encoder (sets...): documents the client cannot encode go pre-encoded with the
 engine's.
 """
@@ -19,11 +20,8 @@ import bson.errors
 import pymongo
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo.errors import ClientBulkWriteException, PyMongoError
-from pymongo.errors import DuplicateKeyError as DriverDuplicateKeyError
 
-from odm.commands import DUPLICATE_KEY, SaveOperation, WriteKind, mark_saved
-from odm.exceptions import DuplicateKeyError
+from odm.saving import SaveOperation, WriteKind
 
 MIN_WIRE_VERSION = 25  # MongoDB 8.0
 
@@ -65,21 +63,3 @@ def requests(
                                                  encodable(operation.document), upsert=True,
                                                  namespace=namespace))
     return models, operations
-
-
-def translate_error(error: PyMongoError, operations: Sequence[SaveOperation]) -> Exception:
-    """Our error for a refused client bulk write, as :func:`odm.commands.translate_write_error`
-    gives for a per-collection one: the writes applied before the refused one are marked
-    saved, a duplicate key names the instance, a top-level error is raised as itself."""
-    if not isinstance(error, ClientBulkWriteException):
-        return error
-    if error.error is not None:
-        return error.error if isinstance(error.error, Exception) else error
-    first: Mapping[str, Any] = error.write_errors[0] if error.write_errors else {}  # type: ignore[assignment]
-    index = int(first.get("idx", 0))
-    mark_saved(operations[:index])
-    if first.get("code") == DUPLICATE_KEY and index < len(operations):
-        driver_error = DriverDuplicateKeyError(str(first.get("errmsg", "")), DUPLICATE_KEY,
-                                               dict(first))
-        return DuplicateKeyError(operations[index].instance, driver_error)
-    return error

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer, SchemaValidator, core_schema
 
-from odm.bson import DOC_VALIDATORS
+from odm.bson import DOC_VALIDATORS, as_bson_array
 from odm.dumper import Dumper, compile_dumper
 
 
@@ -62,11 +62,6 @@ def _stored_keys(model_schema: dict[str, Any]) -> bool:
         "validate_by_alias": True,
     }
     return True
-
-
-def as_bson_array(value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> Any:
-    """Tuples and sets are stored as arrays: documents hold lists (BSON-ready values)."""
-    return list(handler(value))
 
 
 _ARRAY_TYPES = frozenset({"tuple", "set", "frozenset"})

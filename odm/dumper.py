@@ -38,7 +38,15 @@ from typing import Any
 import bson
 from pydantic_core import SchemaSerializer
 
-from odm.bson import DOC_CONTEXT, WithBsonSerializer, _decimal_to_bson
+from odm.bson import (
+    DOC_CONTEXT,
+    WithBsonSerializer,
+    as_bson_array,
+    decimal_to_bson,
+    enum_serializer,
+    reference_serializer,
+    uuid_serializer,
+)
 
 Dumper = Callable[[Any], dict[str, Any]]
 
@@ -128,30 +136,19 @@ def _bson_serialized(function: Callable[[Any], Any], value: Any) -> Any:
     return inferred(function(value))
 
 
-@functools.cache
-def _known_functions() -> dict[Any, Callable[[Any], Any]]:
-    from odm import model  # odm.model imports this module
-
-    return {
-        _decimal_to_bson: _decimal128,
-        model._enum_serializer: _enum_value,
-        model._uuid_serializer: _uuid_binary,
-        model._reference_serializer: _primary_key,
-    }
-
-
-@functools.cache
-def _as_bson_array() -> Any:
-    from odm.document_codec import as_bson_array  # it imports this module
-
-    return as_bson_array
+_KNOWN_FUNCTIONS: dict[Any, Callable[[Any], Any]] = {
+    decimal_to_bson: _decimal128,
+    enum_serializer: _enum_value,
+    uuid_serializer: _uuid_binary,
+    reference_serializer: _primary_key,
+}
 
 
 def _known_function(function: Any) -> Callable[[Any], Any] | None:
     """The compiled form of one of odm's serialization functions, else None."""
-    if function is _as_bson_array():
+    if function is as_bson_array:
         return None
-    found = _known_functions().get(function)
+    found = _KNOWN_FUNCTIONS.get(function)
     if found is not None:
         return found
     owner = getattr(function, "__self__", None)
@@ -299,7 +296,7 @@ class _Compiler:
             ):
                 return _Copy((first["cls"],))
             raise _Unsupported(safe=True)
-        if serialization.get("function") is _as_bson_array():
+        if serialization.get("function") is as_bson_array:
             raise _Unsupported(safe=True)  # a tuple or set: its own pydantic serializer
         if serialization.get("type") in ("function-plain", "function-wrap"):
             function = _known_function(serialization["function"])
@@ -462,7 +459,7 @@ def _has_user_function(
     serialization = node.get("serialization")
     if isinstance(serialization, dict) and "function" in serialization and (
         serialization.get("when_used") not in ("json", "json-unless-none")
-        and serialization["function"] is not _as_bson_array()
+        and serialization["function"] is not as_bson_array
         and _known_function(serialization["function"]) is None
     ):
         return True

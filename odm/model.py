@@ -52,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic._internal._decorators import PydanticDescriptorProxy
 from pydantic._internal._model_construction import ModelMetaclass, build_lenient_weakvaluedict
 from pydantic.errors import PydanticSchemaGenerationError
-from pydantic_core import PydanticUndefined, core_schema
+from pydantic_core import PydanticUndefined
 
 from odm.bson import (
     DOC_CONTEXT,
@@ -60,7 +60,10 @@ from odm.bson import (
     BaseBSONModel,
     ObjectId,
     SerializedBy,
-    is_doc_dump,
+    enum_serializer,
+    reference_serializer,
+    uuid_from_bson,
+    uuid_serializer,
 )
 from odm.document_codec import DocumentCodec, build_codec
 from odm.exceptions import DocumentParsingError, PrimaryKeyChangeError
@@ -100,22 +103,6 @@ class ODMConfigDict(ConfigDict, total=False):
 # ---------------------------------------------------------------- type substitution
 
 
-def _enum_serializer(value: enum.Enum, info: core_schema.SerializationInfo) -> Any:
-    return value.value if is_doc_dump(info) or info.mode_is_json() else value
-
-
-def _uuid_from_bson(value: Any) -> Any:
-    if isinstance(value, bson.Binary) and value.subtype in (3, 4):
-        return value.as_uuid(value.subtype)
-    return value
-
-
-def _uuid_serializer(value: uuid.UUID, info: core_schema.SerializationInfo) -> Any:
-    if is_doc_dump(info):
-        return bson.Binary.from_uuid(value)
-    return str(value) if info.mode_is_json() else value
-
-
 def _substitute(annotation: Any) -> Any:
     """Replace BSON-specific types (also inside Optional/list/dict...) by odm's."""
     try:
@@ -128,12 +115,12 @@ def _substitute(annotation: Any) -> Any:
         return SUBSTITUTED_TYPES[re.Pattern]
     if isinstance(annotation, type):
         if issubclass(annotation, enum.Enum):
-            return Annotated[annotation, SerializedBy(_enum_serializer)]
+            return Annotated[annotation, SerializedBy(enum_serializer)]
         if annotation is uuid.UUID:
             return Annotated[
                 uuid.UUID,
-                pydantic.BeforeValidator(_uuid_from_bson),
-                SerializedBy(_uuid_serializer),
+                pydantic.BeforeValidator(uuid_from_bson),
+                SerializedBy(uuid_serializer),
             ]
         return annotation
     origin = typing.get_origin(annotation)
@@ -179,15 +166,6 @@ def _is_classvar(annotation: Any) -> bool:
 
 def _model_class(annotation: Any) -> type[Model] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, Model) else None
-
-
-def _reference_serializer(
-    value: Any, handler: core_schema.SerializerFunctionWrapHandler, info: core_schema.SerializationInfo
-) -> Any:
-    # In a stored document a reference is the referenced document's primary key.
-    if is_doc_dump(info):
-        return getattr(value, type(value).__primary_field__)
-    return handler(value)
 
 
 def _to_snake_case(name: str) -> str:
@@ -372,7 +350,7 @@ def _declare_field(
         if referenced is None:
             raise TypeError(f"{where}: Reference() needs a Model type annotation")
         key_name = value.key_name or field_name
-        annotation = Annotated[annotation, SerializedBy(_reference_serializer, wrap=True)]
+        annotation = Annotated[annotation, SerializedBy(reference_serializer, wrap=True)]
         if key_name != field_name:
             namespace[field_name] = pydantic.Field(
                 validation_alias=pydantic.AliasChoices(field_name, key_name)

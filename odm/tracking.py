@@ -24,6 +24,7 @@ from typing import Any
 
 import bson
 
+from odm.facts import version_key
 from odm.model import _BaseODMModel
 
 _SNAPSHOT: Any = getattr(_BaseODMModel, "__odm_snapshot__")  # noqa: B009 - a slot descriptor
@@ -158,13 +159,27 @@ def forget(instance: _BaseODMModel) -> None:
         _SNAPSHOT.__delete__(instance)
 
 
-def restore(previous: Iterable[tuple[_BaseODMModel, dict[str, Any] | None]]) -> None:
-    """Put back snapshots taken before writes that were rolled back (latest first)."""
-    for instance, snapshot in reversed(list(previous)):
+Restorable = (
+    tuple[_BaseODMModel, dict[str, Any] | None] | tuple[_BaseODMModel, dict[str, Any] | None, Any]
+)
+"""What a write changed on an instance: ``(instance, previous snapshot)``, plus the previous
+value of its version field when the write bumped it (the unit of work's writes)."""
+
+
+def restore(previous: Iterable[Restorable]) -> None:
+    """Undo writes that were rolled back (latest first): each instance gets its previous
+    snapshot back (or is new again), and its previous version where the entry has one. The
+    engines' transactions and the unit of work both roll back through here."""
+    for entry in reversed(list(previous)):
+        instance, snapshot = entry[0], entry[1]
         if snapshot is None:
             forget(instance)
         else:
             mark_persisted(instance, snapshot)
+        if len(entry) == 3:
+            versioned = version_key(type(instance))
+            if versioned is not None:
+                instance.__dict__[versioned[0]] = entry[2]
 
 
 def is_new(instance: _BaseODMModel) -> bool:

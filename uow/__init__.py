@@ -48,7 +48,11 @@ The public API (the same names on both twins; the async ones are awaited):
 - Repositories: ``get(id)`` (:class:`NotFoundError`), ``get_or_none``, ``get_many(ids)``,
   ``find(*queries, sort=, skip=, limit=)``, ``find_one``, ``count``, ``add``, ``add_all``,
   ``attach`` (a model loaded earlier: its changes since then are sent, version-guarded),
-  ``remove``. Queries flush pending changes first and return the tracked object for a
+  ``remove``. A unit writes only the models it tracks: it does not cascade references as
+  ``engine.save`` does, and a model referencing a new model it does not track is refused
+  (:class:`InvalidUsageError`) before the flush sends anything. Repositories reach the
+  unit through its public seam, :class:`UnitPort` (``unit.core`` and ``unit.drive``).
+  Queries flush pending changes first and return the tracked object for a
   document the unit already holds. Ids go through the primary field's validation, so
   ``get("65a1...")`` (a path parameter) finds the document of that ``ObjectId``; an id the
   field refuses is not found, never sent as an operator.
@@ -94,6 +98,7 @@ The public API (the same names on both twins; the async ones are awaited):
   Errors mean the same either way.
 """
 
+from uow.core import UnitPort
 from uow.errors import (
     ConcurrencyError,
     InvalidUsageError,
@@ -123,5 +128,6 @@ __all__ = [
     "UnitOfWorkClosed",
     "UnitOfWorkClosedError",
     "UnitOfWorkError",
+    "UnitPort",
     "UnknownRepositoryError",
 ]

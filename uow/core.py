@@ -14,15 +14,17 @@ import enum
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import bson
 from pymongo.errors import ClientBulkWriteException, PyMongoError
 
 from odm import Model
 from odm import tracking as odm_tracking
-from odm.commands import SortArg, check_model_class, find_request, instances_from_documents
+from odm.facts import check_model_class
 from odm.ids import INVALID_ID, primary_key_value
+from odm.loading import instances_from_documents
+from odm.query_compiler import SortArg, find_request
 from uow import flush as flushing
 from uow import reading
 from uow.effects import (
@@ -47,10 +49,10 @@ from uow.effects import (
 )
 from uow.errors import InvalidUsageError, NotFoundError, ReadOnlyError, UnitOfWorkClosedError
 from uow.events import HandlerRegistry, drop_events, take_events
+from uow.identity_map import IdentityMap, State
 from uow.outbox import writing as outbox_writing
 from uow.outbox.records import Outbox
 from uow.retry import RetryPolicy
-from uow.tracking import IdentityMap, State
 
 Owner = tuple[int, object]
 
@@ -100,6 +102,19 @@ def _id_in(model: type[Model], ids: list[Any]) -> dict[str, Any]:
     if all(_is_literal_safe(id) for id in ids):
         return {key: {"$in": ids}}
     return {"$or": [{key: {"$eq": id}} for id in ids]}
+
+
+class UnitPort(Protocol):
+    """The public seam between a unit of work and its repositories (or any code reading and
+    writing through a unit): ``core`` is the unit's state and logic (its operations are
+    generators of effects: ``core.get(model, id)``, ``core.find(...)``, ``core.identity_map``...)
+    and ``drive(steps)`` runs one with the unit's engine; the async unit's ``drive`` returns
+    an awaitable."""
+
+    @property
+    def core(self) -> UnitCore: ...
+
+    def drive(self, steps: Steps) -> Any: ...
 
 
 class UnitCore:
@@ -206,7 +221,7 @@ class UnitCore:
         except PyMongoError:
             pass  # the server already aborted it: nothing was committed
         finally:
-            flushing.restore(self._restore_log)
+            odm_tracking.restore(self._restore_log)
             outbox_writing.undo(self._outbox_pending)
             self._outbox_pending = None
             drop_events([*self.identity_map.clear(), *self._departed])

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from odm import Model
-from repositories.base import BaseRepository
+from uow.repository import BaseRepository
 
 RepositorySpec = tuple[type[BaseRepository[Any]], type[Model]]
 

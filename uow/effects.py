@@ -1,9 +1,11 @@
-"""The I/O a unit of work asks for, each runnable by the sync or the async engine.
+"""The I/O a unit of work asks for beyond odm's, each runnable by the sync or the async engine.
 
 The unit's logic is written once, as generators that *yield* these effects and receive
 their results (see :mod:`uow.core`); :class:`~uow.unit.UnitOfWork` runs them with
-``run_sync`` and :class:`~uow.unit.AsyncUnitOfWork` awaits ``run_async``. Each effect is one
-driver call, nothing more.
+:func:`~odm.engine.effects.drive_sync` and :class:`~uow.unit.AsyncUnitOfWork` awaits
+:func:`~odm.engine.effects.drive_async`. The effects, drivers and session lifecycle effects
+are odm's (:mod:`odm.engine.effects`, re-exported here); this module adds the unit's own
+(bulk writes, cursors, user calls). Each effect is one driver call, nothing more.
 """
 
 from __future__ import annotations
@@ -12,99 +14,30 @@ import asyncio
 import inspect
 import itertools
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from odm import Model
-from odm.commands import FindRequest, SortArg
+from odm.engine.effects import (
+    Abort,
+    CheckTransactions,
+    Commit,
+    DriverCall,
+    Effect,
+    EndSession,
+    StartSession,
+    StartTransaction,
+    Stepper,
+    drive_async,
+    drive_sync,
+    maybe_await,
+)
+from odm.engine.effects import Steps as _Steps
+from odm.query_compiler import FindRequest, SortArg
 
-
-async def _maybe_await(value: Any) -> Any:
-    # PyMongo's async API and Motor differ on which session calls are coroutines.
-    return await value if inspect.isawaitable(value) else value
-
-
-class Effect:
-    """One I/O step; ``engine`` is an ``odm.SyncEngine`` or an ``odm.AIOEngine``."""
-
-    def run_sync(self, engine: Any) -> Any:
-        raise NotImplementedError
-
-    async def run_async(self, engine: Any) -> Any:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class CheckTransactions(Effect):
-    """Refuse a server that cannot run transactions (``TransactionsNotSupportedError``)."""
-
-    def run_sync(self, engine: Any) -> None:
-        engine.check_transactions_supported()
-
-    async def run_async(self, engine: Any) -> None:
-        await engine.check_transactions_supported()
-
-
-@dataclass(frozen=True)
-class StartSession(Effect):
-    """A session; ``snapshot=True``: every read sees the point in time of the first one."""
-
-    snapshot: bool = False
-
-    def run_sync(self, engine: Any) -> Any:
-        if self.snapshot:
-            return engine.client.start_session(snapshot=True)
-        return engine.client.start_session()
-
-    async def run_async(self, engine: Any) -> Any:
-        if self.snapshot:
-            return await _maybe_await(engine.client.start_session(snapshot=True))
-        return await _maybe_await(engine.client.start_session())
-
-
-@dataclass(frozen=True)
-class StartTransaction(Effect):
-    session: Any
-
-    def run_sync(self, engine: Any) -> None:
-        self.session.start_transaction()
-
-    async def run_async(self, engine: Any) -> None:
-        await _maybe_await(self.session.start_transaction())
-
-
-@dataclass(frozen=True)
-class Commit(Effect):
-    session: Any
-
-    def run_sync(self, engine: Any) -> None:
-        self.session.commit_transaction()
-
-    async def run_async(self, engine: Any) -> None:
-        await self.session.commit_transaction()
-
-
-@dataclass(frozen=True)
-class Abort(Effect):
-    session: Any
-
-    def run_sync(self, engine: Any) -> None:
-        self.session.abort_transaction()
-
-    async def run_async(self, engine: Any) -> None:
-        await self.session.abort_transaction()
-
-
-@dataclass(frozen=True)
-class EndSession(Effect):
-    session: Any
-
-    def run_sync(self, engine: Any) -> None:
-        self.session.end_session()
-
-    async def run_async(self, engine: Any) -> None:
-        await _maybe_await(self.session.end_session())
+Steps = _Steps[Any]
+"""A piece of unit-of-work logic: yields effects, receives their results."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +141,7 @@ class OpenCursor(Effect):
         return self._open(engine)
 
     async def run_async(self, engine: Any) -> Any:
-        return await _maybe_await(self._open(engine))
+        return await maybe_await(self._open(engine))
 
 
 @dataclass(frozen=True)
@@ -233,7 +166,7 @@ class CloseCursor(Effect):
         self.cursor.close()
 
     async def run_async(self, engine: Any) -> None:
-        await _maybe_await(self.cursor.close())
+        await maybe_await(self.cursor.close())
 
 
 @dataclass(frozen=True)
@@ -297,38 +230,16 @@ class Call(Effect):
         return result
 
     async def run_async(self, engine: Any) -> Any:
-        return await _maybe_await(self.function(*self.args, **self.kwargs))
-
-
-Steps = Generator[Effect, Any, Any]
-"""A piece of unit-of-work logic: yields effects, receives their results."""
-
-
-class Stepper:
-    """Drives :data:`Steps`: ``effect`` is what to run next; report its outcome with
-    ``succeed`` / ``fail``; when ``effect`` is ``None`` the steps returned ``result``."""
-
-    def __init__(self, steps: Steps) -> None:
-        self._steps = steps
-        self.effect: Effect | None = None
-        self.result: Any = None
-        self._advance(lambda: next(steps))
-
-    def _advance(self, resume: Callable[[], Effect]) -> None:
-        try:
-            self.effect = resume()
-        except StopIteration as stop:
-            self.effect, self.result = None, stop.value
-
-    def succeed(self, value: Any) -> None:
-        self._advance(lambda: self._steps.send(value))
-
-    def fail(self, error: BaseException) -> None:
-        self._advance(lambda: self._steps.throw(error))
+        return await maybe_await(self.function(*self.args, **self.kwargs))
 
 
 __all__ = [
     "Abort",
+    "DriverCall",
+    "Effect",
+    "drive_async",
+    "drive_sync",
+    "maybe_await",
     "BulkWrite",
     "Call",
     "CheckTransactions",

@@ -15,13 +15,14 @@ Guarantees, for one flush:
   fields as dotted paths, in-place list/dict changes included; see :func:`odm.tracking.diff`);
 - a model with a version field (``model_config["version_field"] = "version"``) is updated
   and deleted only where the stored version is still the one loaded, and each update bumps
-  it by one; a guarded write that matches nothing is a :class:`~uow.errors.ConcurrencyError`.
+  it by one; a guarded write that matches nothing is a :class:`~uow.errors.ConcurrencyError`;
+- a model referencing a new model the unit does not track is refused
+  (:class:`~uow.errors.InvalidUsageError`): unlike ``engine.save``, a unit does not cascade.
 """
 
 from __future__ import annotations
 
 import enum
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,14 +33,14 @@ import pymongo
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.errors import BulkWriteError, ClientBulkWriteException, PyMongoError
-from pymongo.errors import DuplicateKeyError as DriverDuplicateKeyError
 from pymongo.results import BulkWriteResult, ClientBulkWriteResult
 
 from odm import DuplicateKeyError, Model
 from odm import tracking as odm_tracking
-from odm.commands import model_facts
-from uow.errors import ConcurrencyError
-from uow.tracking import NEW, PERSISTENT, REMOVED, Entry, canonical_id
+from odm.facts import model_facts, version_key
+from odm.write_errors import DUPLICATE_KEY, duplicate_key_error, is_duplicate_key
+from uow.errors import ConcurrencyError, InvalidUsageError
+from uow.identity_map import NEW, PERSISTENT, REMOVED, Entry, canonical_id
 
 
 class Kind(enum.Enum):
@@ -50,21 +51,6 @@ class Kind(enum.Enum):
 
 # The members as module globals for the per-model paths (an enum member lookup costs ~0.1 us).
 DELETE, INSERT, UPDATE = Kind.DELETE, Kind.INSERT, Kind.UPDATE
-
-
-@functools.cache
-def version_key(model: type[Model]) -> tuple[str, str] | None:
-    """``(field name, stored key)`` of the model's version field, or ``None``."""
-    name = model.model_config.get("version_field")
-    if name is None:
-        return None
-    fields = model.__odm_fields__
-    if not isinstance(name, str) or name not in fields:
-        raise TypeError(
-            f"{model.__name__}.model_config['version_field'] = {name!r} is not a field of "
-            f"{model.__name__}; declare it, e.g. `version: int = 0`"
-        )
-    return name, fields[name].key_name
 
 
 @dataclass(slots=True)
@@ -157,10 +143,13 @@ def _delete(entry: Entry) -> Write:
 def plan(entries: Iterable[Entry]) -> list[Batch]:
     """The flush of ``entries`` (in tracking order): batches of collections with writes."""
     batches: dict[str, Batch] = {}
+    new: set[int] = set()  # the new models the unit tracks (referencing may point at them)
+    referencing: list[Write] = []
     for entry in entries:
         write: Write | None
         state = entry.state
         if state is NEW:
+            new.add(id(entry.instance))
             write = _insert(entry)
         elif state is REMOVED:
             write = _delete(entry)
@@ -169,7 +158,10 @@ def plan(entries: Iterable[Entry]) -> list[Batch]:
         if write is None:
             continue
         model = type(entry.instance)
-        collection = model_facts(model).collection
+        facts = model_facts(model)
+        if facts.references and write.kind is not DELETE:
+            referencing.append(write)
+        collection = facts.collection
         batch = batches.get(collection)
         if batch is None:
             batch = batches[collection] = Batch(model, collection)
@@ -178,7 +170,26 @@ def plan(entries: Iterable[Entry]) -> list[Batch]:
         first = batch.writes[0].kind
         if any(write.kind is not first for write in batch.writes):
             batch.writes.sort(key=lambda write: write.kind.value)  # stable: keeps tracking order
+    if referencing:
+        _check_references(referencing, new)
     return list(batches.values())
+
+
+def _check_references(writes: list[Write], new: set[int]) -> None:
+    """A unit writes only the models it tracks: a saved model referencing a new model the
+    unit does not track is refused (``engine.save`` would cascade; a unit does not, so that
+    every write it sends is one the code asked for)."""
+    for write in writes:
+        instance = write.entry.instance
+        for reference in model_facts(type(instance)).references:
+            target = getattr(instance, reference.name)
+            if target is not None and id(target) not in new and odm_tracking.is_new(target):
+                raise InvalidUsageError(
+                    f"{type(instance).__name__}.{reference.name} references a new "
+                    f"{type(target).__name__} that this unit does not track; add it to the "
+                    "unit (its repository's add()) or save it first: a unit of work does not "
+                    "save referenced models on its own"
+                )
 
 
 # ---------------------------------------------------------------- after the write
@@ -191,8 +202,9 @@ def _duplicate_id_error(write: Write, collection: str) -> DuplicateKeyError:
         f"E11000 duplicate key error collection: {collection} index: {key}_ "
         f"dup key: {{ {key}: {write.id!r} }}"
     )
-    details = {"code": 11000, "errmsg": message, "keyPattern": {key: 1}, "keyValue": {key: write.id}}
-    return DuplicateKeyError(write.entry.instance, DriverDuplicateKeyError(message, 11000, details))
+    details = {"code": DUPLICATE_KEY, "errmsg": message, "keyPattern": {key: 1},
+               "keyValue": {key: write.id}}
+    return duplicate_key_error(write.entry.instance, details)
 
 
 def unapplied(batch: Batch, result: BulkWriteResult) -> list[Write] | None:
@@ -315,9 +327,8 @@ def client_write_error(batches: Sequence[Batch], error: ClientBulkWriteException
     index = first.get("idx", 0)
     if index < len(positions):
         batch, write = positions[index]
-        if first.get("code") == 11000:
-            driver_error = DriverDuplicateKeyError(first.get("errmsg", ""), 11000, first)
-            return DuplicateKeyError(write.entry.instance, driver_error)
+        if is_duplicate_key(first):
+            return duplicate_key_error(write.entry.instance, first)
         if first.get("code") == WRITE_CONFLICT:
             return ConcurrencyError(
                 batch.model, [write.id], [write.expected_version],
@@ -409,19 +420,6 @@ def applied(batch: Batch) -> list[tuple[Model, dict[str, Any] | None, Any]]:
     return previous
 
 
-def restore(previous: Iterable[tuple[Model, dict[str, Any] | None, Any]]) -> None:
-    """Undo :func:`applied` (latest first) after the transaction rolled back."""
-    for instance, snapshot, version in reversed(list(previous)):
-        if snapshot is None:
-            odm_tracking.forget(instance)
-        else:
-            odm_tracking.mark_persisted(instance, snapshot)
-        model: type[Model] = type(instance)
-        versioned = version_key(model)
-        if versioned is not None:
-            instance.__dict__[versioned[0]] = version
-
-
 
 
 WRITE_CONFLICT = 112
@@ -455,7 +453,7 @@ def write_error(batch: Batch, error: PyMongoError) -> Exception:
     if isinstance(error, BulkWriteError):
         write_errors = error.details.get("writeErrors") or [{}]
         index = write_errors[0].get("index", 0)
-        if write_errors[0].get("code") == 11000 and index < len(batch.writes):
+        if is_duplicate_key(write_errors[0]) and index < len(batch.writes):
             return DuplicateKeyError(batch.writes[index].entry.instance, error)
     return error
 
@@ -488,8 +486,6 @@ __all__ = [
     "is_write_conflict",
     "lookup_filter",
     "plan",
-    "restore",
     "unapplied",
-    "version_key",
     "write_error",
 ]

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from odm import Model
-from odm.commands import FindRequest
 from odm.fields import FieldProxy
+from odm.query_compiler import FindRequest
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from types import TracebackType
 from typing import Any, ClassVar, Concatenate, ParamSpec, Self, TypeVar
 
 from odm import AIOEngine, Model, SyncEngine
-from repositories.base import AsyncRepository, BaseRepository, Repository
 from uow import declarations
 from uow.core import Status, UnitCore
-from uow.effects import Stepper, Steps
+from uow.effects import Steps, drive_async, drive_sync
 from uow.errors import UnknownRepositoryError
 from uow.events import Handler, HandlerRegistry
 from uow.outbox.records import Outbox, as_outbox
+from uow.repository import AsyncRepository, BaseRepository, Repository
 from uow.retry import DEFAULT_BUDGET
 
 P = ParamSpec("P")
@@ -75,6 +75,12 @@ class BaseUnitOfWork:
             f"{type(self).__name__} has no repository {name!r} (known: {known}); declare it "
             f"as an annotation (`{name}: Repository[MyModel]`) or pass repositories="
         )
+
+    @property
+    def core(self) -> UnitCore:
+        """The unit's state and logic, written once for both twins; with :meth:`drive`, the
+        public seam repositories use (:class:`~uow.core.UnitPort`)."""
+        return self._core
 
     @property
     def is_active(self) -> bool:
@@ -151,19 +157,13 @@ class UnitOfWork(BaseUnitOfWork):
     _engine_class = SyncEngine
     _twin = ("AsyncUnitOfWork", "AIOEngine")
 
-    def _drive(self, steps: Steps) -> Any:
-        stepper = Stepper(steps)
-        while stepper.effect is not None:
-            try:
-                value = stepper.effect.run_sync(self.engine)
-            except BaseException as error:
-                stepper.fail(error)
-            else:
-                stepper.succeed(value)
-        return stepper.result
+    def drive(self, steps: Steps) -> Any:
+        """Run ``steps`` (a generator of :mod:`uow.core`) with the sync engine: the seam
+        repositories use (see :class:`~uow.core.UnitPort`)."""
+        return drive_sync(steps, self.engine)
 
     def __enter__(self) -> Self:
-        self._drive(self._core.enter())
+        self.drive(self._core.enter())
         return self
 
     def __exit__(
@@ -172,26 +172,26 @@ class UnitOfWork(BaseUnitOfWork):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._drive(self._core.exit(exc))
+        self.drive(self._core.exit(exc))
 
     def flush(self) -> None:
         """Send pending changes now (queries and commits do it on their own)."""
-        self._drive(self._core.flush())
+        self.drive(self._core.flush())
 
     def commit(self) -> None:
         """Flush and commit now; the block continues in a new transaction."""
-        self._drive(self._core.commit())
+        self.drive(self._core.commit())
 
     def rollback(self) -> None:
         """Abort now and detach every model; the block continues in a new transaction."""
-        self._drive(self._core.rollback())
+        self.drive(self._core.rollback())
 
     def run(
         self, function: Callable[Concatenate[Self, P], R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """``function(self, *args, **kwargs)`` in a fresh transaction, retried like
         ``ClientSession.with_transaction``; returns its result."""
-        result: R = self._drive(self._core.run(function, args, kwargs))
+        result: R = self.drive(self._core.run(function, args, kwargs))
         return result
 
     def transactional(self, function: Callable[Concatenate[Self, P], R]) -> Callable[P, R]:
@@ -211,19 +211,13 @@ class AsyncUnitOfWork(BaseUnitOfWork):
     _engine_class = AIOEngine
     _twin = ("UnitOfWork", "SyncEngine")
 
-    async def _drive(self, steps: Steps) -> Any:
-        stepper = Stepper(steps)
-        while stepper.effect is not None:
-            try:
-                value = await stepper.effect.run_async(self.engine)
-            except BaseException as error:
-                stepper.fail(error)
-            else:
-                stepper.succeed(value)
-        return stepper.result
+    async def drive(self, steps: Steps) -> Any:
+        """Run ``steps`` (a generator of :mod:`uow.core`) with the async engine: the seam
+        repositories use (see :class:`~uow.core.UnitPort`)."""
+        return await drive_async(steps, self.engine)
 
     async def __aenter__(self) -> Self:
-        await self._drive(self._core.enter())
+        await self.drive(self._core.enter())
         return self
 
     async def __aexit__(
@@ -232,16 +226,19 @@ class AsyncUnitOfWork(BaseUnitOfWork):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._drive(self._core.exit(exc))
+        await self.drive(self._core.exit(exc))
 
     async def flush(self) -> None:
-        await self._drive(self._core.flush())
+        """Send pending changes now (queries and commits do it on their own)."""
+        await self.drive(self._core.flush())
 
     async def commit(self) -> None:
-        await self._drive(self._core.commit())
+        """Flush and commit now; the block continues in a new transaction."""
+        await self.drive(self._core.commit())
 
     async def rollback(self) -> None:
-        await self._drive(self._core.rollback())
+        """Abort now and detach every model; the block continues in a new transaction."""
+        await self.drive(self._core.rollback())
 
     async def run(
         self,
@@ -250,7 +247,7 @@ class AsyncUnitOfWork(BaseUnitOfWork):
         **kwargs: P.kwargs,
     ) -> R:
         """``await function(self, *args, **kwargs)`` in a fresh transaction, with retries."""
-        result: R = await self._drive(self._core.run(function, args, kwargs))
+        result: R = await self.drive(self._core.run(function, args, kwargs))
         return result
 
     def transactional(

@@ -1,8 +1,8 @@
-"""The engines (sync and async shells over the pure builders) and their sessions."""
+"""The engines and their sessions: sync and async shells (``sync``, ``aio``) driving one core
+of effect generators (``operations``, ``session``, ``effects``)."""
 
-from odm.engine.aio import AIOCursor, AIOEngine
-from odm.engine.session import AIOSession, AIOTransaction, SyncSession, SyncTransaction
-from odm.engine.sync import SyncCursor, SyncEngine
+from odm.engine.aio import AIOCursor, AIOEngine, AIOSession, AIOTransaction
+from odm.engine.sync import SyncCursor, SyncEngine, SyncSession, SyncTransaction
 
 __all__ = [
     "AIOCursor",

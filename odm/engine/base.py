@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from bson.codec_options import CodecOptions, TypeRegistry
+from pymongo.errors import OperationFailure
 
 from odm import tracking
 from odm.bson import fallback_encoder
-from odm.commands import SaveOperation, check_model_class, mark_saved, supports_transactions
 from odm.exceptions import DocumentNotFoundError, TransactionsNotSupportedError
+from odm.facts import check_model_class
 from odm.model import Model
+from odm.saving import SaveOperation, mark_saved
 
 ClientT = TypeVar("ClientT")
+
+# MongoDB's error code (see the server's error_codes.yml).
+ILLEGAL_OPERATION = 20
 
 _INVALID_DATABASE_CHARACTERS = frozenset('/\\. "$\x00')
 
@@ -108,13 +112,6 @@ def driver_session(session: Any) -> Any:
     return session
 
 
-async def maybe_await(value: Any) -> Any:
-    """PyMongo's async API and Motor differ on which calls are coroutines; accept both."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 def transactions_unsupported_message(hello: dict[str, Any]) -> str:
     return (
         "This server cannot run transactions: it is a standalone server (its hello reply has "
@@ -135,3 +132,17 @@ def after_delete(instance: Model, deleted_count: int) -> None:
     if deleted_count == 0:
         raise DocumentNotFoundError(instance)
     tracking.forget(instance)
+
+
+def supports_transactions(hello: Mapping[str, Any]) -> bool:
+    """A replica set member (``setName``) or a ``mongos`` (``msg: isdbgrid``) can run them."""
+    return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+
+
+def is_transactions_unsupported(error: BaseException) -> bool:
+    """PyMongo's error when a standalone server is asked for a transaction."""
+    return (
+        isinstance(error, OperationFailure)
+        and error.code == ILLEGAL_OPERATION
+        and "Transaction numbers" in str(error)
+    )

@@ -1,20 +1,25 @@
-"""``SyncEngine``: the synchronous shell (PyMongo's ``MongoClient``)."""
+"""``SyncEngine`` and its sessions: the synchronous shells (PyMongo's ``MongoClient``).
+
+Every method drives one generator of :mod:`odm.engine.operations` or of the session core
+(:mod:`odm.engine.session`) with :func:`~odm.engine.effects.drive_sync`; the logic is there,
+shared with :mod:`odm.engine.aio`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
 
 from pymongo import MongoClient
-from pymongo.errors import InvalidOperation, PyMongoError
 
-from odm import client_writes, commands
-from odm.engine.base import BaseEngine, after_delete, after_save, driver_session, wrong_client
-from odm.ids import primary_key_filter
+from odm.engine import operations
+from odm.engine.base import BaseEngine, driver_session, wrong_client
+from odm.engine.effects import drive_sync
+from odm.engine.session import SessionCore, TransactionCore
+from odm.loading import instances_from_documents, iter_instances
 from odm.model import Model
-
-if TYPE_CHECKING:
-    from odm.engine.session import SyncSession, SyncTransaction
+from odm.query_compiler import FindRequest, SortArg, find_request
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -22,25 +27,23 @@ ModelT = TypeVar("ModelT", bound=Model)
 class SyncCursor(Generic[ModelT]):
     """The result of ``SyncEngine.find``: iterate over it (``list(engine.find(...))``)."""
 
-    def __init__(self, request: commands.FindRequest[ModelT], collection: Any, session: Any) -> None:
+    def __init__(self, request: FindRequest[ModelT], collection: Any, session: Any) -> None:
         self._request = request
         self._collection = collection
         self._session = session
 
     def _open(self) -> Any:
-        request = self._request
-        if request.pipeline is not None:
-            return self._collection.aggregate(request.pipeline, session=self._session)
-        return self._collection.find(request.filter, session=self._session, **request.find_kwargs())
+        return drive_sync(operations.open_cursor(self._request, self._collection, self._session),
+                          None)
 
     def to_list(self) -> list[ModelT]:
         """Every result at once (fastest: one parsing pass)."""
         with self._open() as cursor:
-            return commands.instances_from_documents(self._request.model, cursor)
+            return instances_from_documents(self._request.model, cursor)
 
     def __iter__(self) -> Iterator[ModelT]:
         with self._open() as cursor:
-            yield from commands.iter_instances(self._request.model, cursor)
+            yield from iter_instances(self._request.model, cursor)
 
 
 class SyncEngine(BaseEngine[Any]):
@@ -65,31 +68,27 @@ class SyncEngine(BaseEngine[Any]):
 
     def session(self) -> SyncSession:
         """A session to pass as ``session=`` (``with engine.session() as s``)."""
-        from odm.engine.session import SyncSession
-
         return SyncSession(self)
 
     def transaction(self) -> SyncTransaction:
         """A transaction: commits when its block ends cleanly, aborts when it raises."""
-        from odm.engine.session import SyncTransaction
-
         return SyncTransaction(self)
 
     def find(
         self,
         model: type[ModelT],
         *queries: Any,
-        sort: commands.SortArg = None,
+        sort: SortArg = None,
         skip: int = 0,
         limit: int | None = None,
         session: Any = None,
     ) -> SyncCursor[ModelT]:
         """Instances of ``model`` matching every query (an iterable cursor)."""
-        request = commands.find_request(model, queries, sort=sort, skip=skip, limit=limit)
+        request = find_request(model, queries, sort=sort, skip=skip, limit=limit)
         return SyncCursor(request, self.get_collection(model), driver_session(session))
 
     def find_one(
-        self, model: type[ModelT], *queries: Any, sort: commands.SortArg = None, session: Any = None
+        self, model: type[ModelT], *queries: Any, sort: SortArg = None, session: Any = None
     ) -> ModelT | None:
         """The first matching instance, or ``None``."""
         found = self.find(model, *queries, sort=sort, limit=1, session=session).to_list()
@@ -97,10 +96,7 @@ class SyncEngine(BaseEngine[Any]):
 
     def count(self, model: type[ModelT], *queries: Any, session: Any = None) -> int:
         """How many documents of ``model`` match every query."""
-        commands.check_model_class(model, "count")
-        filter_ = primary_key_filter(model, commands.compile_filter(queries))
-        collection = self.get_collection(model)
-        return int(collection.count_documents(filter_, session=driver_session(session)))
+        return drive_sync(operations.count(self, model, queries, session), self)
 
     def save(self, instance: ModelT, *, session: Any = None) -> ModelT:
         """Insert or update ``instance`` (only its changes) and the models it references."""
@@ -108,62 +104,19 @@ class SyncEngine(BaseEngine[Any]):
         return instance
 
     def save_all(self, instances: Iterable[ModelT], *, session: Any = None) -> list[ModelT]:
-        """Save many instances: one write (a ``bulk_write`` or a plain call) per collection."""
-        instances = list(instances)
-        groups = commands.save_operations(instances)
-        if len(groups) > 1 and self.client_bulk_write_supported() is not False \
-                and self._write_all(groups, session):
-            return instances  # MongoDB 8.0: one command for every collection
-        for collection, operations in groups:
-            self._write(collection, operations, session)
-        return instances
-
-    def _write_all(
-        self, groups: Sequence[tuple[str, Sequence[commands.SaveOperation]]], session: Any
-    ) -> bool:
-        """One ``client.bulk_write`` of every group; False (nothing sent) when the server
-        turned out older than 8.0."""
-        models, operations = client_writes.requests(
-            groups, self.database_name, self._codec_options
-        )
-        try:
-            self.client.bulk_write(models, ordered=True, session=driver_session(session))
-        except InvalidOperation:
-            if self.client_bulk_write_supported() is False:  # refused before sending
-                return False
-            raise
-        except PyMongoError as error:
-            raise client_writes.translate_error(error, operations) from error
-        after_save(operations, session)
-        return True
-
-    def _write(
-        self, collection: str, operations: Sequence[commands.SaveOperation], session: Any
-    ) -> None:
-        method, arguments, keywords = commands.write_call(operations)
-        write = getattr(self._collection(collection), method)
-        try:
-            write(*arguments, session=driver_session(session), **keywords)
-        except PyMongoError as error:
-            raise commands.translate_write_error(error, operations) from error
-        after_save(operations, session)
+        """Save many instances: one write (a ``bulk_write`` or a plain call) per collection;
+        on MongoDB 8.0 one ``bulkWrite`` command for every collection."""
+        return drive_sync(operations.save_all(self, instances, session), self)
 
     def delete(self, instance: ModelT, *, session: Any = None) -> None:
         """Delete ``instance``'s document; :class:`DocumentNotFoundError` if it is missing."""
-        filter_ = commands.delete_filter(instance)
-        collection = self.get_collection(type(instance))
-        result = collection.delete_one(filter_, session=driver_session(session))
-        after_delete(instance, result.deleted_count)
+        drive_sync(operations.delete(self, instance, session), self)
 
     def remove(
         self, model: type[ModelT], *queries: Any, just_one: bool = False, session: Any = None
     ) -> int:
         """Delete the matching documents (the first one with ``just_one``); returns the count."""
-        commands.check_model_class(model, "remove")
-        filter_ = commands.compile_filter(queries)
-        collection = self.get_collection(model)
-        delete = collection.delete_one if just_one else collection.delete_many
-        return int(delete(filter_, session=driver_session(session)).deleted_count)
+        return drive_sync(operations.remove(self, model, queries, just_one, session), self)
 
     def configure_database(
         self,
@@ -177,20 +130,115 @@ class SyncEngine(BaseEngine[Any]):
         An existing index with the same name or keys but other options raises
         :class:`IndexConflictError`, unless ``update_existing_indexes`` replaces it.
         """
-        raw_session = driver_session(session)
-        for model in models:
-            collection = self.get_collection(model)
-            existing = list(collection.list_indexes(session=raw_session))
-            to_drop, to_create = commands.index_plan(
-                model, existing, update_existing_indexes=update_existing_indexes
-            )
-            for name in to_drop:
-                collection.drop_index(name, session=raw_session)
-            if to_create:
-                collection.create_indexes(to_create, session=raw_session)
+        steps = operations.configure_database(self, models, update_existing_indexes, session)
+        drive_sync(steps, self)
 
     def check_transactions_supported(self) -> None:
         """Raise :class:`TransactionsNotSupportedError` on a standalone server."""
-        if self._hello is None:
-            self._hello = self.client.admin.command("hello")
-        self._raise_unless_transactions()
+        drive_sync(operations.check_transactions_supported(self), self)
+
+
+class SyncSession(SessionCore):
+    """A synchronous session (``with engine.session() as session``)."""
+
+    engine: SyncEngine
+
+    def __init__(self, engine: SyncEngine) -> None:
+        super().__init__(engine)
+
+    def start(self) -> Self:
+        """Start the driver session."""
+        return drive_sync(self._start_steps(), self.engine)
+
+    def end(self) -> None:
+        """End the driver session (aborting a transaction still running in it)."""
+        drive_sync(self._end_steps(), self.engine)
+
+    def transaction(self) -> SyncTransaction:
+        """A transaction in this (started) session; the session stays open after it."""
+        return SyncTransaction(self.engine, session=self)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        drive_sync(self._exit_steps(exc), self.engine)
+
+    def find(
+        self,
+        model: type[ModelT],
+        *queries: Any,
+        sort: SortArg = None,
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> SyncCursor[ModelT]:
+        """``engine.find`` in this session."""
+        return self.engine.find(model, *queries, sort=sort, skip=skip, limit=limit, session=self)
+
+    def find_one(
+        self, model: type[ModelT], *queries: Any, sort: SortArg = None
+    ) -> ModelT | None:
+        """``engine.find_one`` in this session."""
+        return self.engine.find_one(model, *queries, sort=sort, session=self)
+
+    def count(self, model: type[ModelT], *queries: Any) -> int:
+        """``engine.count`` in this session."""
+        return self.engine.count(model, *queries, session=self)
+
+    def save(self, instance: ModelT) -> ModelT:
+        """``engine.save`` in this session."""
+        return self.engine.save(instance, session=self)
+
+    def save_all(self, instances: Iterable[ModelT]) -> list[ModelT]:
+        """``engine.save_all`` in this session."""
+        return self.engine.save_all(instances, session=self)
+
+    def delete(self, instance: ModelT) -> None:
+        """``engine.delete`` in this session."""
+        self.engine.delete(instance, session=self)
+
+    def remove(self, model: type[ModelT], *queries: Any, just_one: bool = False) -> int:
+        """``engine.remove`` in this session."""
+        return self.engine.remove(model, *queries, just_one=just_one, session=self)
+
+
+class SyncTransaction(TransactionCore, SyncSession):
+    """A synchronous transaction (``with engine.transaction() as transaction``, or
+    ``session.transaction()`` inside a started session).
+
+    ``session`` is the :class:`SyncSession` it runs in (its own one for
+    ``engine.transaction()``). After ``commit()`` or ``abort()`` it cannot be used any more.
+    """
+
+    session: SyncSession
+
+    def __init__(
+        self, context: SyncEngine | SyncSession, session: SyncSession | None = None
+    ) -> None:
+        # ``SyncTransaction(engine)`` or, as in ODMantic, ``SyncTransaction(session)``.
+        if isinstance(context, SyncSession):
+            session = context
+            context = context.engine
+        super().__init__(context)
+        self._init_transaction(session or SyncSession(context), session is not None)
+
+    def start(self) -> Self:
+        """Check the server can run transactions, start a session and a transaction."""
+        return drive_sync(self._start_steps(), self.engine)
+
+    def commit(self) -> None:
+        """Commit the transaction; the transaction cannot be used afterwards."""
+        drive_sync(self._commit_steps(), self.engine)
+
+    def abort(self) -> None:
+        """Abort the transaction: none of its writes happened."""
+        drive_sync(self._abort_steps(), self.engine)
+
+    def end(self) -> None:
+        """Abort the transaction if it is still in progress (nothing after commit/abort)."""
+        drive_sync(self._end_steps(), self.engine)

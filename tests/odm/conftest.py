@@ -8,7 +8,7 @@ import pytest
 from pymongo import AsyncMongoClient, MongoClient
 
 from odm import AIOEngine, SyncEngine
-from tests.odm.helpers import CommandRecorder
+from tests.support import CommandRecorder, monitored_engine
 
 Engine = SyncEngine | AIOEngine
 
@@ -40,13 +40,6 @@ async def monitored(
     request: pytest.FixtureRequest, mongodb_uri: str, db_name: str, recorder: CommandRecorder
 ) -> AsyncIterator[Engine]:
     """An engine whose client reports every command it sends to ``recorder``."""
-    if request.param == "sync":
-        sync_client: MongoClient = MongoClient(mongodb_uri, event_listeners=[recorder])
-        yield SyncEngine(sync_client, database=db_name)
-        sync_client.drop_database(db_name)
-        sync_client.close()
-    else:
-        async_client: AsyncMongoClient = AsyncMongoClient(mongodb_uri, event_listeners=[recorder])
-        yield AIOEngine(async_client, database=db_name)
-        await async_client.drop_database(db_name)
-        await async_client.close()
+    flavour = "sync" if request.param == "sync" else "async"
+    async with monitored_engine(flavour, mongodb_uri, db_name, recorder) as engine:
+        yield engine

@@ -9,7 +9,6 @@ import bson
 import pytest
 
 from odm import QueryExpression, SortExpression
-from odm.commands import compile_filter, compile_sort
 from odm.query import (
     all_,
     and_,
@@ -30,6 +29,7 @@ from odm.query import (
     or_,
     size,
 )
+from odm.query_compiler import compile_filter, compile_sort
 from tests.odm.models import Address, Author, Customer, Item, Publisher, Status
 
 

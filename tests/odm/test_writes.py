@@ -13,7 +13,8 @@ import pytest
 from pymongo import InsertOne, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from odm import AIOEngine, Field, Model, SyncEngine, commands
+from odm import AIOEngine, Field, Model, SyncEngine
+from odm.saving import save_operation, write_call, write_requests
 from tests.odm.helpers import CommandRecorder, call
 
 Engine = SyncEngine | AIOEngine
@@ -73,18 +74,18 @@ async def test_one_command_per_save(monitored: Engine, recorder: CommandRecorder
 
 
 def test_write_calls() -> None:
-    new = commands.save_operation(Gauge())
+    new = save_operation(Gauge())
     assert new is not None
-    assert commands.write_call([new])[0] == "insert_one"
-    assert commands.write_call([new, new])[0] == "insert_many"
-    chosen = commands.save_operation(Named(key="k"))
+    assert write_call([new])[0] == "insert_one"
+    assert write_call([new, new])[0] == "insert_many"
+    chosen = save_operation(Named(key="k"))
     assert chosen is not None
-    assert commands.write_call([chosen])[0] == "update_one"
-    assert commands.write_call([new, chosen])[0] == "bulk_write"
-    bare = commands.save_operation(Bare(key="k"))
+    assert write_call([chosen])[0] == "update_one"
+    assert write_call([new, chosen])[0] == "bulk_write"
+    bare = save_operation(Bare(key="k"))
     assert bare is not None
-    assert commands.write_call([bare])[0] == "replace_one"
-    assert [type(r) for r in commands.write_requests([new, chosen, bare])] == [
+    assert write_call([bare])[0] == "replace_one"
+    assert [type(r) for r in write_requests([new, chosen, bare])] == [
         InsertOne, UpdateOne, ReplaceOne
     ]
 
@@ -99,7 +100,7 @@ async def test_a_refused_insert_raises_what_bulk_write_raises(
     expected = _refused(client, db_name, "gauges", InsertOne(gauge.model_dump_doc()))
     assert _without_document_id(caught.value.details) == _without_document_id(expected)
     assert caught.value.details["writeErrors"][0]["code"] == 121
-    assert commands.save_operation(gauge) is not None  # still new: nothing was saved
+    assert save_operation(gauge) is not None  # still new: nothing was saved
 
 
 async def test_a_refused_update_raises_what_bulk_write_raises(
@@ -112,7 +113,7 @@ async def test_a_refused_update_raises_what_bulk_write_raises(
         await call(engine.save(gauge))
     request = UpdateOne({"_id": gauge.id}, {"$set": {"level": -1}}, upsert=True)
     assert caught.value.details == _refused(client, db_name, "gauges", request)
-    operation = commands.save_operation(gauge)
+    operation = save_operation(gauge)
     assert operation is not None and operation.update == {"$set": {"level": -1}}
 
 

@@ -6,37 +6,24 @@ enters either kind of unit, so one test body checks both twins.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
-from pymongo import AsyncMongoClient, MongoClient
 
 from odm import AIOEngine, SyncEngine
 from tests.conftest import MongoletVersions
-from tests.odm.helpers import CommandRecorder
+from tests.support import CommandRecorder, call, monitored_engine, opened
 from tests.uow.models import AsyncBankUnit, BankUnit
 from uow import AsyncUnitOfWork, UnitOfWork
 
 Unit = BankUnit | AsyncBankUnit
 
 
-async def call(result: Any) -> Any:
-    """Await the async twin's results; the sync twin's are already there."""
-    return await result if inspect.isawaitable(result) else result
-
-
-@asynccontextmanager
-async def entered(unit: UnitOfWork | AsyncUnitOfWork) -> AsyncIterator[Any]:
+def entered(unit: UnitOfWork | AsyncUnitOfWork) -> AbstractAsyncContextManager[Any]:
     """``with unit`` or ``async with unit``."""
-    if isinstance(unit, AsyncUnitOfWork):
-        async with unit as u:
-            yield u
-    else:
-        with unit as u:
-            yield u
+    return opened(unit)
 
 
 class Twin:
@@ -90,17 +77,6 @@ async def twin(
     7.0 (one write command per collection)."""
     flavour, version = request.param
     uri = mongodb_uri if version == "8.0" else mongolet_versions.uri(version)
-    if flavour == "sync":
-        client: MongoClient = MongoClient(uri, event_listeners=[recorder])
-        engine = SyncEngine(client, database=db_name)
-        engine.check_transactions_supported()  # its one hello, out of the counted commands
-        yield Twin("sync", engine, recorder, uri, version)
-        client.drop_database(db_name)
-        client.close()
-    else:
-        aclient: AsyncMongoClient = AsyncMongoClient(uri, event_listeners=[recorder])
-        aengine = AIOEngine(aclient, database=db_name)
-        await aengine.check_transactions_supported()
-        yield Twin("async", aengine, recorder, uri, version)
-        await aclient.drop_database(db_name)
-        await aclient.close()
+    # hello=True: the engine's one hello, out of the counted commands
+    async with monitored_engine(flavour, uri, db_name, recorder, hello=True) as engine:
+        yield Twin(flavour, engine, recorder, uri, version)

@@ -66,6 +66,21 @@ class Profile(odm.Model):
     tags: list[str] = []
 
 
+class Owner(odm.Model):
+    """Referenced by :class:`Pet` (a unit does not cascade references)."""
+
+    name: str
+
+    model_config = {"collection": "ref_owners"}
+
+
+class Pet(odm.Model):
+    name: str
+    owner: Owner = odm.Reference()
+
+    model_config = {"collection": "ref_pets"}
+
+
 class TransferRepository(Repository[Transfer]):
     def by_source(self, account_id: odm.ObjectId) -> list[Transfer]:
         return self.find(Transfer.source == account_id, sort=Transfer.amount)

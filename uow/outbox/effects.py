@@ -12,7 +12,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from uow.effects import Effect, _maybe_await
+from odm.engine.effects import Effect, maybe_await
 
 
 def _collection(engine: Any, name: str) -> Any:
@@ -28,7 +28,7 @@ class Aggregate(Effect):
         return list(_collection(engine, self.collection).aggregate(list(self.pipeline)))
 
     async def run_async(self, engine: Any) -> list[dict[str, Any]]:
-        cursor = await _maybe_await(
+        cursor = await maybe_await(
             _collection(engine, self.collection).aggregate(list(self.pipeline))
         )
         return list(await cursor.to_list(None))
@@ -130,7 +130,7 @@ class Watch(Effect):
         return self._open(engine)
 
     async def run_async(self, engine: Any) -> Any:
-        return await _maybe_await(self._open(engine))
+        return await maybe_await(self._open(engine))
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class CloseStream(Effect):
         self.stream.close()
 
     async def run_async(self, engine: Any) -> None:
-        await _maybe_await(self.stream.close())
+        await maybe_await(self.stream.close())
 
 
 __all__ = [

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from odm import AIOEngine, SyncEngine
-from uow.effects import Stepper, Steps
+from uow.effects import Steps, drive_async, drive_sync
 from uow.outbox.delivery import DeliveryCore, Publisher, RelaySettings
 from uow.outbox.records import DEFAULT_COLLECTION, EventRegistry, OutboxEvent, default_registry
 
@@ -84,15 +84,7 @@ class Relay(_BaseRelay):
         super().__init__(engine, publisher, **settings)
 
     def _drive(self, steps: Steps) -> Any:
-        stepper = Stepper(steps)
-        while stepper.effect is not None:
-            try:
-                value = stepper.effect.run_sync(self.engine)
-            except BaseException as error:
-                stepper.fail(error)
-            else:
-                stepper.succeed(value)
-        return stepper.result
+        return drive_sync(steps, self.engine)
 
     def run_once(self) -> int:
         """Deliver what is due now (one pass); returns how many were delivered."""
@@ -140,15 +132,7 @@ class AsyncRelay(_BaseRelay):
     _engine_class = AIOEngine
 
     async def _drive(self, steps: Steps) -> Any:
-        stepper = Stepper(steps)
-        while stepper.effect is not None:
-            try:
-                value = await stepper.effect.run_async(self.engine)
-            except BaseException as error:
-                stepper.fail(error)
-            else:
-                stepper.succeed(value)
-        return stepper.result
+        return await drive_async(steps, self.engine)
 
     async def run_once(self) -> int:
         result: int = await self._drive(self._core.deliver_ready())

@@ -16,12 +16,11 @@ from typing import Any
 
 from odm import Model
 from odm import tracking as odm_tracking
-from odm.commands import model_facts
+from odm.facts import model_facts, version_key
 from uow.errors import InvalidUsageError
 from uow.events import recorded_events
-from uow.flush import version_key
+from uow.identity_map import PERSISTENT, Entry
 from uow.outbox.records import Outbox, event_document, utcnow
-from uow.tracking import PERSISTENT, Entry
 
 
 class UnversionedAggregateError(InvalidUsageError):

@@ -11,6 +11,11 @@ transaction::
 Queries flush the unit's pending changes first, and return the tracked object for any
 document the unit already holds; ``track=False``, ``into=`` (a projection) and ``stream``
 read without tracking (see :mod:`uow`).
+
+A repository reaches its unit only through the unit's public seam, :class:`uow.core.UnitPort`
+(``unit.core``, the unit's logic, and ``unit.drive(steps)``, its sync or async driver): a
+repository of your own can do what these do. The :mod:`repositories` package is their
+public face.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Sequen
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from odm import Model, tracking
-from odm.commands import SortArg
+from odm.query_compiler import SortArg
 
 if TYPE_CHECKING:
     from uow.core import UnitCore
@@ -67,7 +72,7 @@ class BaseRepository(Generic[ModelT]):
             )
         self.model_class: type[ModelT] = chosen  # type: ignore[assignment]
         self.unit = unit
-        self._core: UnitCore = unit._core
+        self._core: UnitCore = unit.core
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}[{self.model_class.__name__}]"
@@ -127,17 +132,17 @@ class Repository(BaseRepository[ModelT]):
 
     def get(self, id: Any) -> ModelT:
         """The model with this id; :class:`~uow.NotFoundError` if there is none."""
-        result: ModelT = self.unit._drive(self._core.get(self.model_class, id))
+        result: ModelT = self.unit.drive(self._core.get(self.model_class, id))
         return result
 
     def get_or_none(self, id: Any) -> ModelT | None:
         """The model with this id, or ``None``."""
-        result: ModelT | None = self.unit._drive(self._core.get_or_none(self.model_class, id))
+        result: ModelT | None = self.unit.drive(self._core.get_or_none(self.model_class, id))
         return result
 
     def get_many(self, ids: Iterable[Any]) -> list[ModelT]:
         """The models of ``ids`` in that order; :class:`~uow.NotFoundError` for a missing one."""
-        result: list[ModelT] = self.unit._drive(self._core.get_many(self.model_class, ids))
+        result: list[ModelT] = self.unit.drive(self._core.get_many(self.model_class, ids))
         return result
 
     @overload
@@ -166,7 +171,7 @@ class Repository(BaseRepository[ModelT]):
         only through ``attach``); ``into=``: a projection, untracked (a smaller model class,
         or a list of fields for plain dicts as stored)."""
         steps = self._core.find(self.model_class, queries, sort, skip, limit, track=track, into=into)
-        result: list[Any] = self.unit._drive(steps)
+        result: list[Any] = self.unit.drive(steps)
         return result
 
     @overload
@@ -186,7 +191,7 @@ class Repository(BaseRepository[ModelT]):
         self, *queries: Any, sort: SortArg = None, track: bool = True, into: Any = None
     ) -> Any:
         """The first match, or ``None`` (``track=`` and ``into=`` as in :meth:`find`)."""
-        return self.unit._drive(
+        return self.unit.drive(
             self._core.find_one(self.model_class, queries, sort, track=track, into=into)
         )
 
@@ -214,7 +219,7 @@ class Repository(BaseRepository[ModelT]):
 
         Untracked (``track=False`` or ``into=``), memory stays bounded by the batch size;
         tracked, :meth:`expunge` (or ``uow.expunge_all()``) releases models once flushed."""
-        core, drive = self._core, self.unit._drive
+        core, drive = self._core, self.unit.drive
         opened = drive(core.open_stream(
             self.model_class, queries, sort, skip, limit, batch_size, track=track, into=into
         ))
@@ -226,7 +231,7 @@ class Repository(BaseRepository[ModelT]):
 
     def count(self, *queries: Any) -> int:
         """How many documents match (after flushing pending changes)."""
-        result: int = self.unit._drive(self._core.count(self.model_class, queries))
+        result: int = self.unit.drive(self._core.count(self.model_class, queries))
         return result
 
     def add(self, instance: ModelT) -> None:
@@ -255,17 +260,20 @@ class AsyncRepository(BaseRepository[ModelT]):
     """
 
     async def get(self, id: Any) -> ModelT:
-        result: ModelT = await self.unit._drive(self._core.get(self.model_class, id))
+        """The model with this id; :class:`~uow.NotFoundError` if there is none."""
+        result: ModelT = await self.unit.drive(self._core.get(self.model_class, id))
         return result
 
     async def get_or_none(self, id: Any) -> ModelT | None:
-        result: ModelT | None = await self.unit._drive(
+        """The model with this id, or ``None``."""
+        result: ModelT | None = await self.unit.drive(
             self._core.get_or_none(self.model_class, id)
         )
         return result
 
     async def get_many(self, ids: Iterable[Any]) -> list[ModelT]:
-        result: list[ModelT] = await self.unit._drive(self._core.get_many(self.model_class, ids))
+        """The models of ``ids`` in that order; :class:`~uow.NotFoundError` for a missing one."""
+        result: list[ModelT] = await self.unit.drive(self._core.get_many(self.model_class, ids))
         return result
 
     @overload
@@ -288,8 +296,13 @@ class AsyncRepository(BaseRepository[ModelT]):
         self, *queries: Any, sort: SortArg = None, skip: int = 0, limit: int | None = None,
         track: bool = True, into: Any = None,
     ) -> list[Any]:
+        """Every model matching all ``queries`` (after flushing pending changes).
+
+        ``track=False``: new models the unit does not track (changes to one are written
+        only through ``attach``); ``into=``: a projection, untracked (a smaller model class,
+        or a list of fields for plain dicts as stored)."""
         steps = self._core.find(self.model_class, queries, sort, skip, limit, track=track, into=into)
-        result: list[Any] = await self.unit._drive(steps)
+        result: list[Any] = await self.unit.drive(steps)
         return result
 
     @overload
@@ -308,8 +321,9 @@ class AsyncRepository(BaseRepository[ModelT]):
     async def find_one(
         self, *queries: Any, sort: SortArg = None, track: bool = True, into: Any = None
     ) -> Any:
+        """The first match, or ``None`` (``track=`` and ``into=`` as in :meth:`find`)."""
         steps = self._core.find_one(self.model_class, queries, sort, track=track, into=into)
-        return await self.unit._drive(steps)
+        return await self.unit.drive(steps)
 
     @overload
     def stream(
@@ -332,7 +346,7 @@ class AsyncRepository(BaseRepository[ModelT]):
         batch_size: int = DEFAULT_BATCH_SIZE, track: bool = True, into: Any = None,
     ) -> AsyncIterator[Any]:
         """``async for`` form of :meth:`Repository.stream`."""
-        core, drive = self._core, self.unit._drive
+        core, drive = self._core, self.unit.drive
         opened = await drive(core.open_stream(
             self.model_class, queries, sort, skip, limit, batch_size, track=track, into=into
         ))
@@ -344,22 +358,28 @@ class AsyncRepository(BaseRepository[ModelT]):
             await drive(core.close_stream(opened))
 
     async def count(self, *queries: Any) -> int:
-        result: int = await self.unit._drive(self._core.count(self.model_class, queries))
+        """How many documents match (after flushing pending changes)."""
+        result: int = await self.unit.drive(self._core.count(self.model_class, queries))
         return result
 
     def add(self, instance: ModelT) -> Done:
+        """Track ``instance``: a new one is inserted at flush, a loaded one sends its changes."""
         self._add([instance])
         return Done()
 
     def add_all(self, instances: Iterable[ModelT]) -> Done:
+        """``add`` each of ``instances``."""
         self._add(instances)
         return Done()
 
     def attach(self, instance: ModelT) -> Done:
+        """Track a model loaded earlier (another unit, the engine): flush sends what changed
+        since it was loaded, guarded by its version field when it has one."""
         self._attach(instance)
         return Done()
 
     def remove(self, instance: ModelT) -> Done:
+        """Delete ``instance``'s document at flush."""
         self._remove(instance)
         return Done()
 

@@ -18,7 +18,7 @@ import bson
 
 from odm import Model
 from odm import tracking as odm_tracking
-from odm.commands import model_facts
+from odm.facts import model_facts
 from uow.errors import InvalidUsageError
 
 Key = tuple[str, Hashable]

@@ -5,13 +5,17 @@ from __future__ import annotations
 import pymongo
 import pytest
 
-from odm import Field, IndexConflictError, Model, ObjectId, commands, tracking
+from odm import Field, IndexConflictError, Model, ObjectId, tracking
+from odm.engine.base import is_transactions_unsupported, supports_transactions
+from odm.index_planning import index_models, index_plan
 from odm.query import desc
+from odm.query_compiler import find_request
+from odm.saving import mark_saved, save_operation, save_operations
 from tests.odm.models import Author, Book, Customer, Player, Product, Publisher
 
 
 def test_find_request_without_references_is_a_plain_find() -> None:
-    request = commands.find_request(
+    request = find_request(
         Customer, [Customer.age > 1], sort=desc(Customer.age), skip=2, limit=3
     )
     assert request.pipeline is None
@@ -20,7 +24,7 @@ def test_find_request_without_references_is_a_plain_find() -> None:
 
 
 def test_find_request_with_references_uses_lookup() -> None:
-    request = commands.find_request(Book, [Book.title == "t"], limit=1)
+    request = find_request(Book, [Book.title == "t"], limit=1)
     assert request.pipeline is not None
     assert request.pipeline[:2] == [{"$match": {"title": {"$eq": "t"}}}, {"$limit": 1}]
     lookup = request.pipeline[2]["$lookup"]
@@ -46,17 +50,17 @@ def test_find_request_rejects_bad_paging(
     kwargs: dict[str, object], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=message):
-        commands.find_request(Customer, [], **kwargs)  # type: ignore[arg-type]
+        find_request(Customer, [], **kwargs)  # type: ignore[arg-type]
 
 
 def test_engines_want_model_classes() -> None:
     with pytest.raises(TypeError, match="Model class"):
-        commands.find_request(dict, [])  # type: ignore[type-var]
+        find_request(dict, [])  # type: ignore[type-var]
 
 
 def test_save_of_a_new_instance_sends_the_whole_document() -> None:
     customer = Customer(name="a")  # a generated id: nothing can be stored under it yet
-    operation = commands.save_operation(customer)
+    operation = save_operation(customer)
     assert operation is not None
     assert isinstance(operation.request, pymongo.InsertOne)
     assert operation.request._doc == customer.model_dump_doc()
@@ -64,7 +68,7 @@ def test_save_of_a_new_instance_sends_the_whole_document() -> None:
 
 def test_save_of_a_new_instance_with_a_chosen_id_upserts_it() -> None:
     customer = Customer(id=ObjectId(), name="a")  # may overwrite a stored one, as in ODMantic
-    operation = commands.save_operation(customer)
+    operation = save_operation(customer)
     assert operation is not None
     request = operation.request
     assert isinstance(request, pymongo.UpdateOne)
@@ -77,9 +81,9 @@ def test_save_of_a_new_instance_with_a_chosen_id_upserts_it() -> None:
 def test_save_of_a_tracked_instance_sends_the_diff_or_nothing() -> None:
     customer = Customer(name="a")
     tracking.mark_persisted(customer, customer.model_dump_doc())
-    assert commands.save_operation(customer) is None
+    assert save_operation(customer) is None
     customer.tags.append("x")
-    operation = commands.save_operation(customer)
+    operation = save_operation(customer)
     assert operation is not None
     assert operation.request._doc == {"$set": {"tags": ["x"]}}
 
@@ -88,30 +92,30 @@ def test_save_of_a_primary_key_only_document_replaces() -> None:
     class Tag(Model):
         name: str = Field(primary_field=True)
 
-    operation = commands.save_operation(Tag(name="t"))
+    operation = save_operation(Tag(name="t"))
     assert operation is not None
     assert isinstance(operation.request, pymongo.ReplaceOne)
     assert operation.request._doc == {"_id": "t"}
-    assert commands.save_operation(Product(sku="p")) is not None
+    assert save_operation(Product(sku="p")) is not None
 
 
 def test_save_operations_cascade_references_first_and_group_by_collection() -> None:
     publisher = Publisher(name="p")
     author = Author(name="a", publisher=publisher)
     books = [Book(title="1", author=author), Book(title="2", author=author)]
-    plan = commands.save_operations(books)
+    plan = save_operations(books)
     assert [collection for collection, _ in plan] == ["publisher", "author", "book"]
     assert [len(operations) for _, operations in plan] == [1, 1, 2]
-    commands.mark_saved(operation for _, operations in plan for operation in operations)
-    assert commands.save_operations(books) == []
+    mark_saved(operation for _, operations in plan for operation in operations)
+    assert save_operations(books) == []
 
 
 def test_index_models() -> None:
-    indexes = [index.document for index in commands.index_models(Player)]
+    indexes = [index.document for index in index_models(Player)]
     assert {"key": {"name": 1}, "name": "name_1", "unique": True} in indexes
     assert {"key": {"level": 1}, "name": "level_1"} in indexes
     assert {"key": {"team": 1, "level": -1}, "name": "team_level"} in indexes
-    assert commands.index_models(Customer) == []
+    assert index_models(Customer) == []
 
 
 def test_index_plan() -> None:
@@ -120,26 +124,26 @@ def test_index_plan() -> None:
         {"name": "name_1", "key": {"name": 1}, "unique": True},
         {"name": "level_1", "key": {"level": 1}},
     ]
-    drop, create = commands.index_plan(Player, existing)
+    drop, create = index_plan(Player, existing)
     assert drop == [] and [index.document["name"] for index in create] == ["team_level"]
 
     conflicting = [{"name": "custom", "key": {"name": 1}}]  # same keys, not unique
     with pytest.raises(IndexConflictError, match="custom"):
-        commands.index_plan(Player, conflicting)
-    drop, create = commands.index_plan(Player, conflicting, update_existing_indexes=True)
+        index_plan(Player, conflicting)
+    drop, create = index_plan(Player, conflicting, update_existing_indexes=True)
     assert drop == ["custom"]
     assert [index.document["name"] for index in create] == ["name_1", "level_1", "team_level"]
 
 
 def test_supports_transactions() -> None:
-    assert commands.supports_transactions({"setName": "rs0"})
-    assert commands.supports_transactions({"msg": "isdbgrid"})
-    assert not commands.supports_transactions({"isWritablePrimary": True})
+    assert supports_transactions({"setName": "rs0"})
+    assert supports_transactions({"msg": "isdbgrid"})
+    assert not supports_transactions({"isWritablePrimary": True})
 
 
 def test_transactions_unsupported_error_is_recognised() -> None:
     error = pymongo.errors.OperationFailure(
         "Transaction numbers are only allowed on a replica set member or mongos", 20
     )
-    assert commands.is_transactions_unsupported(error)
-    assert not commands.is_transactions_unsupported(pymongo.errors.OperationFailure("x", 2))
+    assert is_transactions_unsupported(error)
+    assert not is_transactions_unsupported(pymongo.errors.OperationFailure("x", 2))
