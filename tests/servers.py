@@ -47,7 +47,7 @@ def _docker_replica_set() -> Iterator[str]:
     from testcontainers.core.waiting_utils import wait_for_logs  # type: ignore[import-not-found]
 
     # Test commands on, as the spec and reliability tests' fail points need them.
-    container = DockerContainer("mongo:7.0").with_command(
+    container = DockerContainer("mongo:8.0").with_command(
         "--replSet rs0 --bind_ip_all --setParameter enableTestCommands=1"
     )
     container.with_exposed_ports(27017)
