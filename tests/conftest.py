@@ -4,7 +4,7 @@ The server is, in order of preference:
 
 1. the MongoDB at ``MONGODB_URI`` when that variable is set (a replica set, so that
    transactions work);
-2. a MongoDB 7 replica set in Docker through testcontainers, when a Docker engine answers
+2. a MongoDB 8.0 replica set in Docker through testcontainers, when a Docker engine answers
    (``MONGOLET_USE_DOCKER=0`` turns this off);
 3. an embedded mongolet, started once per test process (once per xdist worker).
 

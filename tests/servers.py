@@ -41,7 +41,7 @@ def real_mongodb() -> bool:
 
 @contextlib.contextmanager
 def _docker_replica_set() -> Iterator[str]:
-    """A one-member MongoDB 7 replica set in a container (needs testcontainers)."""
+    """A one-member MongoDB 8.0 replica set in a container (needs testcontainers)."""
     from pymongo import MongoClient
     from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]
     from testcontainers.core.waiting_utils import wait_for_logs  # type: ignore[import-not-found]
