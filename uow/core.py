@@ -290,25 +290,41 @@ class UnitCore:
     # ------------------------------------------------------------ flush
 
     def _final_flush(self) -> Steps:
-        """The flush before a commit: the changes, then the outbox's events (one insert)."""
+        """The flush before a commit, with the outbox's events: in the changes' ``bulkWrite``
+        on MongoDB 8.0 (one round trip for both), else one ``insert`` after them."""
         if self.outbox is None:
             yield from self.flush()
             return
+        self.check_active()
+        self.check_writable("flush")
         written = {id(instance) for instance, _, _ in self._restore_log}
         pending = outbox_writing.prepare(self.identity_map, self._departed, written)
         self._outbox_pending = pending  # its version bumps are undone on rollback
-        yield from self.flush()
-        if pending is not None:
-            deleted = {id(instance) for instance in self._departed}
-            documents = outbox_writing.documents(self.outbox, pending, deleted)
-            yield InsertDocuments(self.outbox.collection, documents, self.session)
+        batches = flushing.plan(self.identity_map)  # after prepare: its bumps are changes
+        if pending is None:
+            yield from self._send(batches)
+            return
+        # The documents need the versions after this flush and what it deletes: the plan
+        # says both, so they are built before anything is sent.
+        deleted = {id(instance) for instance in self._departed} | flushing.deleted(batches)
+        documents = outbox_writing.documents(
+            self.outbox, pending, deleted, flushing.versions_after(batches)
+        )
+        if batches and self.engine.client_bulk_write_supported():
+            inserts = outbox_writing.requests(self.outbox, documents, self.engine.database_name)
+            yield from self._flush_at_once(batches, inserts)
+            return
+        yield from self._send(batches)
+        yield InsertDocuments(self.outbox.collection, documents, self.session)
 
     def flush(self) -> Steps:
         """Send the pending changes: one ordered bulk_write per collection, or one bulkWrite
         for all of them on MongoDB 8.0 (see uow.flush)."""
         self.check_active()
         self.check_writable("flush")
-        batches = flushing.plan(self.identity_map)
+        yield from self._send(flushing.plan(self.identity_map))
+
+    def _send(self, batches: list[flushing.Batch]) -> Steps:
         # MongoDB 8.0 (known after enter()): one bulkWrite where a bulk_write per collection
         # would send several commands (one command either way costs less client time so).
         if flushing.per_collection_commands(batches) > 1 \
@@ -339,11 +355,13 @@ class UnitCore:
             )
         self.identity_map.flushed([w.entry for b in batches for w in b.writes])
 
-    def _flush_at_once(self, batches: list[flushing.Batch]) -> Steps:
-        """Every collection's writes in one ``bulkWrite`` command (one round trip)."""
+    def _flush_at_once(self, batches: list[flushing.Batch], after: Sequence[Any] = ()) -> Steps:
+        """Every collection's writes in one ``bulkWrite`` command (one round trip), then the
+        requests ``after`` (the outbox's inserts) in the same command."""
         requests = flushing.client_requests(
             batches, self.engine.database_name, self.engine.codec_options
         )
+        requests.extend(after)
         try:
             result = yield ClientBulkWrite(requests, self.session)
         except ClientBulkWriteException as error:

@@ -271,6 +271,18 @@ def client_requests(
     return requests
 
 
+def deleted(batches: Sequence[Batch]) -> set[int]:
+    """The ids (``id()``) of the instances the plan deletes."""
+    return {id(w.entry.instance) for batch in batches for w in batch.writes if w.kind is DELETE}
+
+
+def versions_after(batches: Sequence[Batch]) -> dict[int, Any]:
+    """The version each instance the plan updates will have (by ``id()``): known before the
+    writes are sent, so what depends on it can go in the same command."""
+    return {id(w.entry.instance): w.new_version for batch in batches for w in batch.writes
+            if w.new_version is not None}
+
+
 def per_collection_commands(batches: Sequence[Batch]) -> int:
     """The write commands one ``bulk_write`` per collection sends: a ``delete`` where a
     collection has removals, an ``update`` where it has new or changed models."""
@@ -480,6 +492,7 @@ __all__ = [
     "commit_error",
     "concurrency_error",
     "culprits",
+    "deleted",
     "per_collection_commands",
     "guarded",
     "undetected",
@@ -487,5 +500,6 @@ __all__ = [
     "lookup_filter",
     "plan",
     "unapplied",
+    "versions_after",
     "write_error",
 ]

@@ -107,11 +107,19 @@ async def test_events_are_stored_with_the_changes_in_one_transaction(twin: Twin)
         (1, 0, "pending"), (1, 0, "pending")  # each account's version after the commit
     ]
     assert len({d["_id"] for d in stored}) == 2 and stored[0]["committed_at"] is not None
-    # One insert more than without an outbox, in the same transaction as the writes (one
-    # bulkWrite for the accounts and the transfer on 8.0, a command per collection on 7.0).
-    writes = ["bulkWrite"] if twin.one_write_command else ["update", "update"]
+    # In the same transaction as the writes: on 8.0 in their one bulkWrite (the accounts, the
+    # transfer and the outbox: no round trip more than without an outbox), on 7.0 a command
+    # per collection then one insert.
+    writes = ["bulkWrite"] if twin.one_write_command else ["update", "update", "insert"]
     names = [e.command_name for e in commands]
-    assert names == ["find", "find", *writes, "insert", "commitTransaction"]
+    assert names == ["find", "find", *writes, "commitTransaction"]
+    if twin.one_write_command:
+        (bulk,) = [e.command for e in commands if e.command_name == "bulkWrite"]
+        database = twin.engine.database_name
+        assert [ns["ns"] for ns in bulk["nsInfo"]] == [
+            f"{database}.accounts", f"{database}.transfers", f"{database}.outbox"
+        ]
+        assert [op.get("insert") for op in bulk["ops"]][-2:] == [2, 2]  # the two events
     assert len({c.command["txnNumber"] for c in commands}) == 1
     assert len({c.command["lsid"]["id"] for c in commands}) == 1
     registry = EventRegistry()
@@ -131,6 +139,35 @@ async def test_pydantic_events_and_an_unchanged_aggregate(twin: Twin) -> None:
     assert stored["sequence"] == 1 and (await twin.reload(alice)).version == 1
 
 
+async def test_each_event_carries_its_aggregates_version_after_the_commit(twin: Twin) -> None:
+    alice, bob, carol = await open_accounts(twin, 100, 100, 100)
+    async with entered(twin.unit(outbox=True)) as uow:
+        a, b, c = await call(uow.accounts.get_many([alice.id, bob.id, carol.id]))
+        a.withdraw(5)
+        b.withdraw(1)
+        await call(uow.flush())  # a and b at version 1 now
+        a.deposit(1)  # changed again: version 2 at the commit
+        c.record_event(Renamed(account=c.id, owner="Carol"))
+        await call(uow.accounts.remove(c))  # deleted: its events come after version 0
+        dave = Account(owner="Dave", balance=0)
+        dave.deposit(3)
+        await call(uow.accounts.add(dave))
+        twin.recorder.clear()
+    names = [e.command_name for e in twin.recorder.started_events]
+    sequences = {(d["aggregate"]["id"], d["type"].rsplit(".", 1)[1]): (d["sequence"], d["index"])
+                 for d in await outbox(twin)}
+    assert sequences == {
+        (alice.id, "Withdrawn"): (2, 0), (alice.id, "Deposited"): (2, 1),
+        (bob.id, "Withdrawn"): (1, 0),  # flushed before, unchanged since: not bumped
+        (carol.id, "Renamed"): (1, 0),
+        (dave.id, "Deposited"): (0, 0),
+    }
+    assert (await twin.reload(alice)).version == 2 and (await twin.reload(bob)).version == 1
+    # The commit's flush: the outbox's documents in the changes' bulkWrite on 8.0.
+    writes = ["bulkWrite"] if twin.one_write_command else ["delete", "update", "insert"]
+    assert names == [*writes, "commitTransaction"]
+
+
 async def test_nothing_is_stored_from_a_rolled_back_or_failed_attempt(twin: Twin) -> None:
     alice, bob = await open_accounts(twin, 100, 0)
     with pytest.raises(RuntimeError):
@@ -148,6 +185,26 @@ async def test_nothing_is_stored_from_a_rolled_back_or_failed_attempt(twin: Twin
     assert [d["payload"]["amount"] for d in await outbox(twin)] == [1, 1]
     stored = await twin.reload(alice)
     assert (stored.balance, stored.version) == (99, 1)
+
+
+async def test_a_refused_write_stores_no_event_and_names_its_model(twin: Twin) -> None:
+    alice, bob = await open_accounts(twin, 100, 0)
+    impostor = Account(id=bob.id, owner="impostor", balance=10)
+    impostor.deposit(1)
+    with pytest.raises(odm.DuplicateKeyError, match="duplicate key") as raised:
+        async with entered(twin.unit(outbox=True)) as uow:
+            (await call(uow.accounts.get(alice.id))).withdraw(5)
+            await call(uow.accounts.add(impostor))
+    assert raised.value.instance is impostor and raised.value.key_value == {"_id": bob.id}
+    # A stale version: the other writer's events only (the outbox rides on the same command).
+    with pytest.raises(ConcurrencyError) as stale:
+        async with entered(twin.unit(outbox=True)) as uow:
+            a = await call(uow.accounts.get(alice.id))
+            await transfer(twin, alice, bob, 1)
+            a.withdraw(10)
+    assert stale.value.ids == [alice.id]
+    assert [d["payload"]["amount"] for d in await outbox(twin)] == [1, 1]
+    assert (await twin.reload(alice)).balance == 99
 
 
 async def test_rollback_in_the_block_leaves_no_event_and_no_version_bump(twin: Twin) -> None:

@@ -4,15 +4,19 @@ Before the plan, :func:`prepare` collects the events recorded by the unit's mode
 sure each aggregate that recorded one is written in this transaction: one left unchanged
 gets a version-only update. Two units recording events on one aggregate therefore conflict
 like any two writers (one retries), and the aggregate's version after the commit is a
-per-aggregate sequence number in commit order. After the plan's writes, :func:`documents`
-gives the outbox documents: one ``insert`` command for all of them.
+per-aggregate sequence number in commit order. From the plan (the versions its writes set,
+the models it deletes), :func:`documents` gives the outbox documents before anything is
+sent: on MongoDB 8.0 they go in the plan's ``bulkWrite`` (:func:`requests`), on 7.0 one
+``insert`` command follows the plan's writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import pymongo
 
 from odm import Model
 from odm import tracking as odm_tracking
@@ -82,15 +86,20 @@ def undo(pending: Pending | None) -> None:
             instance.__dict__[name] = old
 
 
-def documents(outbox: Outbox, pending: Pending, deleted: set[int]) -> list[dict[str, Any]]:
-    """The outbox documents, once the plan's writes succeeded (versions are final)."""
+def documents(
+    outbox: Outbox, pending: Pending, deleted: set[int], versions: Mapping[int, Any]
+) -> list[dict[str, Any]]:
+    """The outbox documents of the flush whose plan deletes ``deleted`` and sets
+    ``versions`` (both by ``id()`` of the instance; a model not in ``versions`` keeps its
+    version)."""
     committed_at = utcnow()
     counters: dict[int, int] = {}
     found: list[dict[str, Any]] = []
     for instance, event in pending.events:
         model = type(instance)
         facts = model_facts(model)
-        version = getattr(instance, _version_field(instance)) or 0
+        name = _version_field(instance)
+        version = versions.get(id(instance), getattr(instance, name)) or 0
         # A deleted aggregate's events come after everything it recorded before.
         sequence = version + 1 if id(instance) in deleted else version
         index = counters.get(id(instance), 0)
@@ -106,4 +115,11 @@ def documents(outbox: Outbox, pending: Pending, deleted: set[int]) -> list[dict[
     return found
 
 
-__all__ = ["Pending", "UnversionedAggregateError", "documents", "prepare", "undo"]
+def requests(outbox: Outbox, documents: Iterable[dict[str, Any]], database: str
+             ) -> list[pymongo.InsertOne[Any]]:
+    """The outbox documents as inserts of a ``MongoClient.bulk_write`` (MongoDB 8.0)."""
+    namespace = f"{database}.{outbox.collection}"
+    return [pymongo.InsertOne(document, namespace=namespace) for document in documents]
+
+
+__all__ = ["Pending", "UnversionedAggregateError", "documents", "prepare", "requests", "undo"]
