@@ -248,9 +248,9 @@ class DeliveryCore:
         return True
 
     def renew(self, event_id: Any) -> Steps:
-        """Extend this relay's lease on ``event_id`` by ``lease_seconds`` while it has not
-        lapsed; False: it is lost (a lapsed lease is not revived, another relay may hold
-        it), and the relay stops renewing it."""
+        """Extend this relay's lease on ``event_id`` by ``lease_seconds``; False when it is
+        lost: taken over, or lapsed (not revived: from then on other relays count it free),
+        and the relay stops renewing it."""
         now = utcnow()
         renewed = yield Update(
             self.settings.outbox,
