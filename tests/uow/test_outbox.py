@@ -4,6 +4,8 @@ relay at least once, in order per aggregate, retried, parked, leased."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime
 import threading
 import time
 from collections import defaultdict
@@ -391,6 +393,109 @@ async def test_two_relays_at_once_deliver_each_event_once(twin: Twin) -> None:
     assert one.delivered + two.delivered == 24
     # Whichever relay published them, each account's events went out in its commit order.
     assert all(published == sorted(published) for published in order.values())
+
+
+class Held:
+    """A publisher that records each event and holds the first one ``seconds`` (or until
+    :meth:`release`): a slow or paused publish, on either twin."""
+
+    def __init__(self, twin: Twin, seconds: float = 5.0) -> None:
+        self.sync, self.seconds = twin.flavour == "sync", seconds
+        self.ids: list[str] = []
+        self.started: Any = threading.Event() if self.sync else asyncio.Event()
+        self.go: Any = threading.Event() if self.sync else asyncio.Event()
+
+    def publisher(self) -> Callable[[OutboxEvent], Any]:
+        def publish(event: OutboxEvent) -> None:
+            self.ids.append(event.id)
+            if len(self.ids) == 1:
+                self.started.set()
+                self.go.wait(self.seconds)
+
+        async def apublish(event: OutboxEvent) -> None:
+            self.ids.append(event.id)
+            if len(self.ids) == 1:
+                self.started.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.go.wait(), self.seconds)
+
+        return publish if self.sync else apublish
+
+    async def wait_started(self) -> None:
+        if self.sync:
+            assert self.started.wait(5)
+        else:
+            await asyncio.wait_for(self.started.wait(), 5)
+
+    def release(self) -> None:
+        self.go.set()
+
+
+def start(twin: Twin, run: Callable[[], Any]) -> Callable[[], Any]:
+    """``run()`` in a thread (sync) or a task (async); returns what awaits its end."""
+    if twin.flavour == "sync":
+        thread = threading.Thread(target=run)
+        thread.start()
+
+        async def joined() -> None:
+            thread.join(10)
+            assert not thread.is_alive()
+        return joined
+    task = asyncio.create_task(run())
+    return lambda: asyncio.wait_for(task, 10)
+
+
+async def one_event(twin: Twin) -> Any:
+    (alice,) = await open_accounts(twin, 5)
+    async with entered(twin.unit(outbox=True)) as uow:
+        a = await call(uow.accounts.get(alice.id))
+        a.record_event(Renamed(account=a.id, owner="Alice"))
+    (stored,) = await outbox(twin)
+    return stored["_id"]
+
+
+async def test_a_publish_longer_than_the_lease_keeps_it_renewed(twin: Twin) -> None:
+    event_id = await one_event(twin)
+    slow, fast = Held(twin, seconds=0.9), Held(twin)  # 3x the lease
+    first = relay(twin, slow.publisher(), lease_seconds=0.3)
+    second = relay(twin, fast.publisher(), lease_seconds=0.3)
+    finished = start(twin, first.run_once)
+    await slow.wait_started()
+    # The second relay runs all along the slow publish: the renewed lease keeps it out.
+    assert await call(second.drain(5)) == 0
+    await finished()
+    assert slow.ids == [event_id] and fast.ids == []
+    assert (first.delivered, second.delivered, first.leases_lost) == (1, 0, 0)
+    stored = await call(twin.engine.database.outbox.find_one({"_id": event_id}))
+    assert stored["state"] == "delivered" and stored["delivered_by"] == first.owner
+
+
+async def test_a_relay_whose_lease_was_taken_over_does_not_mark_the_event(twin: Twin) -> None:
+    event_id = await one_event(twin)
+    paused, other = Held(twin), Held(twin)
+    first = relay(twin, paused.publisher(), lease_seconds=0.3)
+    second = relay(twin, other.publisher(), lease_seconds=0.3)
+    first_done = start(twin, first.run_once)
+    await paused.wait_started()
+    # The first relay stalls past its lease without renewing (as a paused process does):
+    # the lease lapses, and its renewal finds it lost from then on.
+    lapsed = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    await call(twin.engine.database.outbox.update_one(
+        {"_id": event_id, "lease_owner": first.owner}, {"$set": {"lease_until": lapsed}}
+    ))
+    second_done = start(twin, second.run_once)
+    await other.wait_started()  # the second relay took the lease over and publishes
+    paused.release()
+    await first_done()
+    outbox_ = twin.engine.database.outbox
+    stored = await call(outbox_.find_one({"_id": event_id}))
+    assert stored["state"] == "pending" and stored["lease_owner"] == second.owner
+    assert (first.delivered, first.leases_lost) == (0, 1)
+    other.release()
+    await second_done()
+    stored = await call(outbox_.find_one({"_id": event_id}))
+    assert stored["state"] == "delivered" and stored["delivered_by"] == second.owner
+    assert second.delivered == 1 and paused.ids == other.ids == [event_id]  # same id twice
 
 
 async def test_a_restarted_relay_resumes_its_change_stream_from_the_stored_token(

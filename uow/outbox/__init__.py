@@ -22,11 +22,16 @@ Guaranteed:
 - a failing publish is retried with exponential backoff; after ``max_attempts`` the event
   is parked with its ``last_error`` (``relay.parked()``, ``relay.replay(ids)``);
 - several relays may run at once: a lease (``lease_seconds``) lets one deliver an event at
-  a time; a crashed relay's lease expires and another takes over.
+  a time, renewed every ``lease_seconds / 3`` while the publish runs (a thread beside the
+  sync relay's publisher, a task beside the async one's); a crashed relay's lease expires
+  and another takes over; a relay whose lease lapsed and was taken over does not mark the
+  event (``relay.leases_lost`` counts those publishes): its new holder does.
 
 Not guaranteed: exactly once (a consumer deduplicates by ``event.id``); an order across
-aggregates; delivery while a publish outlasts ``lease_seconds`` (another relay may then
-deliver it too); order past a parked event (later events of its aggregate go on). Events
+aggregates; a single delivery when a relay stalls past ``lease_seconds`` without renewing
+(a paused process, a lost server, or a blocking publisher on ``AsyncRelay``, which stops
+its event loop): another relay then delivers it too; order past a parked event (later
+events of its aggregate go on). Events
 need an aggregate with a version field (:class:`UnversionedAggregateError` otherwise), and
 relays' clocks roughly in sync (leases and backoff are compared against them).
 """

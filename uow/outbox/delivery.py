@@ -8,7 +8,11 @@ One pass (:meth:`DeliveryCore.deliver_ready`):
 2. each head that is due and not leased is *claimed*: one ``findOneAndUpdate`` sets
    ``lease_owner``/``lease_until``, so among several relays one delivers it at a time; a
    crashed relay's lease expires after ``lease_seconds``;
-3. the publisher gets it; success marks it ``delivered``; a failure records the error and
+3. the publisher gets it while the driver renews the lease every ``lease_seconds / 3``
+   (:meth:`DeliveryCore.renew`, run beside the publish by the
+   :class:`~uow.outbox.effects.Renewing` effect); success marks it ``delivered`` if the lease
+   is still this relay's (one that lapsed and was taken over is left to its new holder);
+   a failure records the error and
    schedules a retry with exponential backoff, and after ``max_attempts`` parks it
    (``state: "parked"``, ``last_error`` kept) until :meth:`DeliveryCore.replay`.
 
@@ -41,6 +45,7 @@ from uow.outbox.effects import (
     CreateIndexes,
     FindAll,
     NextChange,
+    Renewing,
     Update,
     Watch,
 )
@@ -127,6 +132,7 @@ class DeliveryCore:
         self.delivered = 0
         self.failures = 0
         self.parked_count = 0
+        self.leases_lost = 0  # publishes not marked: the lease lapsed and was taken over
         self.stopping = False
         self.streaming: bool | None = False if settings.follow == "poll" else None
         self._stream: Any = None
@@ -203,10 +209,13 @@ class DeliveryCore:
 
     def _publish(self, document: dict[str, Any]) -> Steps:
         settings = self.settings
-        mine = {"_id": document["_id"], "lease_owner": self.owner}
+        mine = {"_id": document["_id"], "state": PENDING, "lease_owner": self.owner}
         attempts = int(document.get("attempts", 0)) + 1
         try:
-            yield Call(self.publisher, (OutboxEvent.from_document(document, self.registry),))
+            yield Renewing(
+                Call(self.publisher, (OutboxEvent.from_document(document, self.registry),)),
+                lambda: self.renew(document["_id"]), settings.lease_seconds / 3,
+            )
         except Exception as error:  # the publisher's failure, recorded on the event
             self.failures += 1
             failed: dict[str, Any] = {
@@ -216,22 +225,40 @@ class DeliveryCore:
                 "lease_until": None,
             }
             now = utcnow()
-            if attempts >= settings.max_attempts:
+            parking = attempts >= settings.max_attempts
+            if parking:
                 failed.update(state=PARKED, parked_at=now)
-                self.parked_count += 1
             else:
                 delay = min(settings.backoff * 2 ** (attempts - 1), settings.max_backoff)
                 failed["available_at"] = _later(now, delay * (0.5 + random.random() / 2))
-            yield Update(settings.outbox, mine, {"$set": failed})
+            if (yield Update(settings.outbox, mine, {"$set": failed})) and parking:
+                self.parked_count += 1
             return False
-        yield Update(
-            settings.outbox,
-            {"_id": document["_id"], "state": PENDING},
+        # Marked only while the lease is still ours: a relay that took it over after it
+        # lapsed publishes it again and marks it itself (at least once, never two marks).
+        marked = yield Update(
+            settings.outbox, mine,
             {"$set": {"state": DELIVERED, "attempts": attempts, "delivered_at": utcnow(),
                       "delivered_by": self.owner, "lease_owner": None, "lease_until": None}},
         )
+        if not marked:
+            self.leases_lost += 1
+            return False
         self.delivered += 1
         return True
+
+    def renew(self, event_id: Any) -> Steps:
+        """Extend this relay's lease on ``event_id`` by ``lease_seconds``; False when it is
+        lost: taken over, or lapsed (not revived: from then on other relays count it free),
+        and the relay stops renewing it."""
+        now = utcnow()
+        renewed = yield Update(
+            self.settings.outbox,
+            {"_id": event_id, "state": PENDING, "lease_owner": self.owner,
+             "lease_until": {"$gte": now}},
+            {"$set": {"lease_until": _later(now, self.settings.lease_seconds)}},
+        )
+        return bool(renewed)
 
     # ------------------------------------------------------------ following the outbox
 

@@ -1,18 +1,23 @@
 """The I/O a relay asks for, on raw collections of the engine's database (sync or async).
 
-Like :mod:`uow.effects`, each effect is one driver call; the relay's logic
+Like :mod:`uow.effects`, each effect is one driver call (:class:`Renewing`: the publisher's,
+with the lease renewal beside it); the relay's logic
 (:mod:`uow.outbox.delivery`) yields them and the drivers (:mod:`uow.outbox.relay`) run them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import PyMongoError
 
-from odm.engine.effects import Effect, maybe_await
+from odm.engine.effects import Effect, Steps, drive_async, drive_sync, maybe_await
+from uow.effects import Call
 
 
 def _collection(engine: Any, name: str) -> Any:
@@ -160,6 +165,53 @@ class CloseStream(Effect):
         await maybe_await(self.stream.close())
 
 
+@dataclass(frozen=True)
+class Renewing(Effect):
+    """``call`` (the publisher), while ``renew()`` runs every ``every`` seconds beside it (a
+    thread for the sync driver, a task for the async one) until it returns False (the lease
+    is lost) or ``call`` returns. A failed renewal is tried again at the next tick."""
+
+    call: Call
+    renew: Callable[[], Steps[bool]]
+    every: float
+
+    def run_sync(self, engine: Any) -> Any:
+        done = threading.Event()
+
+        def renewing() -> None:
+            while not done.wait(self.every):
+                try:
+                    if not drive_sync(self.renew(), engine):
+                        return
+                except PyMongoError:
+                    pass  # the server is away for now: the final mark decides
+
+        thread = threading.Thread(target=renewing, name="outbox-lease", daemon=True)
+        thread.start()
+        try:
+            return self.call.run_sync(engine)
+        finally:
+            done.set()
+            thread.join()
+
+    async def run_async(self, engine: Any) -> Any:
+        async def renewing() -> None:
+            while True:
+                await asyncio.sleep(self.every)
+                try:
+                    if not await drive_async(self.renew(), engine):
+                        return
+                except PyMongoError:
+                    pass
+
+        task = asyncio.create_task(renewing())
+        try:
+            return await self.call.run_async(engine)
+        finally:
+            task.cancel()
+            await asyncio.wait({task})  # a cancellation of our own still propagates
+
+
 __all__ = [
     "Aggregate",
     "Claim",
@@ -167,6 +219,7 @@ __all__ = [
     "CreateIndexes",
     "FindAll",
     "NextChange",
+    "Renewing",
     "Update",
     "Watch",
 ]

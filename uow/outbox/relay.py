@@ -62,6 +62,11 @@ class _BaseRelay:
         return self._core.failures
 
     @property
+    def leases_lost(self) -> int:
+        """Publishes this relay did not mark: its lease lapsed and another relay took it."""
+        return self._core.leases_lost
+
+    @property
     def following(self) -> str:
         """``"stream"``, ``"poll"``, or ``"unknown"`` before the first wait."""
         streaming = self._core.streaming
