@@ -123,14 +123,21 @@ def _substitute(annotation: Any) -> Any:
                 SerializedBy(uuid_serializer),
             ]
         return annotation
+    return _map_type_arguments(annotation, _substitute, opaque=(typing.Literal, ClassVar))
+
+
+def _map_type_arguments(annotation: Any, transform: Callable[[Any], Any],
+                        opaque: tuple[Any, ...] = (typing.Literal,)) -> Any:
+    """``annotation`` with ``transform`` applied to its type arguments (of ``Annotated``,
+    unions and generics; ``opaque`` origins are left alone), itself when nothing changes."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
-    if origin is None or not args or origin is typing.Literal or origin is ClassVar:
+    if origin is None or not args or any(origin is kept for kept in opaque):
         return annotation
     if origin is Annotated:
-        inner = _substitute(args[0])
+        inner = transform(args[0])
         return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
-    new_args = tuple(_substitute(arg) for arg in args)
+    new_args = tuple(transform(arg) for arg in args)
     if all(new is old for new, old in zip(new_args, args)):
         return annotation
     if origin in (typing.Union, types.UnionType):
@@ -550,22 +557,7 @@ def _pure_annotation(annotation: Any) -> Any:
         if issubclass(annotation, _BaseODMModel):
             return annotation.__pydantic_model__
         return annotation
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is None or not args or origin is typing.Literal:
-        return annotation
-    if origin is Annotated:
-        inner = _pure_annotation(args[0])
-        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
-    new_args = tuple(_pure_annotation(arg) for arg in args)
-    if all(new is old for new, old in zip(new_args, args)):
-        return annotation
-    if origin in (typing.Union, types.UnionType):
-        return typing.Union[new_args]  # noqa: UP007
-    try:
-        return annotation.copy_with(new_args)
-    except AttributeError:
-        return origin[new_args]
+    return _map_type_arguments(annotation, _pure_annotation)
 
 
 def _pure_pydantic_model(cls: Any) -> type[BaseBSONModel]:
