@@ -45,6 +45,7 @@ from mongolet.query.values import (
     numeric,
     render,
     type_name,
+    unique_values,
 )
 
 UpdateDoc = Mapping[str, Any]
@@ -626,14 +627,7 @@ def _apply_add_to_set(cow: CopyOnWrite, parts: Parts, action: _Action, original:
     items = arg["$each"] if isinstance(arg, Mapping) and "$each" in arg else [arg]
     current = _current(cow, parts)
     if current is MISSING:
-        seen_new: set[Any] = set()
-        fresh = []
-        for item in items:
-            key = canonical_key(item)
-            if key not in seen_new:
-                seen_new.add(key)
-                fresh.append(_fresh(item))
-        set_in(cow, parts, fresh)
+        set_in(cow, parts, [_fresh(item) for item in unique_values(items)])
         return
     if isinstance(current, list):
         seen = {canonical_key(e) for e in current}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -329,6 +329,18 @@ TYPE_NUMBERS: dict[str, int] = {
 }
 TYPE_ALIASES: dict[int, str] = {number: alias for alias, number in TYPE_NUMBERS.items()}
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+def unique_values(values: Iterable[Any]) -> list[Any]:
+    """``values`` without repeats (equal as :func:`canonical_key` says), first ones kept."""
+    seen: set[Hashable] = set()
+    unique = []
+    for value in values:
+        key = canonical_key(value)
+        if key not in seen:
+            seen.add(key)
+            unique.append(value)
+    return unique
 
 
 def type_number(value: Any) -> int:

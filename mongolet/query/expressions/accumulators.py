@@ -25,7 +25,7 @@ from mongolet.query.expressions.compiler import (
     missing_to_null,
 )
 from mongolet.query.expressions.objects import merge_objects
-from mongolet.query.values import MISSING, canonical_key, compare, is_number, numeric
+from mongolet.query.values import MISSING, compare, is_number, numeric, unique_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +94,6 @@ def _push(state: list[Any], value: Any) -> list[Any]:
     return state
 
 
-def _distinct(values: list[Any]) -> list[Any]:
-    seen: set[Any] = set()
-    unique = []
-    for value in values:
-        key = canonical_key(value)
-        if key not in seen:
-            seen.add(key)
-            unique.append(value)
-    return unique
-
-
 def _first(state: Any, value: Any) -> Any:
     return missing_to_null(value) if state is _UNSET else state
 
@@ -151,7 +140,7 @@ ACCUMULATORS: dict[str, Accumulator] = {
     "$stdDevSamp": Accumulator(list, _add_number, _std_dev(True), unary=False, expression=True),
     "$count": Accumulator(list, _add_number, sum_numbers, unary=False),
     "$push": Accumulator(list, _push, _as_is),
-    "$addToSet": Accumulator(list, _push, _distinct),
+    "$addToSet": Accumulator(list, _push, unique_values),
     "$first": Accumulator(_unset, _first, _value_or_null),
     "$last": Accumulator(_unset, _last, _value_or_null),
     "$mergeObjects": Accumulator(_unset, _merge, _merged),

@@ -25,6 +25,7 @@ from mongolet.query.values import (
     render,
     truthy,
     type_name,
+    unique_values,
 )
 
 
@@ -162,16 +163,6 @@ def _is_array(value: Any) -> bool:
 
 
 def _set_op(name: str) -> Callable[..., Any]:
-    def unique(values: list[Any]) -> list[Any]:
-        seen: set[Any] = set()
-        out = []
-        for value in values:
-            key = canonical_key(value)
-            if key not in seen:
-                seen.add(key)
-                out.append(value)
-        return out
-
     def run(*arrays: Any) -> Any:
         if name in ("$setUnion", "$setIntersection", "$setDifference") and any(a is None or a is MISSING for a in arrays):
             return None
@@ -181,14 +172,14 @@ def _set_op(name: str) -> Callable[..., Any]:
                                  f"All operands of {name} must be arrays. One argument is of type: {type_name(a)}")
         keys = [{canonical_key(v) for v in a} for a in arrays]
         if name == "$setUnion":
-            return unique([v for a in arrays for v in a])
+            return unique_values([v for a in arrays for v in a])
         if name == "$setIntersection":
             if not arrays:
                 return []
             common = set.intersection(*keys)
-            return [v for v in unique(arrays[0]) if canonical_key(v) in common]
+            return [v for v in unique_values(arrays[0]) if canonical_key(v) in common]
         if name == "$setDifference":
-            return [v for v in unique(arrays[0]) if canonical_key(v) not in keys[1]]
+            return [v for v in unique_values(arrays[0]) if canonical_key(v) not in keys[1]]
         if name == "$setEquals":
             return all(k == keys[0] for k in keys[1:])
         return keys[0] <= keys[1]  # $setIsSubset
