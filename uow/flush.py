@@ -356,18 +356,22 @@ def lookup_filter(writes: Sequence[Write]) -> dict[str, Any]:
     return {key: {"$in": [write.id for write in writes]}}
 
 
+def _with_documents(writes: Sequence[Write], current: Iterable[Mapping[str, Any]]
+                    ) -> list[tuple[Write, Mapping[str, Any] | None]]:
+    """Each write (of one model) with its document as it is now (None: there is none)."""
+    key = writes[0].model.__primary_key__
+    now = {canonical_id(doc.get(key)): doc for doc in current}
+    return [(write, now.get(canonical_id(write.id))) for write in writes]
+
+
 def culprits(writes: Sequence[Write], current: Iterable[Mapping[str, Any]], *,
              unversioned_deletes: bool = True) -> list[Write]:
     """The writes (of one model) the documents as they are now show missed; a delete of an
     unversioned model cannot be told from a successful one (counted unless
     ``unversioned_deletes`` is False)."""
-    model = writes[0].model
-    key = model.__primary_key__
-    versioned = version_key(model)
-    now = {canonical_id(doc.get(key)): doc for doc in current}
+    versioned = version_key(writes[0].model)
     found: list[Write] = []
-    for write in writes:
-        doc = now.get(canonical_id(write.id))
+    for write, doc in _with_documents(writes, current):
         if write.kind is DELETE:
             missed = doc is not None or (versioned is None and unversioned_deletes)
         elif versioned is None:
@@ -383,13 +387,9 @@ def undetected(writes: Sequence[Write], current: Iterable[Mapping[str, Any]]) ->
     """The writes (of one model) that may have missed although the documents now do not show
     it: a versioned update whose document another writer moved to the very version it would
     have set, a delete of an unversioned model."""
-    model = writes[0].model
-    key = model.__primary_key__
-    versioned = version_key(model)
-    now = {canonical_id(doc.get(key)): doc for doc in current}
+    versioned = version_key(writes[0].model)
     found: list[Write] = []
-    for write in writes:
-        doc = now.get(canonical_id(write.id))
+    for write, doc in _with_documents(writes, current):
         if write.kind is DELETE:
             maybe = versioned is None and doc is None
         else:
