@@ -29,15 +29,9 @@ class OdmUser(odm.Model):
     model_config = odm.ODMConfigDict(collection="odm_users")
 
 
-class OdmAsyncUser(odm.Model):
+class OdmAsyncUser(OdmUser):
     """OdmUser for the async contender: a collection of its own, as every contender has."""
 
-    name: str
-    email: str
-    age: int
-    active: bool
-    score: float
-    created: datetime.datetime
     model_config = odm.ODMConfigDict(collection="odm_async_users")
 
 
@@ -75,7 +69,8 @@ class OdmanticUser(odmantic.Model):
 
 
 class OdmanticAsyncUser(odmantic.Model):
-    """OdmanticUser for the async contender, in a collection of its own."""
+    """OdmanticUser for the async contender, in a collection of its own (ODMantic's query
+    attributes do not reach inherited fields, so the fields are declared again)."""
 
     name: str
     email: str
