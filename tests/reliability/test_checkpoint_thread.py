@@ -27,6 +27,7 @@ class GatedFiles(Files):
         self.gate = threading.Event()
         self.waiting = threading.Event()  # a checkpoint write reached the gate
         self.journals_started = 0  # journals replaced (after each checkpoint)
+        self.checkpointed = threading.Event()  # a checkpoint was renamed into place
         self._gated: set[int] = set()
 
     def open(self, path: Path, flags: int, mode: int = 0o644) -> int:
@@ -49,6 +50,8 @@ class GatedFiles(Files):
         super().replace(source, target)
         if target.name == durability.JOURNAL:
             self.journals_started += 1
+        elif target.name == durability.CHECKPOINT:
+            self.checkpointed.set()
 
 
 def test_clients_are_served_while_a_checkpoint_is_written(tmp_path: Path) -> None:
@@ -73,6 +76,9 @@ def test_clients_are_served_while_a_checkpoint_is_written(tmp_path: Path) -> Non
             n += 1
         assert files.journals_started == started  # the checkpoint is still held
         files.gate.set()
+        # Wait for the checkpoint before writing again: writes made meanwhile would fill the
+        # journal that starts after it and trigger a second checkpoint, racing the checks.
+        assert files.checkpointed.wait(30)
         while files.journals_started == started:  # its journal starts at the next write
             items.insert_one({"_id": n})
             n += 1
